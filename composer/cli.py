@@ -1,0 +1,65 @@
+"""`python -m composer ...`: the command line. Each area registers its own commands.
+
+Commands are imported lazily so that `python -m composer --help` stays fast and a broken
+optional area (say, audio) does not stop the others from working.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from composer.errors import MozartError
+
+# command name -> "module:attribute" of a click command or group
+COMMANDS = {
+    "corpus": "composer.corpus.cli:corpus",
+    "render": "composer.render.cli:render_command",
+    "train": "composer.train:train_command",
+    "compose": "composer.compose_cli:compose_command",
+    "eval": "composer.evaluate.cli:eval_command",
+    "bench": "composer.bench:bench",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            return click.Command(name, help=f"(unavailable: {e})", callback=lambda: _fail(f"{name}: {e}"))
+
+
+def _fail(message: str, hint: str | None = None) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    if hint:
+        click.secho(f"hint: {hint}", fg="yellow", err=True)
+    sys.exit(1)
+
+
+@click.group(cls=LazyGroup)
+@click.option("-v", "--verbose", is_flag=True, help="Show debug logging.")
+def cli(verbose: bool) -> None:
+    """Mozart: compose original video-game music in the style of classical composers."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except MozartError as e:
+        _fail(str(e))
+
+
+if __name__ == "__main__":
+    main()

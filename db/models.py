@@ -1,0 +1,153 @@
+"""SQLAlchemy 2 declarative models: pieces, their ratings and uploaded remix sources.
+
+Discord snowflakes exceed 2**31, hence ``BigInteger`` for every Discord id.
+The schema itself is created by the Alembic migrations in ``db/migrations``;
+``Base.metadata`` is what autogenerate compares against.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = ('Base', 'Piece', 'Rating', 'RemixSource', 'PIECE_KINDS', 'utcnow')
+
+# What produced a piece; checked by a CHECK constraint and by queries.create_piece.
+PIECE_KINDS = ('compose', 'remix', 'reroll', 'variation', 'extend', 'resound')
+
+# Deterministic constraint names, so later migrations (batch mode on SQLite) can
+# drop or alter them by name.
+NAMING_CONVENTION = {
+    'ix': 'ix_%(column_0_label)s',
+    'uq': 'uq_%(table_name)s_%(column_0_name)s',
+    'ck': 'ck_%(table_name)s_%(constraint_name)s',
+    'fk': 'fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s',
+    'pk': 'pk_%(table_name)s',
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    SQLite has no time zones and hands back naive datetimes; PostgreSQL
+    ``timestamptz`` returns aware ones. Storing UTC and re-attaching ``tzinfo``
+    on load makes both return the same, comparable value.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f'naive datetime {value!r}: pass an aware UTC datetime')
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Piece(Base):
+    """One generated piece of music, and the Discord message it was posted in."""
+
+    __tablename__ = 'pieces'
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('compose', 'remix', 'reroll', 'variation', 'extend', 'resound')", name='kind'
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)  # who asked for it
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)  # None in DMs
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # the bot's post
+    kind: Mapped[str] = mapped_column(String(16))  # one of PIECE_KINDS
+    # the piece this one varies / remixes / extends; kept (NULL) if the parent is deleted
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey('pieces.id', ondelete='SET NULL'), index=True
+    )
+    style: Mapped[str] = mapped_column(String(64))
+    # generation knobs: bars, tempo, key, time_signature, form, sound, temperature, top_p, ...
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    model_version: Mapped[str] = mapped_column(String(64), index=True)
+    midi: Mapped[bytes] = mapped_column(LargeBinary, deferred=False)
+    # longest span (in bars) copied verbatim from the training corpus
+    originality_bars: Mapped[float | None] = mapped_column(Float)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+
+    parent: Mapped[Piece | None] = relationship(remote_side=[id], lazy='raise')
+
+    def __repr__(self) -> str:
+        return f'<Piece id={self.id} kind={self.kind!r} style={self.style!r} user_id={self.user_id}>'
+
+
+class Rating(Base):
+    """A user's 👍 (+1) or 👎 (-1) on a piece; at most one per user and piece."""
+
+    __tablename__ = 'ratings'
+    __table_args__ = (
+        UniqueConstraint('piece_id', 'user_id'),
+        CheckConstraint('value IN (1, -1)', name='value'),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    piece_id: Mapped[int] = mapped_column(ForeignKey('pieces.id', ondelete='CASCADE'))
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    value: Mapped[int] = mapped_column(SmallInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f'<Rating piece_id={self.piece_id} user_id={self.user_id} value={self.value}>'
+
+
+class RemixSource(Base):
+    """A MIDI file a user uploaded to /remix, kept so a remix can be replayed."""
+
+    __tablename__ = 'remix_sources'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # the remix made from it; NULL until the piece exists
+    piece_id: Mapped[int | None] = mapped_column(
+        ForeignKey('pieces.id', ondelete='CASCADE'), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)  # hex digest of midi
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    midi: Mapped[bytes] = mapped_column(LargeBinary)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f'<RemixSource id={self.id} filename={self.filename!r} user_id={self.user_id}>'
