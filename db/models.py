@@ -101,7 +101,7 @@ class Piece(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     seed: Mapped[int] = mapped_column(BigInteger)
     model_version: Mapped[str] = mapped_column(String(64), index=True)
-    midi: Mapped[bytes] = mapped_column(LargeBinary, deferred=False)
+    midi: Mapped[bytes] = mapped_column(LargeBinary)
     # longest span (in bars) copied verbatim from the training corpus
     originality_bars: Mapped[float | None] = mapped_column(Float)
     duration_s: Mapped[float | None] = mapped_column(Float)
