@@ -128,11 +128,11 @@ async def _transaction(db: SessionFactory, work: Callable[[AsyncSession], Awaita
             if error is None:
                 raise
             if error is DatabaseError or attempt == RETRY_ATTEMPTS:
-                log.error('Database operation failed after %d attempt(s): %s', attempt, exc)
+                log.error('Database operation failed after %d attempt(s): %s', attempt, getattr(exc, 'orig', exc))
                 raise error() from exc
             delay = RETRY_BACKOFF_S * 2 ** (attempt - 1)
             log.warning('Database %s (attempt %d/%d), retrying in %.2fs: %s',
-                        error.__name__, attempt, RETRY_ATTEMPTS, delay, exc)
+                        error.__name__, attempt, RETRY_ATTEMPTS, delay, getattr(exc, 'orig', exc))
             await asyncio.sleep(delay)
     raise AssertionError('unreachable')
 

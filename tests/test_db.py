@@ -1,0 +1,258 @@
+"""The database package against real SQLite files in tmp_path (migrated with Alembic)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import sqlite3
+import time
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, inspect, select
+
+import db
+from db.migrate import current_revision, head_revision
+
+MIDI = b'MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\x00\x04\x00\xff\x2f\x00'
+
+
+def url_for(path) -> str:
+    return f'sqlite+aiosqlite:///{path}'
+
+
+@pytest.fixture
+async def engine(tmp_path):
+    engine = db.make_engine(url_for(tmp_path / 'mozart.db'))
+    await db.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine):
+    return db.make_session_factory(engine)
+
+
+async def new_piece(sessions, user_id=1, **overrides) -> db.Piece:
+    fields = dict(
+        user_id=user_id, guild_id=10, channel_id=20, kind='compose', style='zelda',
+        params={'bars': 8, 'tempo': 120, 'key': 'C', 'time_signature': '4/4', 'temperature': 0.9},
+        seed=2**40 + 7, model_version='v1', midi=MIDI,
+    )
+    fields.update(overrides)
+    return await db.create_piece(sessions, **fields)
+
+
+async def all_ratings(sessions) -> list[tuple[int, int, int]]:
+    async with sessions() as s:
+        rows = await s.execute(select(db.Rating.piece_id, db.Rating.user_id, db.Rating.value).order_by(db.Rating.id))
+        return [tuple(r) for r in rows]
+
+
+# --- migrations ------------------------------------------------------------------
+
+
+async def test_migrations_create_schema_and_rerun_is_noop(tmp_path):
+    path = tmp_path / 'fresh.db'
+    engine = db.make_engine(url_for(path))
+    try:
+        assert await current_revision(engine) is None
+        await db.upgrade(url_for(path))  # by URL, as `python -m db upgrade` does
+        assert await current_revision(engine) == head_revision()
+
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            # the migrated schema is exactly what the models describe
+            diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), db.Base.metadata))
+            journal = (await conn.exec_driver_sql('PRAGMA journal_mode')).scalar()
+            foreign_keys = (await conn.exec_driver_sql('PRAGMA foreign_keys')).scalar()
+        assert tables == {'alembic_version', 'pieces', 'ratings', 'remix_sources'}
+        assert diff == []
+        assert (journal, foreign_keys) == ('wal', 1)
+
+        sessions = db.make_session_factory(engine)
+        piece = await new_piece(sessions)
+        await db.upgrade(engine)  # second run: nothing to do, data untouched
+        assert await current_revision(engine) == head_revision()
+        assert (await db.get_piece(sessions, piece.id)).midi == MIDI
+    finally:
+        await engine.dispose()
+
+
+def test_upgrade_sql_is_a_dry_run(tmp_path):
+    path = tmp_path / 'never.db'
+    sql = db.upgrade_sql(url_for(path))
+    assert 'CREATE TABLE pieces' in sql and 'CREATE TABLE ratings' in sql
+    assert not path.exists()
+
+
+# --- pieces ----------------------------------------------------------------------
+
+
+async def test_piece_round_trips_midi_and_params(sessions):
+    created = await new_piece(sessions, kind='variation', originality_bars=1.5, duration_s=31.25)
+    loaded = await db.get_piece(sessions, created.id)
+    assert loaded is not created
+    assert (loaded.midi, loaded.params, loaded.seed) == (MIDI, created.params, 2**40 + 7)
+    assert (loaded.kind, loaded.originality_bars, loaded.duration_s) == ('variation', 1.5, 31.25)
+    assert loaded.created_at == created.created_at and loaded.created_at.tzinfo is not None
+
+    child = await new_piece(sessions, kind='extend', parent_id=created.id, params={'bars': 16})
+    assert (await db.get_piece(sessions, child.id)).params != loaded.params
+    assert await db.get_piece(sessions, 10_000) is None
+
+
+async def test_create_piece_rejects_unknown_kind(sessions):
+    with pytest.raises(ValueError, match="received 'compse'"):
+        await new_piece(sessions, kind='compse')
+
+
+async def test_attach_message_and_find_piece_by_it(sessions):
+    piece = await new_piece(sessions)
+    message_id = 1_234_567_890_123_456_789  # snowflakes need 64 bits
+    assert await db.piece_by_message(sessions, message_id) is None
+    await db.attach_message(sessions, piece.id, channel_id=99, message_id=message_id)
+    found = await db.piece_by_message(sessions, message_id)
+    assert (found.id, found.channel_id) == (piece.id, 99)
+    with pytest.raises(db.PieceNotFoundError, match='No piece with ID 777'):
+        await db.attach_message(sessions, 777, channel_id=1, message_id=2)
+
+
+async def test_delete_piece_checks_ownership(sessions):
+    piece = await new_piece(sessions, user_id=1)
+    with pytest.raises(db.PieceNotFoundError, match='is it yours'):
+        await db.delete_piece(sessions, piece.id, user_id=2)
+    await db.delete_piece(sessions, piece.id, user_id=1)
+    assert await db.get_piece(sessions, piece.id) is None
+
+
+async def test_remix_source_is_linked_in_the_same_transaction(sessions):
+    source = await db.add_remix_source(sessions, user_id=5, filename='theme.mid', midi=MIDI)
+    assert (source.sha256, source.size_bytes) == (hashlib.sha256(MIDI).hexdigest(), len(MIDI))
+    remix = await new_piece(sessions, user_id=5, kind='remix', remix_source_id=source.id)
+    async with sessions() as s:
+        assert (await s.get(db.RemixSource, source.id)).piece_id == remix.id
+
+    # someone else's upload: the whole transaction rolls back, no orphan piece
+    async with sessions() as s:
+        before = await s.scalar(select(func.count(db.Piece.id)))
+    with pytest.raises(ValueError, match='no remix source'):
+        await new_piece(sessions, user_id=6, kind='remix', remix_source_id=source.id)
+    async with sessions() as s:
+        assert await s.scalar(select(func.count(db.Piece.id))) == before
+
+
+# --- ratings ---------------------------------------------------------------------
+
+
+async def test_rating_upsert_and_delete_semantics(sessions):
+    piece = await new_piece(sessions)
+    await db.upsert_rating(sessions, piece.id, user_id=42, value=1)  # 👍
+    await db.upsert_rating(sessions, piece.id, user_id=42, value=-1)  # then 👎 replaces it
+    assert await all_ratings(sessions) == [(piece.id, 42, -1)]
+    assert await db.rating_counts(sessions, piece.id) == (0, 1)
+
+    assert await db.delete_rating(sessions, piece.id, 42, value=1) is False  # removing the old 👍
+    assert await all_ratings(sessions) == [(piece.id, 42, -1)]
+    assert await db.delete_rating(sessions, piece.id, 42, value=-1) is True  # removing 👎
+    assert await all_ratings(sessions) == []
+    assert await db.rating_counts(sessions, piece.id) == (0, 0)
+
+
+async def test_rating_validation(sessions):
+    piece = await new_piece(sessions)
+    with pytest.raises(ValueError, match=r'received 2'):
+        await db.upsert_rating(sessions, piece.id, 1, 2)
+    with pytest.raises(db.PieceNotFoundError):
+        await db.upsert_rating(sessions, 9999, 1, 1)
+
+
+async def test_200_concurrent_upserts_are_all_stored(sessions):
+    piece = await new_piece(sessions)
+    values = [1 if user % 3 else -1 for user in range(200)]
+    await asyncio.gather(*(db.upsert_rating(sessions, piece.id, user, v) for user, v in enumerate(values)))
+    likes, dislikes = await db.rating_counts(sessions, piece.id)
+    assert (likes, dislikes) == (values.count(1), values.count(-1))
+    assert len(await all_ratings(sessions)) == 200
+
+
+async def test_stats_and_rated_pieces(sessions):
+    good = await new_piece(sessions, model_version='v1')
+    bad = await new_piece(sessions, model_version='v1')
+    await new_piece(sessions, model_version='v2')  # never rated
+    for user in (1, 2, 3):
+        await db.upsert_rating(sessions, good.id, user, 1)
+    await db.upsert_rating(sessions, bad.id, 1, -1)
+    await db.upsert_rating(sessions, bad.id, 2, 1)
+
+    stats = await db.like_ratio_by_model_version(sessions)
+    assert stats['v1'] == (2, 4, 1) and stats['v1'].ratio == 4 / 5
+    assert stats['v2'] == (1, 0, 0) and math.isnan(stats['v2'].ratio)
+
+    liked = await db.rated_pieces(sessions)
+    assert [(r.piece.id, r.likes, r.dislikes) for r in liked] == [(good.id, 3, 0)]
+    assert liked[0].piece.midi == MIDI
+    everything = await db.rated_pieces(sessions, min_value=0)
+    assert [r.piece.id for r in everything] == [good.id, bad.id]
+    assert await db.rated_pieces(sessions, model_version='v2') == []
+
+
+async def test_delete_user_data(sessions):
+    mine = await new_piece(sessions, user_id=1)
+    theirs = await new_piece(sessions, user_id=2)
+    variation = await new_piece(sessions, user_id=2, kind='variation', parent_id=mine.id)
+    await db.add_remix_source(sessions, user_id=1, filename='a.mid', midi=MIDI)
+    await db.upsert_rating(sessions, theirs.id, 1, 1)
+    await db.upsert_rating(sessions, theirs.id, 2, 1)
+    await db.upsert_rating(sessions, mine.id, 2, -1)
+
+    deleted = await db.delete_user_data(sessions, 1)
+    assert deleted == db.DeletedUserData(pieces=1, ratings=1, remix_sources=1)
+    assert await all_ratings(sessions) == [(theirs.id, 2, 1)]  # 2's rating of 1's piece cascaded
+    assert await db.get_piece(sessions, mine.id) is None
+    assert (await db.get_piece(sessions, variation.id)).parent_id is None
+    assert await db.delete_user_data(sessions, 1) == (0, 0, 0)
+
+
+# --- failures --------------------------------------------------------------------
+
+
+async def test_locked_database_raises_busy_error_and_loses_nothing(tmp_path):
+    path = tmp_path / 'locked.db'
+    engine = db.make_engine(url_for(path), busy_timeout_ms=50)
+    try:
+        await db.upgrade(engine)
+        sessions = db.make_session_factory(engine)
+        piece = await new_piece(sessions)
+
+        # another process holds the write lock for longer than the timeout (+ retries)
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute('BEGIN EXCLUSIVE')
+        try:
+            started = time.perf_counter()
+            with pytest.raises(db.DatabaseBusyError) as excinfo:
+                await db.upsert_rating(sessions, piece.id, 42, 1)
+            assert time.perf_counter() - started < 2
+            assert 'busy' in str(excinfo.value) and 'SELECT' not in str(excinfo.value)
+            assert excinfo.value.__cause__ is not None  # the driver error, for the log
+        finally:
+            other.execute('ROLLBACK')
+            other.close()
+
+        assert await db.rating_counts(sessions, piece.id) == (0, 0)  # nothing half-written
+        await db.upsert_rating(sessions, piece.id, 42, 1)  # and the database works again
+        assert await db.rating_counts(sessions, piece.id) == (1, 0)
+    finally:
+        await engine.dispose()
+
+
+async def test_unopenable_database_raises_unavailable_error(tmp_path):
+    engine = db.make_engine(url_for(tmp_path / 'missing-dir' / 'x.db'))
+    try:
+        with pytest.raises(db.DatabaseUnavailableError, match='unavailable'):
+            await db.get_piece(db.make_session_factory(engine), 1)
+    finally:
+        await engine.dispose()
