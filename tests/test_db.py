@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import math
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -256,3 +257,8 @@ async def test_unopenable_database_raises_unavailable_error(tmp_path):
             await db.get_piece(db.make_session_factory(engine), 1)
     finally:
         await engine.dispose()
+        # aiosqlite stops the worker thread of a failed connect without awaiting it;
+        # let it finish while the loop still runs, or it reports "Event loop is closed".
+        for thread in threading.enumerate():
+            if thread.name.endswith('(_connection_worker_thread)'):
+                await asyncio.to_thread(thread.join, 2)
