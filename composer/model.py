@@ -1,0 +1,177 @@
+"""The composer network: a TimeDistributed BiLSTM that fills in hidden cells of the grid.
+
+Per frame: embed every voice's token (a hidden cell is the extra ``MASK`` token, and its
+flag is also given explicitly), add the metrical position and the style, then two
+TimeDistributed dense layers, three bidirectional LSTM layers over time, and one
+TimeDistributed head per voice giving logits over that voice's vocabulary.
+
+The same config selects the architectures we compare (``ModelConfig.arch``):
+
+* ``lstm``            unidirectional next-frame model: the original experiment's approach
+* ``bilstm``          embeddings straight into the BiLSTM (no dense layers)
+* ``td_bilstm``       the default described above
+* ``td_bilstm_attn``  plus one self-attention block after the BiLSTM
+* ``transformer``     a Transformer encoder in place of the LSTMs
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from composer import tokens as T
+
+ARCHITECTURES = ("lstm", "bilstm", "td_bilstm", "td_bilstm_attn", "transformer")
+MAX_FRAMES_PER_BAR = 32  # position-in-bar table size (up to 8/4)
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "td_bilstm"  # one of ARCHITECTURES
+    n_games: int = 1  # size of the game label table (index n_games = "no game")
+    n_composers: int = 1  # likewise for composers
+    embed_dim: int = 48  # per-voice token embedding
+    style_dim: int = 32  # game and composer embeddings
+    hidden: int = 256  # dense width and LSTM units per direction
+    lstm_layers: int = 3
+    attn_heads: int = 4  # td_bilstm_attn and transformer
+    transformer_layers: int = 4
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)} (received {self.arch!r})")
+        if self.hidden < 8 or self.lstm_layers < 1:
+            raise ValueError(f"hidden must be >= 8 and lstm_layers >= 1 (received {self.hidden}, {self.lstm_layers})")
+
+    @classmethod
+    def tiny(cls, **overrides) -> ModelConfig:
+        """A model small enough for unit tests."""
+        return cls(**{"embed_dim": 8, "style_dim": 4, "hidden": 16, "lstm_layers": 1, "transformer_layers": 1, "attn_heads": 2, **overrides})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def causal(self) -> bool:
+        return self.arch == "lstm"
+
+
+class Composer(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = c = config
+        # One embedding table per voice; the last index of each is MASK.
+        self.token_embed = nn.ModuleList(nn.Embedding(v + 1, c.embed_dim) for v in T.VOCAB_SIZES)
+        self.position_embed = nn.Embedding(MAX_FRAMES_PER_BAR, c.style_dim)
+        self.meter_embed = nn.Embedding(MAX_FRAMES_PER_BAR + 1, c.style_dim)
+        self.game_embed = nn.Embedding(c.n_games + 1, c.style_dim)
+        self.composer_embed = nn.Embedding(c.n_composers + 1, c.style_dim)
+        frame_dim = T.N_VOICES * c.embed_dim + T.N_VOICES + 4 * c.style_dim
+
+        if c.arch in ("td_bilstm", "td_bilstm_attn", "transformer"):
+            self.td = nn.Sequential(  # TimeDistributed: Linear acts on every frame alike
+                nn.Linear(frame_dim, c.hidden), nn.GELU(), nn.Dropout(c.dropout),
+                nn.Linear(c.hidden, c.hidden), nn.GELU(), nn.Dropout(c.dropout),
+            )
+            seq_in = c.hidden
+        else:
+            self.td = nn.Identity()
+            seq_in = frame_dim
+
+        if c.arch == "transformer":
+            layer = nn.TransformerEncoderLayer(c.hidden, c.attn_heads, 4 * c.hidden, c.dropout, batch_first=True, norm_first=True)
+            self.encoder = nn.TransformerEncoder(layer, c.transformer_layers, enable_nested_tensor=False)
+            out_dim = c.hidden
+        else:
+            bidirectional = not c.causal
+            self.lstm = nn.LSTM(seq_in, c.hidden, c.lstm_layers, batch_first=True,
+                                bidirectional=bidirectional, dropout=c.dropout if c.lstm_layers > 1 else 0.0)
+            out_dim = c.hidden * (2 if bidirectional else 1)
+        if c.arch == "td_bilstm_attn":
+            self.attn_norm = nn.LayerNorm(out_dim)
+            self.attn = nn.MultiheadAttention(out_dim, c.attn_heads, dropout=c.dropout, batch_first=True)
+        self.out_norm = nn.LayerNorm(out_dim)
+        self.heads = nn.ModuleList(nn.Linear(out_dim, v) for v in T.VOCAB_SIZES)
+
+    @staticmethod
+    def mask_ids() -> torch.Tensor:
+        """The MASK token index of every voice: (5,)."""
+        return torch.tensor(T.VOCAB_SIZES)
+
+    def frame_features(self, tokens, game, composer, frames_per_bar, start_frame=0):
+        """(B, T, 5) tokens (MASK = hidden) -> (B, T, frame_dim)."""
+        B, L, _ = tokens.shape
+        hidden = tokens == self.mask_ids().to(tokens.device)  # (B, T, 5)
+        voices = [emb(tokens[..., v]) for v, emb in enumerate(self.token_embed)]  # 5 x (B, T, E)
+        positions = (torch.arange(L, device=tokens.device) + start_frame)[None, :] % frames_per_bar[:, None]
+        style = torch.cat([self.game_embed(game), self.composer_embed(composer), self.meter_embed(frames_per_bar)], -1)
+        features = voices + [hidden.float(), self.position_embed(positions), style[:, None, :].expand(B, L, -1)]
+        return torch.cat(features, -1)
+
+    def forward(self, tokens, game, composer, frames_per_bar):
+        """Logits for every cell: a list of 5 tensors (B, T, vocab_v).
+
+        tokens: (B, T, 5) long, hidden cells hold the voice's MASK index.
+        game, composer: (B,) long label indices ("none" = n_games / n_composers).
+        frames_per_bar: (B,) long.
+        """
+        c = self.config
+        if c.causal:  # next-frame model: frame t sees frames < t only
+            bos = self.mask_ids().to(tokens.device).expand(tokens.shape[0], 1, T.N_VOICES)
+            tokens = torch.cat([bos, tokens[:, :-1]], 1)
+        x = self.frame_features(tokens, game, composer, frames_per_bar)  # (B, T, F)
+        x = self.td(x)  # (B, T, H)
+        if c.arch == "transformer":
+            x = self.encoder(x + sinusoid(x.shape[1], x.shape[2], x.device))  # (B, T, H)
+        else:
+            x, _ = self.lstm(x)  # (B, T, 2H) or (B, T, H) for lstm
+        if c.arch == "td_bilstm_attn":
+            h = self.attn_norm(x)
+            x = x + self.attn(h, h, h, need_weights=False)[0]  # (B, T, 2H)
+        x = self.out_norm(x)
+        return [head(x) for head in self.heads]  # 5 x (B, T, V_v)
+
+    @torch.no_grad()
+    def step(self, previous, game, composer, frames_per_bar, frame_index, state=None):
+        """One frame of the causal ``lstm`` model: logits for frame ``frame_index`` given
+        the previous frame's tokens (B, 5) and the recurrent state."""
+        assert self.config.causal, "step() is only for the unidirectional lstm model"
+        x = self.frame_features(previous[:, None, :], game, composer, frames_per_bar, start_frame=frame_index)
+        x, state = self.lstm(self.td(x), state)
+        x = self.out_norm(x)
+        return [head(x[:, 0]) for head in self.heads], state
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def sinusoid(length: int, dim: int, device) -> torch.Tensor:
+    """Absolute sinusoidal positions (Vaswani et al. 2017): (T, dim)."""
+    position = torch.arange(length, device=device, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim, device=device)
+    table[:, 0::2] = torch.sin(position * freq)
+    table[:, 1::2] = torch.cos(position * freq)[:, : dim // 2]
+    return table
+
+
+def cell_nll(logits: list[torch.Tensor], targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Summed negative log-likelihood (nats) per voice over the weighted cells: (5,).
+
+    targets: (B, T, 5) true tokens; weights: (B, T, 5) float, 1 for scored cells.
+    """
+    out = []
+    for v, lg in enumerate(logits):
+        nll = F.cross_entropy(lg.reshape(-1, lg.shape[-1]).float(), targets[..., v].reshape(-1), reduction="none")
+        out.append((nll * weights[..., v].reshape(-1)).sum())
+    return torch.stack(out)

@@ -1,0 +1,331 @@
+"""Training: teach the composer to fill in hidden cells of the grid.
+
+Read top to bottom: the config, the loop (sample windows -> hide cells -> predict them ->
+AdamW step), validation (masked-cell NLL per voice), checkpoints, the CLI.
+
+    python -m composer train --config configs/default.json --out checkpoints/NAME
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from composer import tokens as T
+from composer.checkpoint import (
+    CheckpointMeta,
+    load_checkpoint,
+    load_training_state,
+    save_checkpoint,
+    save_training_state,
+)
+from composer.data import Split, WindowSampler, make_mask, to_model_inputs, validation_windows
+from composer.model import Composer, ModelConfig, cell_nll
+
+DEFAULT_ALIASES = {"zelda": "dink"}  # no Zelda music is free: the closest free action-RPG answers
+
+
+@dataclass
+class TrainConfig:
+    data: str = "data/encoded"  # output of `corpus encode`
+    window_bars: int = 16  # training window (16 bars of 4/4 = 256 frames)
+    batch_size: int = 32
+    lr: float = 2e-3  # peak learning rate
+    min_lr: float = 1e-4  # end of the cosine decay
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    max_steps: int = 3000
+    max_minutes: float | None = None  # stop early on a wall-clock budget (the schedule is by steps)
+    steps_per_epoch: int = 200  # validation and checkpoint every this many steps
+    patience: int = 4  # epochs without validation improvement before stopping
+    grad_clip: float = 1.0
+    max_transpose: int = 6  # augmentation: random shift within +-this many semitones
+    style_dropout: float = 0.15  # drop a label so the model also learns unconditional music
+    label_balance: float = 0.5  # 1 = sample labels by size, 0 = all labels equally
+    val_mask_rate: float = 0.5
+    val_max_windows: int = 400  # bound validation time
+    seed: int = 1234
+    device: str = "auto"  # auto = cuda, then mps, then cpu
+    threads: int | None = None  # torch CPU threads (None = torch's default)
+    aliases: dict = field(default_factory=lambda: dict(DEFAULT_ALIASES))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown training options: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+def choose_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr`` at ``max_steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def loss_and_counts(model: Composer, inputs: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean NLL over the scored cells, plus per-voice NLL sums and counts."""
+    logits = model(inputs["inputs"], inputs["game"], inputs["composer"], inputs["frames_per_bar"])
+    per_voice = cell_nll(logits, inputs["targets"], inputs["weights"])
+    counts = inputs["weights"].sum(dim=(0, 1))
+    return per_voice.sum() / counts.sum().clamp(min=1), per_voice.detach(), counts.detach()
+
+
+@torch.no_grad()
+def evaluate(model: Composer, split: Split, cfg: TrainConfig, device, n_games: int, n_composers: int,
+             mask_rate: float | None = None, max_windows: int | None = None) -> dict:
+    """Masked-cell NLL per voice (nats per hidden cell) with a fixed random mask.
+
+    For the causal ``lstm`` model every cell is scored from the frames before it (its
+    natural next-frame NLL), since it cannot see hidden cells' futures."""
+    model.eval()
+    rate = cfg.val_mask_rate if mask_rate is None else mask_rate
+    rng = np.random.default_rng(0)
+    window = cfg.window_bars * 16
+    sums, counts = torch.zeros(T.N_VOICES), torch.zeros(T.N_VOICES)
+    batch: list = []
+
+    def flush():
+        nonlocal sums, counts
+        B = len(batch)
+        tokens = np.zeros((B, window, T.N_VOICES), np.uint8)
+        valid = np.zeros((B, window), bool)
+        for b, (i, w) in enumerate(batch):
+            tokens[b, : len(w)] = w
+            valid[b, : len(w)] = True
+        idx = [i for i, _ in batch]
+        data = {"tokens": tokens, "valid": valid, "game": split.game[idx], "composer": split.composer[idx],
+                "frames_per_bar": split.frames_per_bar[idx]}
+        hidden = np.ones_like(tokens, bool) if model.config.causal else rng.random(tokens.shape) < rate
+        inputs = to_model_inputs(data, hidden, n_games, n_composers, 0.0, rng, device)
+        _, s, c = loss_and_counts(model, inputs)
+        sums += s.cpu()
+        counts += c.cpu()
+        batch.clear()
+
+    limit = max_windows or cfg.val_max_windows
+    for n, item in enumerate(validation_windows(split, window)):
+        if n >= limit:
+            break
+        batch.append(item)
+        if len(batch) == 16:
+            flush()
+    if batch:
+        flush()
+    model.train()
+    per_voice = (sums / counts.clamp(min=1)).tolist()
+    return {"nll": float(sums.sum() / counts.sum().clamp(min=1)),
+            "nll_per_voice": dict(zip(T.VOICES, [round(x, 4) for x in per_voice]))}
+
+
+def label_info_from_manifest(data_dir: Path) -> dict:
+    """Per label: pieces, hours, median tempo, source and licence (for /styles and the card)."""
+    manifest = data_dir.parent / "corpus" / "manifest.jsonl"
+    info: dict[str, dict] = {}
+    if not manifest.exists():
+        return info
+    tempos: dict[str, list] = {}
+    for line in manifest.read_text().splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        for kind in ("game", "composer"):
+            label = row.get(kind)
+            if not label:
+                continue
+            entry = info.setdefault(label, {"kind": kind, "pieces": 0, "hours": 0.0, "sources": [], "licences": []})
+            entry["pieces"] += 1
+            frames = row.get("frames") or row.get("bars", 0) * 16
+            tempo = float(row.get("tempo") or 120.0)
+            entry["hours"] += frames / 4 * 60 / tempo / 3600
+            tempos.setdefault(label, []).append(tempo)
+            source = str(row.get("package") or row.get("source", "")).split(":")[0].split("/")[0]
+            if source and source not in entry["sources"] and len(entry["sources"]) < 3:
+                entry["sources"].append(source)
+            licence = row.get("licence") or row.get("license")
+            if licence and licence not in entry["licences"] and len(entry["licences"]) < 3:
+                entry["licences"].append(licence)
+    for label, entry in info.items():
+        entry["hours"] = round(entry["hours"], 2)
+        entry["tempo"] = float(np.median(tempos[label]))
+    return info
+
+
+def train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool = False, command: str = "",
+          quiet: bool = False) -> dict:
+    """Train and write the best checkpoint to ``out`` (and ``out/last`` for resuming)."""
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = choose_device(cfg.device)
+    data_dir = Path(cfg.data)
+    meta_json = json.loads((data_dir / "meta.json").read_text())
+    games, composers = meta_json["games"], meta_json["composers"]
+    train_split = Split.load(data_dir / "train.npz")
+    valid_split = Split.load(data_dir / "valid.npz")
+    model_cfg.n_games, model_cfg.n_composers = len(games), len(composers)
+
+    model = Composer(model_cfg).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
+    sampler = WindowSampler(train_split, cfg.window_bars * 16, cfg.max_transpose, cfg.label_balance, seed=cfg.seed)
+    progress = {"step": 0, "best_val": float("inf"), "bad_epochs": 0, "seconds": 0.0, "history": []}
+    last_dir = out / "last"
+    if resume and (last_dir / "training_state.json").exists():
+        loaded, _ = load_checkpoint(last_dir, device)
+        model.load_state_dict(loaded.state_dict())
+        progress = load_training_state(last_dir, optimizer)
+        rng = np.random.default_rng([cfg.seed, progress["step"]])
+        sampler.rng = np.random.default_rng([cfg.seed, progress["step"], 1])
+        print(f"resumed at step {progress['step']} (best validation NLL {progress['best_val']:.4f})")
+
+    meta = CheckpointMeta(
+        model=model_cfg, games=games, composers=composers, aliases=cfg.aliases,
+        label_info=label_info_from_manifest(data_dir), manifest_hash=meta_json.get("manifest_hash", ""),
+        version=f"{out.name}-{time.strftime('%Y%m%d')}",
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    log = (out / "metrics.jsonl").open("a")
+    use_amp = device.type == "cuda"
+    model.train()
+    started = time.time() - progress["seconds"]
+    bar = tqdm(total=cfg.max_steps, initial=progress["step"], disable=quiet, dynamic_ncols=True, desc="train")
+    frames_per_step = cfg.batch_size * cfg.window_bars * 16
+    stop_reason = "max_steps"
+    while progress["step"] < cfg.max_steps:
+        step = progress["step"]
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        batch = sampler.sample(cfg.batch_size)
+        hidden = np.ones(batch["tokens"].shape, bool) if model_cfg.causal else \
+            make_mask(cfg.batch_size, batch["tokens"].shape[1], batch["frames_per_bar"], rng)
+        inputs = to_model_inputs(batch, hidden, len(games), len(composers), cfg.style_dropout, rng, device)
+        t0 = time.time()
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+            loss, _, _ = loss_and_counts(model, inputs)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        progress["step"] = step = step + 1
+        elapsed = time.time() - started
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}", fps=f"{frames_per_step / max(1e-6, time.time() - t0):.0f}")
+        log.write(json.dumps({"step": step, "loss": round(loss.item(), 4), "lr": lr_at(step - 1, cfg),
+                              "grad_norm": round(float(grad_norm), 3), "seconds": round(elapsed, 1)}) + "\n")
+
+        out_of_time = cfg.max_minutes is not None and elapsed > cfg.max_minutes * 60
+        if step % cfg.steps_per_epoch == 0 or step == cfg.max_steps or out_of_time:
+            result = evaluate(model, valid_split, cfg, device, len(games), len(composers))
+            progress["seconds"] = time.time() - started
+            record = {"step": step, "seconds": round(progress["seconds"], 1), "val_nll": round(result["nll"], 4),
+                      "val_nll_per_voice": result["nll_per_voice"], "train_loss": round(loss.item(), 4)}
+            progress["history"].append(record)
+            log.write(json.dumps({"validation": record}) + "\n")
+            log.flush()
+            improved = result["nll"] < progress["best_val"] - 1e-4
+            if improved:
+                progress["best_val"], progress["bad_epochs"] = result["nll"], 0
+                meta.training = _training_summary(cfg, command, progress, device, record, model)
+                save_checkpoint(out, model, meta)
+            else:
+                progress["bad_epochs"] += 1
+            save_checkpoint(last_dir, model, meta)
+            save_training_state(last_dir, optimizer, progress)
+            bar.write(f"step {step}: validation NLL {result['nll']:.4f} "
+                      f"({'best' if improved else 'no improvement'}; {progress['seconds'] / 60:.1f} min)")
+            if progress["bad_epochs"] >= cfg.patience:
+                stop_reason = "early_stopping"
+                break
+            if out_of_time:
+                stop_reason = "time_budget"
+                break
+    bar.close()
+    log.close()
+    # Final summary in the best checkpoint's config.
+    best_model, best_meta = load_checkpoint(out)
+    best_meta.training["stop_reason"] = stop_reason
+    best_meta.training["total_seconds"] = round(time.time() - started, 1)
+    best_meta.training["curve"] = progress["history"]
+    save_checkpoint(out, best_model, best_meta)
+    return best_meta.training
+
+
+def _training_summary(cfg, command, progress, device, record, model) -> dict:
+    return {
+        "command": command,
+        "train_config": asdict(cfg),
+        "best_step": record["step"],
+        "seconds_to_best": record["seconds"],
+        "val_nll": record["val_nll"],
+        "val_nll_per_voice": record["val_nll_per_voice"],
+        "parameters": model.num_parameters(),
+        "device": str(device),
+        "hardware": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+                    + (f", {torch.cuda.get_device_name()}" if device.type == "cuda" else ""),
+        "torch": torch.__version__,
+    }
+
+
+def load_config_file(path: str | None) -> tuple[TrainConfig, ModelConfig]:
+    if not path:
+        return TrainConfig(), ModelConfig()
+    data = json.loads(Path(path).read_text())
+    return TrainConfig.from_dict(data.get("train", {})), ModelConfig.from_dict(data.get("model", {}))
+
+
+@click.command("train")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="JSON with 'train' and 'model' sections.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Checkpoint folder to write.")
+@click.option("--data", help="Encoded corpus folder (default: data/encoded).")
+@click.option("--arch", help="Override the architecture: lstm, bilstm, td_bilstm, td_bilstm_attn, transformer.")
+@click.option("--hidden", type=int, help="Override the hidden size.")
+@click.option("--max-steps", type=int, help="Override the number of optimisation steps.")
+@click.option("--max-minutes", type=float, help="Stop after this many minutes (wall clock).")
+@click.option("--batch-size", type=int, help="Override the batch size.")
+@click.option("--device", help="cuda, mps or cpu (default: auto).")
+@click.option("--resume", is_flag=True, help="Continue from OUT/last if present.")
+def train_command(config_path, out, data, arch, hidden, max_steps, max_minutes, batch_size, device, resume):
+    """Train a composer model on the encoded corpus."""
+    cfg, model_cfg = load_config_file(config_path)
+    for name, value in (("data", data), ("max_steps", max_steps), ("max_minutes", max_minutes),
+                        ("batch_size", batch_size), ("device", device)):
+        if value is not None:
+            setattr(cfg, name, value)
+    if arch:
+        model_cfg.arch = arch
+    if hidden:
+        model_cfg.hidden = hidden
+    model_cfg.__post_init__()
+    if not (Path(cfg.data) / "meta.json").exists():
+        raise click.ClickException(f"No encoded corpus in {cfg.data}. Run `python -m composer corpus build` "
+                                   f"and `python -m composer corpus encode` first.")
+    command = "python -m composer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    summary = train(cfg, model_cfg, Path(out), resume=resume, command=command)
+    click.echo(f"best validation NLL {summary['val_nll']:.4f} at step {summary['best_step']} "
+               f"({summary['seconds_to_best'] / 60:.1f} min); stopped: {summary['stop_reason']}")
+    click.echo(f"checkpoint: {out}")

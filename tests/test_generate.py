@@ -1,0 +1,132 @@
+"""Generation: exact length, reproducible seeds, forms, keep-masks, styles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from composer import tokens as T
+from composer.errors import GenerationParameterError, UnknownStyleError
+from composer.generate import (
+    GenerationRequest,
+    clean_holds,
+    extend_request,
+    remix_request,
+    section_lengths,
+    variation_request,
+)
+from composer.midi_io import import_midi, to_midi
+
+
+@pytest.mark.parametrize("bars, ts", [(1, (4, 4)), (7, (4, 4)), (5, (3, 4))])
+def test_bars_gives_exactly_that_many_bars(generator, bars, ts):
+    piece = generator.generate(GenerationRequest(style="doom", bars=bars, time_signature=ts, seed=1, steps=4))
+    assert piece.n_bars == bars
+    assert piece.n_frames == bars * piece.frames_per_bar
+    assert import_midi(to_midi(piece)).n_bars == bars
+
+
+def test_same_seed_same_midi_different_seed_different_piece(generator):
+    request = dict(style="zelda-bach", bars=8, seed=42, steps=6, form="AABA")
+    a = to_midi(generator.generate(GenerationRequest(**request)))
+    b = to_midi(generator.generate(GenerationRequest(**request)))
+    c = to_midi(generator.generate(GenerationRequest(**{**request, "seed": 43})))
+    assert a == b
+    assert a != c
+
+
+def test_batched_generation_matches_one_at_a_time(generator):
+    requests = [GenerationRequest(style=s, bars=4, seed=s_, steps=4) for s, s_ in (("doom", 1), ("bach", 2))]
+    together = generator.generate_many(requests)
+    alone = [generator.generate(GenerationRequest(style=r.style, bars=4, seed=r.seed, steps=4)) for r in requests]
+    for x, y in zip(together, alone):
+        assert np.array_equal(x.grid, y.grid)
+
+
+@pytest.mark.parametrize("form, layout", [("AABA", "AABA"), ("ABAC", "ABAC"), ("rondo", "ABACA")])
+def test_forms_repeat_section_a(generator, form, layout):
+    piece = generator.generate(GenerationRequest(style="doom-mozart", bars=17, form=form, seed=3, steps=4, variation=0.0))
+    fpb = piece.frames_per_bar
+    lengths = section_lengths(17, layout)
+    expected = [label for label, n in zip(layout, lengths) for _ in range(n)]
+    assert piece.sections == expected
+    starts = np.cumsum([0] + lengths[:-1])
+    a_len = lengths[0] * fpb
+    first = piece.grid[:a_len]
+    for label, start in zip(layout, starts):
+        if label == "A":
+            # Every A is a copy of the first (variation=0), so the theme comes back.
+            assert np.array_equal(piece.grid[start * fpb : start * fpb + a_len], first)
+
+
+def test_variation_changes_repeats_a_little(generator):
+    exact = generator.generate(GenerationRequest(style="doom", bars=8, form="AABA", seed=5, steps=4, variation=0.0))
+    varied = generator.generate(GenerationRequest(style="doom", bars=8, form="AABA", seed=5, steps=4, variation=0.5))
+    fpb = exact.frames_per_bar
+    second_a = slice(2 * fpb, 4 * fpb)
+    assert np.array_equal(exact.grid[:fpb * 2], varied.grid[:fpb * 2])  # the first A never changes
+    assert not np.array_equal(exact.grid[second_a], varied.grid[second_a])
+
+
+def test_kept_cells_never_change(generator):
+    source = generator.generate(GenerationRequest(style="doom", bars=4, seed=9, steps=4))
+    rng = np.random.default_rng(0)
+    keep = rng.random(source.grid.shape) < 0.5
+    request = GenerationRequest(style="bach", bars=4, seed=10, steps=6, primer=source, keep=keep)
+    piece = generator.generate(request)
+    # clean_holds may only turn an orphan hold into a rest; kept onsets and rests stay.
+    kept = keep & (source.grid != T.HOLD)
+    assert np.array_equal(piece.grid[kept], source.grid[kept])
+
+
+def test_extend_keeps_the_original_and_adds_bars(generator):
+    piece = generator.generate(GenerationRequest(style="doom", bars=4, seed=11, steps=4))
+    longer = generator.generate(extend_request(piece, bars=8, seed=12))
+    assert longer.n_bars == 12
+    assert np.array_equal(longer.grid[: piece.n_frames], piece.grid)
+
+
+def test_remix_keeps_the_melody(generator):
+    source = generator.generate(GenerationRequest(style="doom", bars=4, seed=13, steps=4))
+    remix = generator.generate(remix_request(source, "bach", keep=("melody", "drums"), strength=1.0, seed=1, steps=4))
+    assert np.array_equal(remix.grid[:, 0], source.grid[:, 0])
+    assert np.array_equal(remix.grid[:, 4], source.grid[:, 4])
+    rhythm = generator.generate(remix_request(source, "bach", keep=("rhythm",), strength=1.0, seed=1, steps=4))
+    kind = lambda g: np.minimum(g[:, :4], 2)  # noqa: E731  0 rest, 1 hold, 2 onset
+    assert np.array_equal(kind(rhythm.grid), kind(clean_holds(source.grid)))
+    with pytest.raises(GenerationParameterError, match="keep"):
+        remix_request(source, "bach", keep=("tuba",))
+
+
+def test_variation_request_resamples_a_share(generator):
+    piece = generator.generate(GenerationRequest(style="doom", bars=4, seed=14, steps=4))
+    other = generator.generate(variation_request(piece, share=0.3, seed=15))
+    same = np.mean(other.grid == piece.grid)
+    assert 0.6 < same < 1.0
+
+
+def test_styles_resolve_and_unknown_style_is_a_clear_error(generator):
+    style = generator.catalog.resolve("Zelda-Bach")
+    assert (style.game, style.composer) == ("dink", "bach")
+    assert generator.catalog.resolve("mozart").game is None
+    with pytest.raises(UnknownStyleError) as info:
+        generator.generate(GenerationRequest(style="zelda-bahc", bars=2))
+    message = str(info.value)
+    assert "zelda-bach" in message and "Known games: dink, doom, zelda" in message
+    assert len(generator.catalog.suggest("")) <= 25
+    assert generator.catalog.suggest("zel")[0] == "zelda"
+
+
+@pytest.mark.parametrize("field, value", [("bars", 0), ("bars", 129), ("temperature", 0.0), ("top_p", 1.5),
+                                          ("form", "sonata"), ("key", "H major"), ("time_signature", (5, 3))])
+def test_out_of_range_parameters_are_refused(generator, field, value):
+    from composer.errors import MozartError
+
+    with pytest.raises(MozartError):
+        generator.generate(GenerationRequest(style="doom", **{"bars": 4, field: value}))
+
+
+def test_requested_key_and_tempo_are_honoured(generator):
+    piece = generator.generate(GenerationRequest(style="bach", bars=4, seed=2, steps=4, key="D minor", tempo=90))
+    assert piece.key == "D minor" and piece.tempo == 90
+    assert piece.extra["seed"] == 2 and piece.extra["params"]["steps"] == 4

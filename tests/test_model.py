@@ -1,0 +1,104 @@
+"""The composer network and its training: loss falls, no leaks, checkpoints round-trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from composer import tokens as T
+from composer.checkpoint import load_checkpoint, save_checkpoint
+from composer.data import Split, WindowSampler, make_mask, to_model_inputs
+from composer.errors import CheckpointError
+from composer.model import ARCHITECTURES, Composer, ModelConfig
+from composer.train import TrainConfig, loss_and_counts
+
+
+def _batch(encoded_dir, batch_size=8, seed=0):
+    split = Split.load(encoded_dir / "train.npz")
+    sampler = WindowSampler(split, 64, seed=seed)
+    return sampler.sample(batch_size)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_every_architecture_learns_a_few_steps(arch, encoded_dir):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    model = Composer(ModelConfig.tiny(arch=arch, n_games=2, n_composers=2))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    batch = _batch(encoded_dir)
+    hidden = np.ones(batch["tokens"].shape, bool) if model.config.causal else \
+        make_mask(8, 64, batch["frames_per_bar"], rng)
+    inputs = to_model_inputs(batch, hidden, 2, 2, 0.0, rng, "cpu")
+    losses = []
+    for _ in range(25):
+        loss, _, _ = loss_and_counts(model, inputs)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_hidden_cells_never_leak_into_the_input(encoded_dir):
+    rng = np.random.default_rng(1)
+    batch = _batch(encoded_dir, 4)
+    hidden = make_mask(4, 64, batch["frames_per_bar"], rng)
+    inputs = to_model_inputs(batch, hidden, 2, 2, 0.0, rng, "cpu")
+    mask_ids = torch.tensor(T.VOCAB_SIZES).expand_as(inputs["inputs"])
+    assert torch.equal(inputs["inputs"][torch.from_numpy(hidden)], mask_ids[torch.from_numpy(hidden)])
+    # Scrambling the true tokens of hidden cells changes nothing the model sees.
+    scrambled = dict(batch, tokens=batch["tokens"].copy())
+    scrambled["tokens"][hidden] = 0
+    again = to_model_inputs(scrambled, hidden, 2, 2, 0.0, np.random.default_rng(1), "cpu")
+    assert torch.equal(again["inputs"], inputs["inputs"])
+    # ...and the loss only scores hidden cells.
+    assert torch.equal(inputs["weights"].bool(), torch.from_numpy(hidden & batch["valid"][..., None]))
+
+
+def test_training_lowers_validation_nll(tiny_checkpoint):
+    _, meta = load_checkpoint(tiny_checkpoint)
+    curve = meta.training["curve"]
+    assert len(curve) == 2
+    assert curve[-1]["val_nll"] < curve[0]["val_nll"] or meta.training["best_step"] == curve[0]["step"]
+    assert meta.training["val_nll"] < 3.0  # far below uniform guessing (log 90 = 4.5 nats)
+    assert set(meta.training["val_nll_per_voice"]) == set(T.VOICES)
+
+
+def test_checkpoint_round_trip_gives_identical_logits(tmp_path, tiny_checkpoint):
+    model, meta = load_checkpoint(tiny_checkpoint)
+    tokens = torch.randint(0, 8, (2, 32, T.N_VOICES))
+    args = (tokens, torch.tensor([0, 2]), torch.tensor([2, 1]), torch.tensor([16, 12]))
+    before = model(*args)
+    save_checkpoint(tmp_path / "copy", model, meta)
+    loaded, meta2 = load_checkpoint(tmp_path / "copy")
+    after = loaded(*args)
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
+    assert meta2.games == meta.games and meta2.aliases == {"zelda": "dink"}
+    # fp16 shipping copy: close, not identical
+    save_checkpoint(tmp_path / "half", model, meta, half=True)
+    half, _ = load_checkpoint(tmp_path / "half")
+    assert all(torch.allclose(a, b, atol=5e-2) for a, b in zip(before, half(*args)))
+    assert (tmp_path / "half" / "model.safetensors").stat().st_size < (tmp_path / "copy" / "model.safetensors").stat().st_size
+
+
+def test_missing_or_mismatched_checkpoint_is_a_clear_error(tmp_path, tiny_checkpoint):
+    with pytest.raises(CheckpointError, match="No Mozart checkpoint"):
+        load_checkpoint(tmp_path)
+    model, meta = load_checkpoint(tiny_checkpoint)
+    meta.model.hidden = 32
+    save_checkpoint(tmp_path / "bad", model, meta)
+    with pytest.raises(CheckpointError, match="do not match"):
+        load_checkpoint(tmp_path / "bad")
+
+
+def test_training_resumes_where_it_stopped(tmp_path, encoded_dir):
+    from composer.train import train
+
+    cfg = TrainConfig(data=str(encoded_dir), window_bars=4, batch_size=4, max_steps=4, steps_per_epoch=2,
+                      warmup_steps=1, val_max_windows=2, patience=10)
+    train(cfg, ModelConfig.tiny(), tmp_path / "run", quiet=True)
+    cfg.max_steps = 6
+    summary = train(cfg, ModelConfig.tiny(), tmp_path / "run", resume=True, quiet=True)
+    steps = [r["step"] for r in summary["curve"]]
+    assert steps == [2, 4, 6]
