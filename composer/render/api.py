@@ -1,0 +1,235 @@
+"""``render()``: the one entry point that the bot and the CLI share.
+
+    rendered = render(piece, sound="orchestra", formats=("mp3", "mid", "png"))
+    discord.File(io.BytesIO(rendered["mp3"]), filename=rendered.filename("mp3"))
+
+Audio and the piano roll are made concurrently (the PNG on a worker thread while the
+main thread synthesises; ffmpeg runs as a subprocess, so several audio formats encode in
+parallel). Everything that can fail for a user-fixable reason raises ``RenderError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from composer import tokens as T
+from composer.errors import RenderError
+from composer.grid import Piece
+from composer.render import audio as A
+from composer.render.chip import ChipSynth, frame_samples
+from composer.render.presets import DEFAULT_SOUND, SOUNDS, Preset, get_preset
+
+log = logging.getLogger(__name__)
+
+AUDIO_FORMATS = ("mp3", "ogg", "wav")
+FORMATS = ("mp3", "mid", "png", "ogg", "wav")
+DEFAULT_FORMATS = ("mp3", "mid", "png")
+TAIL_SECONDS = 0.75  # audio lasts the piece plus this, for releases and drum decays
+MIDI_VOLUME = 100  # GM channel volume (CC 7) of a voice whose preset names none
+
+_chip = ChipSynth()
+
+
+@dataclass
+class Rendered:
+    """What ``render`` made: bytes per format, files when asked, and how long it took."""
+
+    data: dict[str, bytes]  # format ("mp3", "mid", "png", "ogg", "wav") -> file contents
+    paths: dict[str, Path] = field(default_factory=dict)  # format -> file written (with out_dir)
+    sound: str = DEFAULT_SOUND  # the sound actually used (chip after a SoundFont fallback)
+    requested_sound: str = DEFAULT_SOUND  # the sound asked for
+    seconds: float = 0.0  # audio length, tail included
+    music_seconds: float = 0.0  # the piece itself: bars x beats at its tempo
+    timings: dict[str, float] = field(default_factory=dict)  # step -> seconds; "total" = wall time
+    warnings: list[str] = field(default_factory=list)  # messages for the user (e.g. a fallback)
+    basename: str = "piece"  # file name stem used for paths and filename()
+
+    def __getitem__(self, fmt: str) -> bytes:
+        return self.data[fmt]
+
+    def __contains__(self, fmt: str) -> bool:
+        return fmt in self.data
+
+    def filename(self, fmt: str) -> str:
+        return f"{self.basename}.{fmt}"
+
+
+def sound_names() -> list[str]:
+    return list(SOUNDS)
+
+
+def safe_basename(piece: Piece) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", piece.title or "").strip("._-")
+    return stem[:60] or "piece"
+
+
+def audio_tags(piece: Piece, preset: Preset) -> dict[str, str]:
+    """ID3/Vorbis tags: title, artist = the style, seed (TXXX:seed in ID3)."""
+    seed = piece.extra.get("seed") if piece.extra else None
+    style = " × ".join(piece.labels)
+    return {
+        "title": piece.title or "Untitled",
+        "artist": f"Mozart ({style})" if style else "Mozart",
+        "album": "Mozart",
+        "genre": "Video Game Music",
+        "comment": " ".join(
+            part for part in (f"style {style}" if style else "", f"seed {seed}" if seed is not None else "", f"sound {preset.name}") if part
+        ),
+        "seed": "" if seed is None else str(seed),
+    }
+
+
+# -- MIDI ----------------------------------------------------------------------------
+def preset_midi(piece: Piece, preset: Preset, tail_seconds: float = TAIL_SECONDS) -> bytes:
+    """The piece as MIDI with the preset's GM programs and channel volumes (CC 7).
+
+    One track per sounding voice. A final CC 7 on the last track ``tail_seconds`` after
+    the music keeps the file open for that long, so players (and the SoundFont
+    renderer) let the last notes ring out instead of cutting them off.
+    """
+    import symusic  # noqa: PLC0415 - imported by midi_io anyway
+
+    from composer.midi_io import TICKS_PER_QUARTER, to_score  # noqa: PLC0415
+
+    score = to_score(piece, preset.programs)
+    for track in score.tracks:
+        voice = "drums" if track.is_drum else track.name
+        score_volume = preset.volumes.get(voice, MIDI_VOLUME)
+        track.controls.append(symusic.ControlChange(0, 7, score_volume))
+    if len(score.tracks):
+        end = piece.n_frames * TICKS_PER_QUARTER // T.FRAMES_PER_QUARTER
+        tail = int(round(tail_seconds * piece.tempo / 60 * TICKS_PER_QUARTER))
+        last = score.tracks[-1]
+        volume = preset.volumes.get("drums" if last.is_drum else last.name, MIDI_VOLUME)
+        last.controls.append(symusic.ControlChange(end + tail, 7, volume))
+    return bytes(score.dumps_midi())
+
+
+# -- audio ---------------------------------------------------------------------------
+def synthesise(piece: Piece, preset: Preset, midi: bytes | None = None) -> tuple[np.ndarray, int, str, list[str]]:
+    """Raw (unmastered) audio: (samples, channels) float32, rate, sound used, warnings.
+
+    A SoundFont that is missing or unreadable falls back to ``chip`` with a warning.
+    """
+    if preset.engine == "soundfont":
+        from composer.render import soundfont as sf  # noqa: PLC0415
+
+        try:
+            font = sf.load_soundfont(sf.soundfont_path())
+            if not piece.note_count():
+                rate = 48000
+                return np.zeros((_expected_length(piece, rate), 2), np.float32), rate, preset.name, []
+            x, rate = sf.render_midi(midi if midi is not None else preset_midi(piece, preset), font)
+            return _fit_length(x, _expected_length(piece, rate)), rate, preset.name, []
+        except sf.SoundFontError as e:
+            message = f"The {preset.name} sound is unavailable ({e}); playing it with the chip sound instead."
+            log.warning(message)
+            x = _chip.render(piece)
+            return x, _chip.config.sample_rate, "chip", [message]
+    x = _chip.render(piece)
+    return x, _chip.config.sample_rate, preset.name, []
+
+
+def _expected_length(piece: Piece, rate: int) -> int:
+    return int(frame_samples(piece, rate)[-1]) + int(TAIL_SECONDS * rate)
+
+
+def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    if len(x) >= n:
+        return x[:n]
+    return np.concatenate([x, np.zeros((n - len(x), x.shape[1]), x.dtype)])
+
+
+# -- the entry point -----------------------------------------------------------------
+def render(
+    piece: Piece,
+    sound: str = DEFAULT_SOUND,
+    formats: tuple[str, ...] | list[str] = DEFAULT_FORMATS,
+    out_dir: str | Path | None = None,
+    *,
+    basename: str | None = None,
+) -> Rendered:
+    """Render ``piece`` with ``sound`` (see ``SOUNDS``) to each of ``formats``.
+
+    ``formats``: any of mp3, ogg, wav (audio), mid (MIDI with the preset's GM programs),
+    png (piano roll). With ``out_dir`` the files are also written there as
+    ``<basename>.<format>``. Raises ``UnknownSoundError`` (a ``RenderError``) for an
+    unknown sound and ``RenderError`` for an unknown format or a missing ffmpeg.
+    """
+    t_start = time.perf_counter()
+    preset = get_preset(sound)
+    formats = tuple(dict.fromkeys(f.lower().lstrip(".") for f in formats))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise RenderError(f"Unknown format {unknown[0]!r}. Known formats: {', '.join(FORMATS)}.")
+    if any(f in ("mp3", "ogg") for f in formats):
+        A.require_ffmpeg()  # fail before any work
+    piece = piece.pad_to_bars()
+    result = Rendered(
+        data={},
+        sound=preset.name,
+        requested_sound=preset.name,
+        music_seconds=piece.seconds,
+        basename=basename or safe_basename(piece),
+    )
+    timings = result.timings
+    audio_formats = [f for f in formats if f in AUDIO_FORMATS]
+
+    with ThreadPoolExecutor(max_workers=max(1, len(audio_formats)) + 1, thread_name_prefix="render") as pool:
+        png_future: Future | None = pool.submit(_timed, _png, piece) if "png" in formats else None
+
+        midi = None
+        if "mid" in formats or (audio_formats and preset.engine == "soundfont"):
+            t = time.perf_counter()
+            midi = preset_midi(piece, preset)
+            timings["mid"] = time.perf_counter() - t
+            if "mid" in formats:
+                result.data["mid"] = midi
+
+        if audio_formats:
+            t = time.perf_counter()
+            x, rate, used, warnings = synthesise(piece, preset, midi)
+            timings["synth"] = time.perf_counter() - t
+            result.sound, result.warnings = used, warnings
+            t = time.perf_counter()
+            x = A.master(x, rate, copy=False)
+            timings["master"] = time.perf_counter() - t
+            result.seconds = len(x) / rate
+            tags = audio_tags(piece, preset)
+            futures = {f: pool.submit(_timed, A.encode, x, rate, f, tags) for f in audio_formats}
+            for f, future in futures.items():
+                result.data[f], timings[f] = future.result()
+
+        if png_future is not None:
+            result.data["png"], timings["png"] = png_future.result()
+
+    # keep the caller's order
+    result.data = {f: result.data[f] for f in formats}
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for f, data in result.data.items():
+            path = out / result.filename(f)
+            path.write_bytes(data)
+            result.paths[f] = path
+    timings["total"] = time.perf_counter() - t_start
+    return result
+
+
+def _timed(fn, *args):
+    t = time.perf_counter()
+    value = fn(*args)
+    return value, time.perf_counter() - t
+
+
+def _png(piece: Piece) -> bytes:
+    from composer.render.pianoroll import piano_roll  # noqa: PLC0415 - pulls in matplotlib
+
+    return piano_roll(piece)
