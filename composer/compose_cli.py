@@ -47,7 +47,7 @@ def compose_command(style, bars, form, time_signature, tempo, key, blend, temper
             raise ImportError
         from composer.render import render
 
-        rendered = render(piece, sound=sound, formats=("mid", "mp3", "png"), out_dir=out_dir, stem=stem)
+        rendered = render(piece, sound=sound, formats=("mid", "mp3", "png"), out_dir=out_dir, basename=stem)
         written = list(rendered.paths.values())
     except ImportError:
         from composer.midi_io import write_midi

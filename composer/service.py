@@ -1,0 +1,206 @@
+"""The composer service: one loaded model, a bounded queue, work off the event loop.
+
+The bot (or any asyncio program) submits jobs; workers run generation and rendering in
+a thread pool so the event loop keeps answering Discord. Each job reports its place in
+the queue and its progress through a callback; a full queue is refused at once with an
+estimate of when to retry, rather than making people wait minutes in silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from composer.errors import MozartError
+from composer.generate import GenerationRequest, Generator
+from composer.grid import Piece
+
+log = logging.getLogger(__name__)
+
+Update = Callable[[str], Awaitable[None] | None]
+
+
+class QueueFullError(MozartError):
+    def __init__(self, retry_after: float):
+        self.retry_after = retry_after
+        super().__init__(f"Mozart is busy composing for others. Please try again in {retry_after:.0f} s.")
+
+
+class ServiceClosedError(MozartError):
+    def __init__(self):
+        super().__init__("Mozart is restarting; please try again in a minute.")
+
+
+@dataclass
+class Job:
+    """What to make: a generation request (or a ready piece to re-render) and a sound."""
+
+    request: GenerationRequest | None = None
+    piece: Piece | None = None  # re-render only (change of sound)
+    sound: str = "chip"
+    formats: tuple[str, ...] = ("mp3", "mid", "png")
+
+
+@dataclass
+class Result:
+    piece: Piece
+    files: dict[str, bytes]  # format -> bytes
+    originality_bars: float | None
+    originality_source: str | None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Ticket:
+    job: Job
+    update: Update | None
+    future: asyncio.Future
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+class ComposerService:
+    def __init__(self, generator: Generator, workers: int = 1, max_queue: int = 8, originality=None,
+                 render_fn=None):
+        self.generator = generator
+        self.workers = max(1, workers)
+        self.max_queue = max_queue
+        self.originality = originality  # callable(piece) -> (bars, source id) or None
+        self._render_fn = render_fn
+        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="composer")
+        self._waiting: deque[_Ticket] = deque()
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._running = 0
+        self._closed = False
+        self._recent: deque[float] = deque(maxlen=20)  # seconds per job, for retry estimates
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._worker(i), name=f"composer-worker-{i}") for i in range(self.workers)]
+
+    async def close(self, timeout: float = 30.0) -> None:
+        """Refuse new jobs, cancel the queued ones, let running ones finish (up to ``timeout``)."""
+        self._closed = True
+        while self._waiting:
+            ticket = self._waiting.popleft()
+            if not ticket.future.done():
+                ticket.future.set_exception(ServiceClosedError())
+        self._wakeup.set()
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- submitting ----------------------------------------------------------------------
+    @property
+    def queue_length(self) -> int:
+        return len(self._waiting)
+
+    def typical_job_seconds(self) -> float:
+        return sorted(self._recent)[len(self._recent) // 2] if self._recent else 3.0
+
+    async def submit(self, job: Job, update: Update | None = None) -> Result:
+        """Queue a job and wait for its result; raises QueueFullError when the queue is full."""
+        if self._closed:
+            raise ServiceClosedError()
+        if len(self._waiting) >= self.max_queue:
+            ahead = len(self._waiting) + self._running
+            raise QueueFullError(retry_after=max(5.0, ahead * self.typical_job_seconds() / self.workers))
+        await self.start()
+        ticket = _Ticket(job, update, asyncio.get_running_loop().create_future())
+        self._waiting.append(ticket)
+        position = len(self._waiting) + self._running - self.workers
+        if position > 0:
+            await _call(update, f"Queued: {position} piece{'s' if position > 1 else ''} ahead of yours.")
+        self._wakeup.set()
+        return await ticket.future
+
+    # -- working -------------------------------------------------------------------------
+    async def _worker(self, index: int) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._waiting and not self._closed:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            if self._closed and not self._waiting:
+                return
+            ticket = self._waiting.popleft()
+            if ticket.future.done():  # the caller gave up
+                continue
+            self._running += 1
+            for position, other in enumerate(self._waiting, start=1):
+                await _call(other.update, f"Queued: {position} piece{'s' if position > 1 else ''} ahead of yours.")
+            started = time.monotonic()
+            try:
+                await _call(ticket.update, "Composing…")
+
+                def report(stage: str, loop=loop, ticket=ticket):
+                    if ticket.update is not None:
+                        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(_call(ticket.update, stage)))
+
+                result = await loop.run_in_executor(self._executor, self._run, ticket.job, report)
+                if not ticket.future.done():
+                    ticket.future.set_result(result)
+            except Exception as e:  # delivered to the caller, who turns it into a message
+                if not ticket.future.done():
+                    ticket.future.set_exception(e)
+            finally:
+                self._running -= 1
+                self._recent.append(time.monotonic() - started)
+
+    def _run(self, job: Job, report: Callable[[str], None]) -> Result:
+        """Runs in a worker thread: generate (unless re-rendering), originality, render."""
+        seconds = {}
+        t0 = time.perf_counter()
+        if job.piece is not None:
+            piece = job.piece
+        else:
+            last = [0.0]
+
+            def progress(fraction: float) -> None:
+                now = time.monotonic()
+                if now - last[0] > 1.0 and fraction < 1.0:  # at most one edit a second
+                    last[0] = now
+                    report(f"Composing… {fraction:.0%}")
+
+            piece = self.generator.generate(job.request, progress)
+        seconds["generate"] = time.perf_counter() - t0
+        bars = source = None
+        if self.originality is not None:
+            try:
+                bars, source = self.originality(piece)
+            except Exception:
+                log.exception("originality check failed")
+        report("Rendering…")
+        t1 = time.perf_counter()
+        render = self._render_fn or _default_render
+        files = render(piece, job.sound, job.formats)
+        seconds["render"] = time.perf_counter() - t1
+        if bars is not None:
+            piece.extra["originality_bars"] = bars
+        return Result(piece=piece, files=files, originality_bars=bars, originality_source=source, seconds=seconds)
+
+
+def _default_render(piece: Piece, sound: str, formats: tuple[str, ...]) -> dict[str, bytes]:
+    from composer.render import render
+
+    return dict(render(piece, sound=sound, formats=formats).data)
+
+
+async def _call(update: Update | None, text: str) -> None:
+    if update is None:
+        return
+    try:
+        outcome = update(text)
+        if asyncio.iscoroutine(outcome):
+            await outcome
+    except Exception:  # a failed progress edit must never fail the job
+        log.debug("progress update failed", exc_info=True)

@@ -1,0 +1,83 @@
+"""The composer service: off-loop work, queue positions, a bounded queue, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from composer.generate import GenerationRequest
+from composer.service import ComposerService, Job, QueueFullError, ServiceClosedError
+
+
+def _fake_render(gate: threading.Event | None = None):
+    def render(piece, sound, formats):
+        if gate is not None:
+            gate.wait(5)
+        return {fmt: f"{fmt}:{piece.extra['seed']}".encode() for fmt in formats}
+
+    return render
+
+
+def _job(seed: int) -> Job:
+    return Job(request=GenerationRequest(style="doom", bars=2, steps=2, seed=seed))
+
+
+async def test_jobs_run_off_the_loop_and_report_queue_positions(generator):
+    gate = threading.Event()
+    service = ComposerService(generator, workers=1, max_queue=4, render_fn=_fake_render(gate))
+    updates: dict[int, list[str]] = {1: [], 2: [], 3: []}
+    tasks = [asyncio.create_task(service.submit(_job(i), updates[i].append)) for i in (1, 2, 3)]
+    # The loop stays free while the first job is blocked in its worker thread.
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+    assert not any(t.done() for t in tasks)
+    gate.set()
+    results = await asyncio.gather(*tasks)
+    assert [r.files["mp3"] for r in results] == [b"mp3:1", b"mp3:2", b"mp3:3"]
+    assert any("2 pieces ahead" in u for u in updates[3])
+    assert any("1 piece ahead" in u for u in updates[3])
+    assert "Composing…" in updates[1]
+    await service.close()
+
+
+async def test_a_full_queue_is_refused_politely(generator):
+    gate = threading.Event()
+    service = ComposerService(generator, workers=1, max_queue=1, render_fn=_fake_render(gate))
+    first = asyncio.create_task(service.submit(_job(1)))
+    await asyncio.sleep(0.05)
+    second = asyncio.create_task(service.submit(_job(2)))
+    await asyncio.sleep(0.05)
+    with pytest.raises(QueueFullError, match=r"try again in \d+ s"):
+        await service.submit(_job(3))
+    gate.set()
+    await asyncio.gather(first, second)
+    await service.close()
+
+
+async def test_close_cancels_queued_jobs_and_finishes_the_running_one(generator):
+    gate = threading.Event()
+    service = ComposerService(generator, workers=1, max_queue=4, render_fn=_fake_render(gate))
+    running = asyncio.create_task(service.submit(_job(1)))
+    await asyncio.sleep(0.05)
+    queued = asyncio.create_task(service.submit(_job(2)))
+    await asyncio.sleep(0.05)
+    closing = asyncio.create_task(service.close(timeout=5))
+    await asyncio.sleep(0.05)
+    gate.set()
+    await closing
+    assert (await running).files["mid"] == b"mid:1"
+    with pytest.raises(ServiceClosedError):
+        await queued
+    with pytest.raises(ServiceClosedError):
+        await service.submit(_job(3))
+
+
+async def test_generation_errors_reach_the_caller(generator):
+    service = ComposerService(generator, render_fn=_fake_render())
+    from composer.errors import UnknownStyleError
+
+    with pytest.raises(UnknownStyleError):
+        await service.submit(Job(request=GenerationRequest(style="nope", bars=2)))
+    await service.close()
