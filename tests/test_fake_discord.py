@@ -40,6 +40,8 @@ class MiniBot(commands.Bot):
         self.tree.add_command(inspect)
         self.tree.add_command(panel)
         self.tree.add_command(slow)
+        self.tree.add_command(rename)
+        self.tree.add_command(render)
         self.tree.copy_global_to(guild=self.guild)
         await self.tree.sync(guild=self.guild)
 
@@ -70,7 +72,8 @@ async def style_autocomplete(interaction: discord.Interaction, current: str) -> 
 async def inspect(interaction: discord.Interaction, midi: discord.Attachment) -> None:
     """Read an uploaded file back."""
     data = await midi.read()
-    await interaction.response.send_message(f'{midi.filename} {hashlib.sha256(data).hexdigest()}')
+    await interaction.response.send_message(f'{midi.filename} {hashlib.sha256(data).hexdigest()}',
+                                            file=discord.File(io.BytesIO(data[::-1]), 'reversed.mid'))
 
 
 @app_commands.command()
@@ -89,6 +92,28 @@ async def slow(interaction: discord.Interaction) -> None:
         interaction.client.late_error = exc
 
 
+@app_commands.command()
+async def render(interaction: discord.Interaction) -> None:
+    """Defer, then fill the response by editing it (twice)."""
+    await interaction.response.defer(thinking=True, ephemeral=True)
+    await interaction.edit_original_response(content='v1', attachments=[discord.File(io.BytesIO(MIDI), 'v1.mid')])
+    message = await interaction.original_response()
+    await message.edit(content='v2')  # attachments not mentioned: kept
+
+
+class RenameModal(discord.ui.Modal, title='Name your piece'):
+    name = discord.ui.TextInput(label='Name', custom_id='mini:name')
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(f'named {self.name.value}')
+
+
+@app_commands.command()
+async def rename(interaction: discord.Interaction) -> None:
+    """Open a modal."""
+    await interaction.response.send_modal(RenameModal())
+
+
 @pytest.fixture
 async def fake():
     async with FakeDiscord() as fake:
@@ -103,8 +128,9 @@ async def test_bot_connects_and_syncs_commands(fake):
     async with fake.running(MiniBot(fake.guild_id)) as bot:
         assert bot.is_ready() and bot.user.id == fake.bot_id
         assert bot.get_guild(fake.guild_id).get_channel(fake.channel_id).name == 'general'
-        assert {c['name'] for c in fake.commands[fake.guild_id]} == {'compose', 'inspect', 'panel', 'slow'}
+        assert {c['name'] for c in fake.commands[fake.guild_id]} == {'compose', 'inspect', 'panel', 'slow', 'rename', 'render'}
         assert fake.identify_count == 1
+        assert fake.gateway_connections[0]['compress'] == 'zlib-stream'  # served compressed, as asked
         paths = [c.path for c in fake.calls]
         assert '/users/@me' in paths and '/oauth2/applications/@me' in paths
     assert fake.unknown_calls == []
@@ -121,7 +147,7 @@ async def test_slash_defers_then_sends_file(fake):
         assert message.content == 'zelda, 16 bars'
         assert message is interaction.original and not message.loading  # the followup filled the defer
         # the bot reacted to its own message
-        await fake.changes.wait_for(lambda: fake.bot_reactions, 3, 'bot reaction')
+        await fake.wait_for(lambda: fake.bot_reactions, 3, 'bot reaction')
         assert fake.bot_reactions == [(message.id, '👍')]
         assert message.reactions == {'👍': [fake.bot_id]}
 
@@ -137,6 +163,7 @@ async def test_attachment_option_is_served_by_the_fake(fake):
         interaction = await fake.slash('inspect', {'midi': Upload('theme.mid', MIDI, 'audio/midi')})
         message = await interaction.wait_original()
     assert message.content == f'theme.mid {hashlib.sha256(MIDI).hexdigest()}'
+    assert message.files == {'reversed.mid': MIDI[::-1]}  # multipart interaction callback
 
 
 async def test_persistent_button_answers_a_click(fake):
@@ -146,6 +173,23 @@ async def test_persistent_button_answers_a_click(fake):
         click = await fake.click(posted.id, 'mini:like', user_id=fake.owner_id)
         answer = await click.wait_original()
     assert answer.content == f'liked by {fake.owner_id}' and answer.ephemeral
+
+
+async def test_edit_original_after_defer_keeps_attachments(fake):
+    async with fake.running(MiniBot(fake.guild_id)):
+        interaction = await fake.slash('render')
+        message = await fake.wait_for(lambda: interaction.original and interaction.original.edits == 2 and
+                                      interaction.original, 3, 'second edit')
+    assert (message.content, message.files, message.ephemeral) == ('v2', {'v1.mid': MIDI}, True)
+    assert interaction.followups == []
+
+
+async def test_modal_submit(fake):
+    async with fake.running(MiniBot(fake.guild_id)):
+        opened = await fake.slash('rename')
+        assert (await opened.wait_response()).type == 9
+        submitted = await fake.submit_modal(opened, {'mini:name': 'Overture'})
+        assert (await submitted.wait_original()).content == 'named Overture'
 
 
 async def test_raw_reaction_events_reach_the_bot(fake):
@@ -189,7 +233,7 @@ async def test_late_response_gets_unknown_interaction(fake):
         interaction = await fake.slash('slow')
         response = await interaction.wait_response()
         assert not response.accepted and response.elapsed > 0.1
-        await fake.changes.wait_for(lambda: getattr(bot, 'late_error', None), 3, 'NotFound in the bot')
+        await fake.wait_for(lambda: getattr(bot, 'late_error', None), 3, 'NotFound in the bot')
         assert bot.late_error.code == 10062
 
 

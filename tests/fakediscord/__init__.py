@@ -5,11 +5,19 @@ Typical test::
     async with FakeDiscord() as fake:               # server up, discord.py pointed at it
         async with fake.running(make_bot()):        # login, connect, wait for on_ready
             interaction = await fake.slash('compose', {'style': 'zelda'})
-            assert (await interaction.wait_response()).deferred
+            response = await interaction.wait_response()   # must come within 3 s
+            assert response.deferred and response.elapsed < 3
             message = await interaction.wait_followup()
             assert message.files['piece.mp3'].startswith(b'ID3')
+            await fake.react(message.id, '👍')
 
-See server.py for everything the fake records and can do.
+See server.py for everything the fake records and can do. Quirks worth knowing:
+
+* Discord (and so the fake) turns the first followup after a defer into the
+  deferred message itself; its ephemerality is the defer's.
+* discord.py sleeps 5 s before any IDENTIFY that is not its first (after an
+  invalidated session); prefer ``drop_connection`` (RESUME) in tests, or a new client.
+* Events gated by an intent the bot did not request are not delivered (a warning is logged).
 """
 
 from .records import CallbackRecord, FakeInteraction, RestCall, StoredAttachment, StoredMessage, Upload

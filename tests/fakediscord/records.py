@@ -263,6 +263,7 @@ class FakeInteraction:
         self.callbacks: list[CallbackRecord] = []
         self.original: StoredMessage | None = None  # the response message (also after a defer)
         self.followups: list[StoredMessage] = []
+        self.followup_elapsed: list[float] = []  # seconds after dispatch each followup arrived
         self._followups_seen = 0
 
     def __repr__(self) -> str:

@@ -114,15 +114,17 @@ class _Connection:
 
     async def send(self, frame: dict[str, Any]) -> None:
         text = json.dumps(frame)
-        if self.ws.closed:
-            return
-        try:
-            if self._zlib is not None:
-                await self.ws.send_bytes(self._zlib.compress(text.encode()) + self._zlib.flush(zlib.Z_SYNC_FLUSH))
-            else:
-                await self.ws.send_str(text)
-        except ConnectionError:  # the client went away mid-send; RESUME will replay it
-            log.debug('gateway send failed: connection lost')
+        # under the lock: zlib-stream frames must be sent in the order they were compressed
+        async with self.lock:
+            if self.ws.closed:
+                return
+            try:
+                if self._zlib is not None:
+                    await self.ws.send_bytes(self._zlib.compress(text.encode()) + self._zlib.flush(zlib.Z_SYNC_FLUSH))
+                else:
+                    await self.ws.send_str(text)
+            except ConnectionError:  # the client went away mid-send; RESUME will replay it
+                log.debug('gateway send failed: connection lost')
 
 
 @dataclass
@@ -190,6 +192,7 @@ class FakeDiscord:
         self.command_syncs: list[tuple[int | None, list[dict[str, Any]]]] = []  # each bulk overwrite
         self.bot_reactions: list[tuple[int, str]] = []  # (message id, emoji) the bot added, in order
         self.presence: dict[str, Any] | None = None  # last presence update from the bot
+        self.gateway_connections: list[dict[str, str]] = []  # query of each websocket (v, encoding, compress)
         self.identify_count = 0
         self.resume_count = 0
         self.changes = Changes()
@@ -276,7 +279,7 @@ class FakeDiscord:
             client._connection.guild_ready_timeout = min(client._connection.guild_ready_timeout, 0.05)
         connect = ready = None
         try:
-            await client.login(token)  # runs setup_hook
+            await client.login(token)  # runs setup_hook (command sync etc.) against the fake
             connect = asyncio.create_task(client.connect(), name='fakediscord-client-connect')
             ready = asyncio.create_task(client.wait_until_ready(), name='fakediscord-wait-ready')
             done, _ = await asyncio.wait({connect, ready}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -289,9 +292,14 @@ class FakeDiscord:
         finally:
             if ready is not None:
                 ready.cancel()
+                await asyncio.gather(ready, return_exceptions=True)
             await client.close()
             if connect is not None:
                 await asyncio.wait_for(connect, timeout)
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0, what: str = 'condition') -> Any:
+        """Wait until ``predicate()`` is truthy (re-checked after every REST call or event); returns it."""
+        return await self.changes.wait_for(predicate, timeout, what)
 
     async def wait_ready(self, timeout: float = 10.0) -> GatewaySession:
         """Wait until a bot has identified and received its guild (on the fake's side)."""
@@ -309,6 +317,15 @@ class FakeDiscord:
         if user_id not in self.users:
             self.users[user_id] = P.user(user_id, name or f'user{user_id}')
         return self.users[user_id]
+
+    def dm_channel_id(self, user_id: int | None = None) -> int:
+        """The DM channel between the bot and a user (created on first use), e.g. for slash(channel_id=...)."""
+        user_id = self.user_id if user_id is None else user_id
+        if user_id not in self.dm_channels:
+            channel_id = self.snowflake()
+            self.dm_channels[user_id] = channel_id
+            self.channels[channel_id] = P.dm_channel(channel_id, self.user(user_id))
+        return self.dm_channels[user_id]
 
     def _bot_user(self) -> dict[str, Any]:
         return P.bot_user(self.bot_id, self.bot_name)
@@ -372,6 +389,7 @@ class FakeDiscord:
         await ws.prepare(request)
         conn = _Connection(ws, request.query.get('compress'))
         self._connections.add(conn)
+        self.gateway_connections.append(dict(request.query))
         try:
             await conn.send({'op': HELLO, 'd': {'heartbeat_interval': self.heartbeat_interval_ms}})
             async for msg in ws:
@@ -656,14 +674,34 @@ class FakeDiscord:
         """Choose options in a string select menu."""
         return await self.click(message_id, custom_id, user_id=user_id, component_type=3, values=values)
 
-    async def submit_modal(self, opened_by: FakeInteraction, fields: dict[str, str], *,
+    async def submit_modal(self, opened_by: FakeInteraction, fields: dict[str, str | list[str]], *,
                            user_id: int | None = None) -> FakeInteraction:
-        """Fill in and submit the modal the bot answered ``opened_by`` with."""
+        """Fill in and submit the modal the bot answered ``opened_by`` with (text values by custom_id).
+
+        The submission mirrors the modal's layout (action rows or labels), as Discord's does.
+        """
         response = opened_by.response
         if response is None or response.type != MODAL:
             raise AssertionError(f'interaction {opened_by.id} was not answered with a modal')
-        rows = [{'type': 1, 'components': [{'type': 4, 'custom_id': k, 'value': v}]} for k, v in fields.items()]
-        data = {'custom_id': response.data['custom_id'], 'components': rows}
+        seen: list[str] = []
+
+        def fill(component: dict[str, Any]) -> dict[str, Any]:
+            kind, custom_id = component['type'], component.get('custom_id')
+            if kind == 1:  # action row
+                return {'type': 1, 'components': [fill(c) for c in component['components']]}
+            if kind == 18:  # label
+                return {'type': 18, 'id': component.get('id'), 'component': fill(component['component'])}
+            if custom_id is None:
+                return {'type': kind, 'id': component.get('id')}
+            seen.append(custom_id)
+            if kind == 4:  # text input
+                return {'type': 4, 'custom_id': custom_id, 'value': fields.get(custom_id, component.get('value', ''))}
+            return {'type': kind, 'custom_id': custom_id, 'values': list(fields.get(custom_id, []))}
+
+        data = {'custom_id': response.data['custom_id'],
+                'components': [fill(c) for c in response.data.get('components', [])]}
+        if unknown := set(fields) - set(seen):
+            raise KeyError(f'fakediscord: the modal has no field {sorted(unknown)} (has {seen})')
         channel_id = int(opened_by.payload['channel_id'])
         payload = self._interaction_base(5, data, user_id, channel_id)
         if 'message' in opened_by.payload:
@@ -865,12 +903,7 @@ class FakeDiscord:
         return _json(self.user(user_id))
 
     async def _create_dm(self, request: web.Request) -> web.Response:
-        user_id = int(request[_BODY]['recipient_id'])
-        if user_id not in self.dm_channels:
-            channel_id = self.snowflake()
-            self.dm_channels[user_id] = channel_id
-            self.channels[channel_id] = P.dm_channel(channel_id, self.user(user_id))
-        return _json(self.channels[self.dm_channels[user_id]])
+        return _json(self.channels[self.dm_channel_id(int(request[_BODY]['recipient_id']))])
 
     async def _get_application(self, request: web.Request) -> web.Response:
         return self._bot_auth(request) or _json({
@@ -1183,6 +1216,7 @@ class FakeDiscord:
                                         interaction=interaction)
             await self._dispatch_message('MESSAGE_CREATE', message)
         interaction.followups.append(message)
+        interaction.followup_elapsed.append(asyncio.get_running_loop().time() - interaction.dispatched_at)
         return _json(message.to_payload())
 
     async def _webhook_get(self, request: web.Request) -> web.Response:
