@@ -23,6 +23,7 @@ FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 TRAINING_STATE = "training_state.safetensors"
+ORIGINALITY_INDEX = "originality.npz"  # lead-line n-gram index of the training corpus
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 
 

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
 from composer import tokens as T
-from composer.checkpoint import CheckpointMeta, load_checkpoint
+from composer.checkpoint import ORIGINALITY_INDEX, CheckpointMeta, default_checkpoint_path, load_checkpoint
+from composer.evaluate.originality import OriginalityIndex
 from composer.errors import GenerationParameterError, MozartError
 from composer.grid import Piece, frames_per_bar, key_name, parse_key, estimate_key
 from composer.model import MAX_FRAMES_PER_BAR, Composer
@@ -126,8 +128,10 @@ class Condition:
 class Generator:
     """The model loaded once, ready to compose (what the CLI and the bot hold)."""
 
-    def __init__(self, model: Composer, meta: CheckpointMeta, device: str | torch.device = "cpu"):
+    def __init__(self, model: Composer, meta: CheckpointMeta, device: str | torch.device = "cpu",
+                 originality: OriginalityIndex | None = None):
         self.model = model.eval()
+        self.originality = originality  # the training corpus index, when the checkpoint has one
         self.meta = meta
         self.device = torch.device(device)
         self.catalog = StyleCatalog.from_meta(meta)
@@ -139,8 +143,18 @@ class Generator:
         from composer.train import choose_device
 
         dev = choose_device(device)
-        model, meta = load_checkpoint(path, dev)
-        return cls(model, meta, dev)
+        folder = Path(path) if path else default_checkpoint_path()
+        model, meta = load_checkpoint(folder, dev)
+        index_file = folder / ORIGINALITY_INDEX
+        originality = OriginalityIndex.load(index_file) if index_file.exists() else None
+        return cls(model, meta, dev, originality)
+
+    def originality_of(self, piece: Piece) -> tuple[float, str] | None:
+        """Longest span (bars) shared with a training piece, and that piece's id."""
+        if self.originality is None:
+            return None
+        match = self.originality.longest_match(piece)
+        return match.bars, match.source
 
     @property
     def version(self) -> str:

@@ -69,7 +69,8 @@ class ComposerService:
         self.generator = generator
         self.workers = max(1, workers)
         self.max_queue = max_queue
-        self.originality = originality  # callable(piece) -> (bars, source id) or None
+        # callable(piece) -> (bars, source id) or None; by default the checkpoint's index
+        self.originality = originality or generator.originality_of
         self._render_fn = render_fn
         self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="composer")
         self._waiting: deque[_Ticket] = deque()
@@ -176,7 +177,7 @@ class ComposerService:
         bars = source = None
         if self.originality is not None:
             try:
-                bars, source = self.originality(piece)
+                bars, source = self.originality(piece) or (None, None)
             except Exception:
                 log.exception("originality check failed")
         report("Rendering…")

@@ -24,12 +24,14 @@ from tqdm import tqdm
 
 from composer import tokens as T
 from composer.checkpoint import (
+    ORIGINALITY_INDEX,
     CheckpointMeta,
     load_checkpoint,
     load_training_state,
     save_checkpoint,
     save_training_state,
 )
+from composer.evaluate.originality import OriginalityIndex
 from composer.data import Split, WindowSampler, make_mask, to_model_inputs, validation_windows
 from composer.model import Composer, ModelConfig, cell_nll
 
@@ -272,6 +274,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool = Fa
     best_meta.training["total_seconds"] = round(time.time() - started, 1)
     best_meta.training["curve"] = progress["history"]
     save_checkpoint(out, best_model, best_meta)
+    # The originality index travels with the model: it is the corpus this model saw.
+    OriginalityIndex.from_encoded(data_dir, ("train",)).save(out / ORIGINALITY_INDEX)
     return best_meta.training
 
 

@@ -130,3 +130,10 @@ def test_requested_key_and_tempo_are_honoured(generator):
     piece = generator.generate(GenerationRequest(style="bach", bars=4, seed=2, steps=4, key="D minor", tempo=90))
     assert piece.key == "D minor" and piece.tempo == 90
     assert piece.extra["seed"] == 2 and piece.extra["params"]["steps"] == 4
+
+
+def test_every_generated_piece_gets_an_originality_figure(generator):
+    piece = generator.generate(GenerationRequest(style="doom", bars=4, seed=21, steps=4))
+    bars, source = generator.originality_of(piece)
+    assert 0.0 <= bars <= 4.0
+    assert len(generator.originality) == 12  # the synthetic training split
