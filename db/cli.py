@@ -27,6 +27,8 @@ url_option = click.option(
 
 def _fail(exc: Exception, hint: str) -> None:
     click.secho(f'error: {exc}', fg='red', err=True)
+    if exc.__cause__ is not None:  # the driver's own words, e.g. "unable to open database file"
+        click.echo(f'cause: {getattr(exc.__cause__, "orig", exc.__cause__)}', err=True)
     click.echo(f'hint: {hint}', err=True)
     raise SystemExit(1)
 

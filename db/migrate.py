@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .engine import DEFAULT_URL, make_engine
+from .queries import classify_error
 
 __all__ = ('ALEMBIC_INI', 'alembic_config', 'upgrade', 'upgrade_sql', 'current_revision', 'head_revision', 'revision')
 
@@ -57,8 +58,14 @@ async def upgrade(target: str | AsyncEngine = DEFAULT_URL, revision: str = 'head
             config.attributes['connection'] = connection
             command.upgrade(config, revision)
 
-        async with engine.begin() as connection:
-            await connection.run_sync(run)
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(run)
+        except Exception as exc:  # locked / unreachable: a clear error, not a driver traceback
+            error = classify_error(exc)
+            if error is None:
+                raise
+            raise error() from exc
     finally:
         if isinstance(target, str):
             await engine.dispose()

@@ -92,8 +92,8 @@ class DeletedUserData(NamedTuple):
 # --- transactions with bounded retry -------------------------------------------------
 
 
-def _classify(exc: BaseException) -> type[DatabaseError] | None:
-    """Which friendly error a driver exception becomes, or None to let it propagate."""
+def classify_error(exc: BaseException) -> type[DatabaseError] | None:
+    """Which :class:`DatabaseError` subclass a driver exception becomes, or None to let it propagate."""
     if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free
         return DatabaseBusyError
     if isinstance(exc, sa_exc.DBAPIError):
@@ -124,7 +124,7 @@ async def _transaction(db: SessionFactory, work: Callable[[AsyncSession], Awaita
             async with db() as session:
                 return await work(session)
         except Exception as exc:
-            error = _classify(exc)
+            error = classify_error(exc)
             if error is None:
                 raise
             if error is DatabaseError or attempt == RETRY_ATTEMPTS:
@@ -181,7 +181,12 @@ async def create_piece(
                 raise ValueError(f'no remix source {remix_source_id} uploaded by user {user_id}')
         return piece
 
-    return await _transaction(db, work)
+    try:
+        return await _transaction(db, work)
+    except sa_exc.IntegrityError as exc:  # the only FK is parent_id
+        if parent_id is None:
+            raise
+        raise PieceNotFoundError(parent_id) from exc
 
 
 async def get_piece(db: SessionFactory, piece_id: int) -> Piece | None:

@@ -104,6 +104,8 @@ async def test_piece_round_trips_midi_and_params(sessions):
     child = await new_piece(sessions, kind='extend', parent_id=created.id, params={'bars': 16})
     assert (await db.get_piece(sessions, child.id)).params != loaded.params
     assert await db.get_piece(sessions, 10_000) is None
+    with pytest.raises(db.PieceNotFoundError):
+        await new_piece(sessions, kind='variation', parent_id=10_000)
 
 
 async def test_create_piece_rejects_unknown_kind(sessions):
@@ -152,6 +154,8 @@ async def test_remix_source_is_linked_in_the_same_transaction(sessions):
 async def test_rating_upsert_and_delete_semantics(sessions):
     piece = await new_piece(sessions)
     await db.upsert_rating(sessions, piece.id, user_id=42, value=1)  # 👍
+    await db.upsert_rating(sessions, piece.id, user_id=42, value=1)  # same again: no-op
+    assert await all_ratings(sessions) == [(piece.id, 42, 1)]
     await db.upsert_rating(sessions, piece.id, user_id=42, value=-1)  # then 👎 replaces it
     assert await all_ratings(sessions) == [(piece.id, 42, -1)]
     assert await db.rating_counts(sessions, piece.id) == (0, 1)
