@@ -3,9 +3,9 @@
     rendered = render(piece, sound="orchestra", formats=("mp3", "mid", "png"))
     discord.File(io.BytesIO(rendered["mp3"]), filename=rendered.filename("mp3"))
 
-Audio and the piano roll are made concurrently (the PNG on a worker thread while the
-main thread synthesises; ffmpeg runs as a subprocess, so several audio formats encode in
-parallel). Everything that can fail for a user-fixable reason raises ``RenderError``.
+Audio and the piano roll are made concurrently: synthesis first, then each audio format
+encodes in an ffmpeg subprocess (one worker thread each) while the calling thread draws
+the piano roll. Everything that can fail for a user-fixable reason raises ``RenderError``.
 """
 
 from __future__ import annotations
@@ -155,6 +155,7 @@ def render(
     out_dir: str | Path | None = None,
     *,
     basename: str | None = None,
+    concurrent: bool = True,
 ) -> Rendered:
     """Render ``piece`` with ``sound`` (see ``SOUNDS``) to each of ``formats``.
 
@@ -162,6 +163,7 @@ def render(
     png (piano roll). With ``out_dir`` the files are also written there as
     ``<basename>.<format>``. Raises ``UnknownSoundError`` (a ``RenderError``) for an
     unknown sound and ``RenderError`` for an unknown format or a missing ffmpeg.
+    ``concurrent=False`` does every step in turn on the calling thread (for measuring).
     """
     t_start = time.perf_counter()
     preset = get_preset(sound)
@@ -182,9 +184,10 @@ def render(
     timings = result.timings
     audio_formats = [f for f in formats if f in AUDIO_FORMATS]
 
-    with ThreadPoolExecutor(max_workers=max(1, len(audio_formats)) + 1, thread_name_prefix="render") as pool:
-        png_future: Future | None = pool.submit(_timed, _png, piece) if "png" in formats else None
-
+    # Synthesis holds the GIL (NumPy in short bursts, midirenderer throughout), so it runs
+    # first; then the encoders run as ffmpeg subprocesses while this thread draws the PNG.
+    pool = ThreadPoolExecutor(max(1, len(audio_formats)), thread_name_prefix="render") if concurrent else _Inline()
+    try:
         midi = None
         if "mid" in formats or (audio_formats and preset.engine == "soundfont"):
             t = time.perf_counter()
@@ -193,6 +196,7 @@ def render(
             if "mid" in formats:
                 result.data["mid"] = midi
 
+        futures: dict[str, Future] = {}
         if audio_formats:
             t = time.perf_counter()
             x, rate, used, warnings = synthesise(piece, preset, midi)
@@ -204,11 +208,13 @@ def render(
             result.seconds = len(x) / rate
             tags = audio_tags(piece, preset)
             futures = {f: pool.submit(_timed, A.encode, x, rate, f, tags) for f in audio_formats}
-            for f, future in futures.items():
-                result.data[f], timings[f] = future.result()
 
-        if png_future is not None:
-            result.data["png"], timings["png"] = png_future.result()
+        if "png" in formats:
+            result.data["png"], timings["png"] = _timed(_png, piece)
+        for f, future in futures.items():
+            result.data[f], timings[f] = future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
     # keep the caller's order
     result.data = {f: result.data[f] for f in formats}
@@ -221,6 +227,21 @@ def render(
             result.paths[f] = path
     timings["total"] = time.perf_counter() - t_start
     return result
+
+
+class _Inline:
+    """An executor stand-in that runs each task at once, on the calling thread."""
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as e:  # handed to .result(), like a real executor
+            future.set_exception(e)
+        return future
 
 
 def _timed(fn, *args):

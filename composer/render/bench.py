@@ -109,8 +109,11 @@ def render_bench(runs: int, tempo: float) -> None:
     )
     piece32 = demo_piece(32, tempo)
     for name in SOUNDS:
-        results = [render(piece32, name, ("mp3", "mid", "png")) for _ in range(runs)]
-        total = statistics.median(r.timings["total"] for r in results)
-        steps = {k: statistics.median(r.timings.get(k, 0.0) for r in results) for k in ("synth", "mp3", "png")}
-        detail = ", ".join(f"{k} {v:.2f}" for k, v in steps.items())
-        click.echo(f"32 bars, mp3+mid+png, {name:9s} {total:.2f} s  ({detail})  {_verdict('total_32_bars', total)}")
+        for concurrent in (True, False):
+            results = [render(piece32, name, ("mp3", "mid", "png"), concurrent=concurrent) for _ in range(runs)]
+            total = statistics.median(r.timings["total"] for r in results)
+            steps = {k: statistics.median(r.timings.get(k, 0.0) for r in results) for k in ("synth", "mp3", "png")}
+            detail = ", ".join(f"{k} {v:.2f}" for k, v in steps.items())
+            how = "concurrent" if concurrent else "sequential"
+            verdict = _verdict("total_32_bars", total) if concurrent else ""
+            click.echo(f"32 bars, mp3+mid+png, {name:9s} {how:10s} {total:.2f} s  ({detail})  {verdict}")
