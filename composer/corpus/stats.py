@@ -44,7 +44,7 @@ def label_stats(entries: list[dict]) -> dict[str, dict[str, LabelStats]]:
 
 def format_stats(entries: list[dict], remix_inputs: int = 0) -> str:
     by_kind = label_stats(entries)
-    lines = [f"{"label":<18}{'pieces':>8}{'bars':>9}{'hours':>8}"]
+    lines = [f"{'label':<18}{'pieces':>8}{'bars':>9}{'hours':>8}"]
 
     def row(name: str, s: LabelStats) -> str:
         return f"{name:<18}{s.pieces:>8}{s.bars:>9}{s.hours:>8.2f}"
