@@ -179,3 +179,25 @@ def test_empty_piece_is_silence(synth):
     x = synth.render(Piece.empty(2))
     assert not x.any()
     assert not A.master(x, SR).any()
+
+
+def test_limiter_turns_peaks_down_smoothly():
+    t = np.arange(SR) / SR
+    x = (0.5 * np.sin(2 * np.pi * 110 * t)).astype(np.float32)[:, None]
+    x[SR // 2 : SR // 2 + 200] *= 3.0  # a 1.5 peak for 4.5 ms
+    y = A.limit(x.copy(), 0.9)
+    assert A.peak(y) <= 0.9
+    gain = y[:, 0] / np.where(np.abs(x[:, 0]) > 0.05, x[:, 0], np.nan)
+    steps = np.abs(np.diff(gain))
+    assert np.nanmax(steps) < 0.01  # no sample-to-sample gain jumps (no clicks)
+    assert np.nanmin(gain[: SR // 2 - 1024]) == pytest.approx(1.0)  # untouched far before the peak
+    assert np.nanmin(gain[SR // 2 + 4096 :]) == pytest.approx(1.0)  # released ~50 ms after it
+
+
+def test_gated_loudness_ignores_silence():
+    t = np.arange(4 * SR) / SR
+    tone = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[:, None]
+    padded = np.concatenate([tone, np.zeros_like(tone), np.zeros_like(tone)])
+    assert A.gated_loudness_db(padded, SR) == pytest.approx(A.gated_loudness_db(tone, SR), abs=0.05)
+    assert A.gated_loudness_db(tone, SR) == pytest.approx(20 * np.log10(0.1 / np.sqrt(2)), abs=0.05)
+    assert A.gated_loudness_db(np.zeros((SR, 2), np.float32), SR) == -np.inf

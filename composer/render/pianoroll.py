@@ -31,6 +31,7 @@ _NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _DRAW_ORDER = ("harmony", "bass", "counter", "lead")  # the melody ends up on top
 
 _import_lock = threading.Lock()
+_draw_lock = threading.Lock()  # matplotlib's font cache is shared and not thread-safe
 
 
 def _matplotlib():
@@ -86,7 +87,12 @@ def _section_runs(sections: list[str]) -> list[tuple[int, int, str]]:
 
 
 def piano_roll(piece: Piece, width_px: int = WIDTH_PX, height_px: int = HEIGHT_PX) -> bytes:
-    """PNG bytes of the piano roll (``width_px`` x ``height_px``)."""
+    """PNG bytes of the piano roll (``width_px`` x ``height_px``); one drawing at a time."""
+    with _draw_lock:
+        return _piano_roll(piece, width_px, height_px)
+
+
+def _piano_roll(piece: Piece, width_px: int, height_px: int) -> bytes:
     Figure, FigureCanvasAgg, PolyCollection, LineCollection, Patch = _matplotlib()
     fpb = piece.frames_per_bar
     n_bars = max(1, piece.n_bars)
