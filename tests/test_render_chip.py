@@ -201,3 +201,17 @@ def test_gated_loudness_ignores_silence():
     assert A.gated_loudness_db(padded, SR) == pytest.approx(A.gated_loudness_db(tone, SR), abs=0.05)
     assert A.gated_loudness_db(tone, SR) == pytest.approx(20 * np.log10(0.1 / np.sqrt(2)), abs=0.05)
     assert A.gated_loudness_db(np.zeros((SR, 2), np.float32), SR) == -np.inf
+
+
+def test_stereo_image_centred_voices_in_the_middle_counter_and_harmony_apart(synth):
+    piece = demo_piece(2)
+    for voice, side in (("lead", 0), ("bass", 0), ("drums", 0), ("counter", -1), ("harmony", 1)):
+        x = synth.render(solo(piece, voice))
+        left, right = rms_db(x[:, 0]), rms_db(x[:, 1])
+        if side == 0:
+            assert abs(left - right) < 0.01, voice
+        else:
+            assert 1.0 < side * (right - left) < 6.0, voice  # slight, not hard-panned
+    mono = synth.render(piece, stereo=False)
+    assert mono.shape[1] == 1
+    assert abs(rms_db(mono) - rms_db(synth.render(piece))) < 1.5

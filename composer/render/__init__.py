@@ -7,7 +7,7 @@ Importing this package is cheap (NumPy only): matplotlib, pydub and the SoundFon
 renderer are imported when first needed.
 """
 
-from composer.render.api import AUDIO_FORMATS, DEFAULT_FORMATS, FORMATS, Rendered, render, sound_names
+from composer.render.api import AUDIO_FORMATS, DEFAULT_FORMATS, FORMATS, Rendered, render, sound_names, warm_up
 from composer.render.presets import DEFAULT_SOUND, SOUNDS, Preset, UnknownSoundError, get_preset, list_sounds
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "list_sounds",
     "render",
     "sound_names",
+    "warm_up",
 ]

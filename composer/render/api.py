@@ -65,6 +65,25 @@ def sound_names() -> list[str]:
     return list(SOUNDS)
 
 
+def warm_up(soundfont: bool = True) -> None:
+    """Pay one-off costs now (e.g. at bot start-up) rather than on the first request.
+
+    Builds the chip's wavetables and drum samples, imports matplotlib (~0.3 s) and reads
+    the SoundFont (a missing one only logs here; ``render`` falls back to chip).
+    """
+    _chip.render(Piece.empty(1))
+    from composer.render.pianoroll import warm_up as warm_pianoroll  # noqa: PLC0415
+
+    warm_pianoroll()
+    if soundfont:
+        from composer.render import soundfont as sf  # noqa: PLC0415
+
+        try:
+            sf.load_soundfont(sf.soundfont_path())
+        except sf.SoundFontError as e:
+            log.warning("SoundFont sounds will fall back to chip: %s", e)
+
+
 def safe_basename(piece: Piece) -> str:
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", piece.title or "").strip("._-")
     return stem[:60] or "piece"

@@ -54,9 +54,9 @@ class ChipConfig:
     voices: dict[str, VoiceSound] = field(
         default_factory=lambda: {
             "lead": VoiceSound("pulse", duty=0.125, gain=0.55, decay_ms=150, sustain=0.75, vibrato=True),
-            "counter": VoiceSound("pulse", duty=0.25, gain=0.40, decay_ms=110, sustain=0.65),
+            "counter": VoiceSound("pulse", duty=0.25, gain=0.45, decay_ms=110, sustain=0.65),
             "harmony": VoiceSound("pulse", duty=0.5, gain=0.27, attack_ms=5, decay_ms=250, sustain=0.6),
-            "bass": VoiceSound("triangle", gain=0.60, attack_ms=2, decay_ms=400, sustain=0.85),
+            "bass": VoiceSound("triangle", gain=0.50, attack_ms=2, decay_ms=400, sustain=0.85),
         }
     )
     drums_gain: float = 0.60  # mix level of the noise channel
@@ -277,16 +277,14 @@ class ChipSynth:
                 by_pan[p] = buf
         mix = np.zeros((n, 2), np.float32)
         for p, buf in by_pan.items():
-            # constant-power pan law, normalised so the centre has unit gain per side
-            angle = (p + 1) * np.pi / 4
-            gl, gr = np.cos(angle) * np.sqrt(2), np.sin(angle) * np.sqrt(2)
-            if gl == gr:
+            if p == 0.0:  # centre: unit gain on both sides
                 mix[:, 0] += buf
-            else:
-                mix[:, 0] += np.float32(gl) * buf
-                mix[:, 1] += np.float32(gr) * buf
-        if 0.0 in by_pan:
-            mix[:, 1] += by_pan[0.0]
+                mix[:, 1] += buf
+                continue
+            # constant-power pan law, scaled so that the centre would have unit gain
+            angle = (p + 1) * np.pi / 4
+            mix[:, 0] += np.float32(np.cos(angle) * np.sqrt(2)) * buf
+            mix[:, 1] += np.float32(np.sin(angle) * np.sqrt(2)) * buf
         return mix
 
     # -- pitched voices ---------------------------------------------------------------
