@@ -269,7 +269,10 @@ def test_empty_piece_with_a_soundfont_sound(soundfont):
 
 
 def test_importing_composer_render_is_cheap():
-    code = "import sys, composer.render; print(sorted(m for m in ('matplotlib', 'pydub', 'midirenderer', 'torch') if m in sys.modules))"
+    code = (
+        "import sys, composer.render; "
+        "print(sorted(m for m in ('matplotlib', 'pydub', 'midirenderer', 'torch') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

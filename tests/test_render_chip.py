@@ -93,7 +93,8 @@ def test_loud_dense_piece_stays_below_full_scale(synth):
     for v, base in zip(T.PITCHED_VOICES, (84, 76, 64, 36)):
         for f in range(0, piece.n_frames, 2):  # re-struck every 8th: every attack overlaps
             put(piece, v, f, 2, base + (f // 2) % 5)
-    piece.grid[:, T.DRUM_VOICE] = [T.drum_token(("kick", "cymbal", "snare", "tom")[f % 4]) for f in range(piece.n_frames)]
+    kit = [T.drum_token(name) for name in ("kick", "cymbal", "snare", "tom")]
+    piece.grid[:, T.DRUM_VOICE] = [kit[f % 4] for f in range(piece.n_frames)]
     raw = synth.render(piece)
     assert A.peak(raw) > 1.0  # the raw mix would clip...
     mastered = A.master(raw, SR)

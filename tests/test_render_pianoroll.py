@@ -14,7 +14,14 @@ from composer.render.demo import demo_piece
 pytest.importorskip("matplotlib")
 Image = pytest.importorskip("PIL.Image")
 
-from composer.render.pianoroll import HEIGHT_PX, SECTION_COLOURS, VOICE_COLOURS, WIDTH_PX, describe, piano_roll  # noqa: E402
+from composer.render.pianoroll import (  # noqa: E402 - after the skips
+    HEIGHT_PX,
+    SECTION_COLOURS,
+    VOICE_COLOURS,
+    WIDTH_PX,
+    describe,
+    piano_roll,
+)
 
 
 def pixels(png: bytes) -> np.ndarray:

@@ -23,7 +23,7 @@ from composer import tokens as T
 from composer.errors import RenderError
 from composer.grid import Piece
 from composer.render import audio as A
-from composer.render.chip import ChipSynth, frame_samples
+from composer.render.chip import TAIL_SECONDS, ChipSynth, frame_samples
 from composer.render.presets import DEFAULT_SOUND, SOUNDS, Preset, get_preset
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 AUDIO_FORMATS = ("mp3", "ogg", "wav")
 FORMATS = ("mp3", "mid", "png", "ogg", "wav")
 DEFAULT_FORMATS = ("mp3", "mid", "png")
-TAIL_SECONDS = 0.75  # audio lasts the piece plus this, for releases and drum decays
 MIDI_VOLUME = 100  # GM channel volume (CC 7) of a voice whose preset names none
 
 _chip = ChipSynth()
@@ -99,7 +98,9 @@ def audio_tags(piece: Piece, preset: Preset) -> dict[str, str]:
         "album": "Mozart",
         "genre": "Video Game Music",
         "comment": " ".join(
-            part for part in (f"style {style}" if style else "", f"seed {seed}" if seed is not None else "", f"sound {preset.name}") if part
+            part
+            for part in (style and f"style {style}", seed is not None and f"seed {seed}", f"sound {preset.name}")
+            if part
         ),
         "seed": "" if seed is None else str(seed),
     }
@@ -148,9 +149,9 @@ def synthesise(piece: Piece, preset: Preset, midi: bytes | None = None) -> tuple
             x, rate = sf.render_midi(midi if midi is not None else preset_midi(piece, preset), font)
             return _fit_length(x, _expected_length(piece, rate)), rate, preset.name, []
         except sf.SoundFontError as e:
-            message = f"The {preset.name} sound is unavailable ({e}); playing it with the chip sound instead."
-            log.warning(message)
+            log.warning("SoundFont unusable for the %s sound, falling back to chip: %s", preset.name, e)
             x = _chip.render(piece)
+            message = f"The {preset.name} sound is unavailable right now, so this is the chip sound."
             return x, _chip.config.sample_rate, "chip", [message]
     x = _chip.render(piece)
     return x, _chip.config.sample_rate, preset.name, []

@@ -198,7 +198,8 @@ def encode(x: np.ndarray, rate: int, fmt: str, tags: dict[str, str] | None = Non
     tags = {k: v for k, v in (tags or {}).items() if v}
     try:
         if fmt == "mp3":
-            seg.export(out, format="mp3", parameters=["-q:a", MP3_VBR_QUALITY, "-compression_level", MP3_ALGORITHM_QUALITY], tags=tags)
+            lame = ["-q:a", MP3_VBR_QUALITY, "-compression_level", MP3_ALGORITHM_QUALITY]
+            seg.export(out, format="mp3", parameters=lame, tags=tags)
         else:
             seg.export(out, format="ogg", codec="libvorbis", parameters=["-q:a", OGG_QUALITY], tags=tags)
     except Exception as e:  # pydub's CouldntEncodeError carries ffmpeg's output

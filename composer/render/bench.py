@@ -52,7 +52,7 @@ def render_bench(runs: int, tempo: float) -> None:
     seconds_per_bar = 4 * 60 / tempo
     bars64 = max(1, round(64 / seconds_per_bar))
     piece = demo_piece(bars64, tempo)
-    click.echo(f"piece: {bars64} bars at {tempo:g} bpm = {piece.seconds:.1f} s, {piece.note_count()} notes; {runs} runs")
+    click.echo(f"piece: {bars64} bars at {tempo:g} bpm = {piece.seconds:.1f} s, {piece.note_count()} notes, runs {runs}")
 
     # -- synthesis ----------------------------------------------------------------------
     t = time.perf_counter()
@@ -60,11 +60,16 @@ def render_bench(runs: int, tempo: float) -> None:
     cold = time.perf_counter() - t
     dt, (x, rate, _, _) = _median_time(lambda: synthesise(piece, SOUNDS["chip"]), runs)
     rt = piece.seconds / dt
-    click.echo(f"chip synthesis      {dt * 1e3:7.1f} ms  {rt:7.0f}x RT  (cold {cold * 1e3:.0f} ms)  {_verdict('chip', rt)}")
+    click.echo(
+        f"chip synthesis      {dt * 1e3:7.1f} ms  {rt:7.0f}x RT  (cold {cold * 1e3:.0f} ms)  {_verdict('chip', rt)}"
+    )
     fresh = ChipSynth(ChipConfig(reuse_notes=False))
     dt, _ = _median_time(lambda: fresh.render(piece), runs)
     rt = piece.seconds / dt
-    click.echo(f"chip, no note reuse {dt * 1e3:7.1f} ms  {rt:7.0f}x RT  (worst case: every note synthesised)  {_verdict('chip', rt)}")
+    click.echo(
+        f"chip, no note reuse {dt * 1e3:7.1f} ms  {rt:7.0f}x RT  (worst case: every note synthesised)  "
+        f"{_verdict('chip', rt)}"
+    )
 
     sf_audio = None
     for name in ("orchestra", "piano"):

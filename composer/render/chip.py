@@ -343,7 +343,8 @@ class ChipSynth:
         depth = 2 ** (cfg.vibrato_cents / 1200) - 1  # relative frequency deviation
         fade = np.minimum(1.0, t / 0.25)
         # instantaneous frequency f (1 + depth fade sin) integrates to this phase offset (cycles)
-        offset = fade * depth * f / (2 * np.pi * cfg.vibrato_rate_hz) * (1 - np.cos(2 * np.pi * cfg.vibrato_rate_hz * t))
+        w = 2 * np.pi * cfg.vibrato_rate_hz
+        offset = fade * depth * f / w * (1 - np.cos(w * t))
         phase = phase.copy()
         phase[delay:] += (offset * 2**32).astype(np.int64).astype(np.uint32)
         return phase

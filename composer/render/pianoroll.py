@@ -111,7 +111,8 @@ def _piano_roll(piece: Piece, width_px: int, height_px: int) -> bytes:
             continue
         x0, x1 = on / fpb, end / fpb - 0.12 / fpb  # a hairline gap shows repeated notes
         y0, y1 = pitch - 0.42, pitch + 0.42
-        verts.append(np.stack([np.stack([x0, y0], 1), np.stack([x0, y1], 1), np.stack([x1, y1], 1), np.stack([x1, y0], 1)], 1))
+        corners = [(x0, y0), (x0, y1), (x1, y1), (x1, y0)]
+        verts.append(np.stack([np.stack(corner, 1) for corner in corners], 1))  # (notes, 4, 2)
         colours += [VOICE_COLOURS[name]] * len(on)
     rng = piece.pitch_range() or (60, 72)
     lo, hi = rng[0] - 2, rng[1] + 2
@@ -154,7 +155,9 @@ def _piano_roll(piece: Piece, width_px: int, height_px: int) -> bytes:
                 ha="center", va="center", fontsize=11, fontweight="bold", color="#555555", zorder=4,
             )  # fmt: skip
     bar_x = np.arange(n_bars + 1)
-    segments = np.stack([np.stack([bar_x, np.full_like(bar_x, bottom)], 1), np.stack([bar_x, np.full_like(bar_x, top)], 1)], 1)
+    segments = np.stack(
+        [np.stack([bar_x, np.full_like(bar_x, bottom)], 1), np.stack([bar_x, np.full_like(bar_x, top)], 1)], 1
+    )  # (bars + 1, 2, 2)
     widths = np.where(bar_x % 4 == 0, 1.0, 0.5)
     ax.add_collection(LineCollection(segments, colors="#B0B0B0", linewidths=widths, zorder=1))
     step = next(s for s in (1, 2, 4, 8, 16, 32, 64) if n_bars / s <= 40)
