@@ -52,7 +52,8 @@ def render_bench(runs: int, tempo: float) -> None:
     seconds_per_bar = 4 * 60 / tempo
     bars64 = max(1, round(64 / seconds_per_bar))
     piece = demo_piece(bars64, tempo)
-    click.echo(f"piece: {bars64} bars at {tempo:g} bpm = {piece.seconds:.1f} s, {piece.note_count()} notes, runs {runs}")
+    notes = piece.note_count()
+    click.echo(f"piece: {bars64} bars at {tempo:g} bpm = {piece.seconds:.1f} s, {notes} notes, runs {runs}")
 
     # -- synthesis ----------------------------------------------------------------------
     t = time.perf_counter()

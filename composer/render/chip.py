@@ -243,43 +243,29 @@ class ChipSynth:
         sr = self.config.sample_rate
         return int(frame_samples(piece, sr)[-1]) + int(self.config.tail_seconds * sr)
 
-    def render_voices(self, piece: Piece, voices: tuple[str, ...] = T.VOICES) -> dict[str, np.ndarray]:
-        """Mono float32 buffer per voice (not mixed, not normalised)."""
-        n = self.length(piece)
+    def render_voice(self, piece: Piece, name: str) -> np.ndarray:
+        """Mono float32 buffer of one voice (not mixed, not normalised)."""
+        buf = np.zeros(self.length(piece), np.float32)
         starts = frame_samples(piece, self.config.sample_rate)
-        out = {}
-        for name in voices:
-            v = T.VOICE_INDEX[name]
-            buf = np.zeros(n, np.float32)
-            if v == T.DRUM_VOICE:
-                self._render_drums(piece, starts, buf)
-            else:
-                self._render_pitched(piece, v, starts, buf)
-            out[name] = buf
-        return out
+        v = T.VOICE_INDEX[name]
+        if v == T.DRUM_VOICE:
+            self._render_drums(piece, starts, buf)
+        else:
+            self._render_pitched(piece, v, starts, buf)
+        return buf
 
     def render(self, piece: Piece, voices: tuple[str, ...] = T.VOICES, stereo: bool = True) -> np.ndarray:
-        """(samples, 2) float32 (or (samples, 1) if not ``stereo``) mix of ``voices``."""
-        bufs = self.render_voices(piece, voices)
-        n = self.length(piece)
-        if not stereo:
-            mix = np.zeros(n, np.float32)
-            for buf in bufs.values():
-                mix += buf
-            return mix[:, None]
-        # Group voices by pan so that centred voices cost one add, not two.
-        by_pan: dict[float, np.ndarray] = {}
-        for name, buf in bufs.items():
-            p = float(self.config.pan.get(name, 0.0))
-            if p in by_pan:
-                by_pan[p] += buf
-            else:
-                by_pan[p] = buf
-        mix = np.zeros((n, 2), np.float32)
-        for p, buf in by_pan.items():
-            if p == 0.0:  # centre: unit gain on both sides
-                mix[:, 0] += buf
-                mix[:, 1] += buf
+        """(samples, 2) float32 (or (samples, 1) if not ``stereo``) mix of ``voices``.
+
+        Voices are mixed as they are made, so memory stays at the mix plus one voice.
+        """
+        mix = np.zeros((self.length(piece), 2 if stereo else 1), np.float32)
+        for name in voices:
+            buf = self.render_voice(piece, name)
+            p = float(self.config.pan.get(name, 0.0)) if stereo else 0.0
+            if p == 0.0:  # centre (and mono): unit gain on every channel
+                for c in range(mix.shape[1]):
+                    mix[:, c] += buf
                 continue
             # constant-power pan law, scaled so that the centre would have unit gain
             angle = (p + 1) * np.pi / 4
