@@ -78,8 +78,10 @@ def load_soundfont(path: Path) -> bytes:
 
 def render_midi(midi: bytes, soundfont: bytes) -> tuple[np.ndarray, int]:
     """(samples, channels) float32 in -1..1 and the sample rate, from MIDI bytes."""
-    import midirenderer  # noqa: PLC0415 - optional native extension
-
+    try:
+        import midirenderer  # noqa: PLC0415 - optional native extension
+    except ImportError:
+        raise SoundFontError("The SoundFont renderer is not installed (`pip install midirenderer`).") from None
     try:
         wav = midirenderer.render_wave_from(soundfont, midi)
     except (RuntimeError, ValueError) as e:
