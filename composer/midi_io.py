@@ -48,7 +48,7 @@ def _read_bytes(source: bytes | str | Path, max_bytes: int) -> tuple[bytes, str]
 
 
 def import_midi(
-    source: bytes | str | Path,
+    midi: bytes | str | Path,
     *,
     max_bytes: int = MAX_MIDI_BYTES,
     max_notes: int = MAX_NOTES,
@@ -60,7 +60,7 @@ def import_midi(
     ``crop_bars`` keeps only the first bars (what /remix wants); extra keyword arguments
     become piece metadata (title, game, composer...).
     """
-    data, name = _read_bytes(source, max_bytes)
+    data, name = _read_bytes(midi, max_bytes)
     try:
         score = symusic.Score.from_midi(data)
     except Exception as e:  # symusic raises RuntimeError with a terse message

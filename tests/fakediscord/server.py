@@ -1204,7 +1204,7 @@ class FakeDiscord:
         if self._is_empty(body, uploads):
             return _error(400, 'Cannot send an empty message', 50006)
         original = interaction.original
-        if original is not None and original.loading and not interaction.followups:
+        if original is not None and not original.deleted and original.loading and not interaction.followups:
             # Discord turns the first followup after a defer into the deferred message;
             # its ephemerality was fixed by defer(ephemeral=...)
             self._apply(original, {k: v for k, v in body.items() if k != 'flags'}, uploads, edit=False)

@@ -1,0 +1,83 @@
+"""Buttons under every posted piece (persistent: they keep working after a restart)."""
+
+from __future__ import annotations
+
+import discord
+
+import db
+from cogs.utils.errors import report_error, reply
+
+
+class PieceView(discord.ui.View):
+    """🔁 reroll · 🎲 variation · ⏩ extend · 🎹 change sound.
+
+    The buttons carry fixed ``custom_id``s; the piece is found from the message they sit
+    under, so one registered view serves every post, old or new.
+    """
+
+    def __init__(self):
+        super().__init__(timeout=None)
+
+    async def _piece(self, interaction: discord.Interaction) -> db.Piece | None:
+        row = await db.piece_by_message(interaction.client.db, interaction.message.id)
+        if row is None:
+            await reply(interaction, "I no longer have this piece in my records, so I can't build on it.")
+        return row
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        row = await self._piece(interaction)
+        if row is None:
+            return False
+        if row.user_id != interaction.user.id:
+            await reply(interaction, "Only the person who asked for this piece can use its buttons. "
+                                     "Try `/compose` for one of your own!")
+            return False
+        interaction.extras["piece_row"] = row
+        return True
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, item) -> None:
+        await report_error(interaction, error)
+
+    def _cog(self, interaction: discord.Interaction):
+        return interaction.client.get_cog("Compose")
+
+    @discord.ui.button(emoji="🔁", label="Reroll", style=discord.ButtonStyle.secondary, custom_id="mozart:reroll")
+    async def reroll(self, interaction: discord.Interaction, button: discord.ui.Button):
+        await self._cog(interaction).reroll(interaction, interaction.extras["piece_row"])
+
+    @discord.ui.button(emoji="🎲", label="Variation", style=discord.ButtonStyle.secondary, custom_id="mozart:variation")
+    async def variation(self, interaction: discord.Interaction, button: discord.ui.Button):
+        await self._cog(interaction).variation(interaction, interaction.extras["piece_row"])
+
+    @discord.ui.button(emoji="⏩", label="Extend", style=discord.ButtonStyle.secondary, custom_id="mozart:extend")
+    async def extend(self, interaction: discord.Interaction, button: discord.ui.Button):
+        await self._cog(interaction).extend(interaction, interaction.extras["piece_row"])
+
+    @discord.ui.button(emoji="🎹", label="Sound", style=discord.ButtonStyle.secondary, custom_id="mozart:sound")
+    async def sound(self, interaction: discord.Interaction, button: discord.ui.Button):
+        view = SoundPicker(interaction.extras["piece_row"], self._cog(interaction))
+        await interaction.response.send_message("Which sound?", view=view, ephemeral=True)
+
+
+class SoundPicker(discord.ui.View):
+    """A short-lived menu of sounds; picking one re-renders the piece."""
+
+    def __init__(self, row: db.Piece, cog):
+        super().__init__(timeout=120)
+        from composer.render import list_sounds
+
+        self.row, self.cog = row, cog
+        current = (row.params or {}).get("sound")
+        options = [discord.SelectOption(label=p.name, description=p.description[:100], default=p.name == current)
+                   for p in list_sounds()]
+        select = discord.ui.Select(placeholder="Pick a sound", options=options, custom_id=f"mozart:sound-pick:{row.id}")
+        select.callback = self._picked
+        self.add_item(select)
+
+    async def _picked(self, interaction: discord.Interaction):
+        sound = interaction.data["values"][0]
+        await self.cog.resound(interaction, self.row, sound)
+        self.stop()
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, item) -> None:
+        await report_error(interaction, error)
