@@ -23,6 +23,8 @@ from pathlib import Path
 from composer.grid import Piece
 
 STATE_VERSION = 1
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 MANIFEST = "manifest.jsonl"
 STATE = "state.json"
 PIECES = "pieces"
@@ -47,6 +49,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; use the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
