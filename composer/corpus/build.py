@@ -219,6 +219,11 @@ class Builder:
         return self.report
 
     # -- Debian packages ---------------------------------------------------------------
+    def _in_from_dir(self, spec: deb.GamePackage) -> bool:
+        return self.from_dir is not None and bool(
+            deb.find_debs(self.from_dir, spec.package) or deb.package_files(self.from_dir, spec)
+        )
+
     def _package_done(self, spec: deb.GamePackage) -> bool:
         if not spec.label and not (self.data_dir / "remix_inputs" / spec.package / "index.jsonl").exists():
             return False
@@ -245,7 +250,7 @@ class Builder:
 
     def build_debian(self) -> None:
         specs = [p for p in deb.GAME_PACKAGES + deb.FOREIGN_PACKAGES if self.wanted(p.label or p.package)]
-        todo = [p for p in specs if self.refresh or self.from_dir or not self._package_done(p)]
+        todo = [p for p in specs if self.refresh or self._in_from_dir(p) or not self._package_done(p)]
         if not todo:
             return
         if self.from_dir is None and not deb.apt_get_available() and not all(

@@ -37,8 +37,8 @@ def grid_sha256(piece: Piece) -> str:
 
 
 def slugify(text: str) -> str:
-    """'01-Simutrans Main Theme.mid' -> '01-simutrans-main-theme.mid' (a-z, 0-9, '.', '-')."""
-    slug = re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-.")
+    """'01-Simutrans Main Theme' -> '01-simutrans-main-theme' (keeps a-z, 0-9, '.', '_', '-')."""
+    slug = re.sub(r"[^a-z0-9._]+", "-", text.lower()).strip("-._")
     return re.sub(r"\.{2,}", ".", slug) or "piece"
 
 
