@@ -200,8 +200,8 @@ class Builder:
         if key in self.store.units:
             self.report.removed += self.store.drop_unit(key)
 
-    def _bar(self, total: int, desc: str) -> tqdm:
-        return tqdm(total=total, desc=desc, unit="file", disable=not self.progress, file=sys.stderr, leave=True)
+    def _bar(self, total: int, desc: str, unit: str = "file") -> tqdm:
+        return tqdm(total=total, desc=desc, unit=unit, disable=not self.progress, file=sys.stderr, leave=True)
 
     # -- run ---------------------------------------------------------------------------
     def run(self) -> BuildReport:
@@ -229,21 +229,21 @@ class Builder:
             return False
         return self._skip(f"deb:{spec.package}", None)
 
-    def _locate(self, spec: deb.GamePackage) -> tuple[str, Path, Path | None] | None:
-        """Find the package: ('deb', file, None) or ('tree', root, None); None if unavailable."""
+    def _locate(self, spec: deb.GamePackage) -> tuple[str, Path] | None:
+        """Find the package: ('deb', file) or ('tree', unpacked root); None if unavailable."""
         if self.from_dir is not None:
             debs = deb.find_debs(self.from_dir, spec.package)
             if debs:
-                return "deb", debs[-1], None
+                return "deb", debs[-1]
             if deb.package_files(self.from_dir, spec):
-                return "tree", self.from_dir, None
+                return "tree", self.from_dir
         cached = deb.find_debs(self.cache / "debs", spec.package)
         if cached and not self.refresh:
-            return "deb", cached[-1], None
+            return "deb", cached[-1]
         if not deb.apt_get_available():
             return None
         try:
-            return "deb", deb.apt_download(spec.package, self.cache / "debs"), None
+            return "deb", deb.apt_download(spec.package, self.cache / "debs")
         except deb.AptError as e:
             self.out.warn(str(e))
             return None
@@ -253,16 +253,17 @@ class Builder:
         todo = [p for p in specs if self.refresh or self._in_from_dir(p) or not self._package_done(p)]
         if not todo:
             return
-        if self.from_dir is None and not deb.apt_get_available() and not all(
-            deb.find_debs(self.cache / "debs", p.package) for p in todo
-        ):
+        unreachable = [
+            p.package for p in todo if not self._in_from_dir(p) and not deb.find_debs(self.cache / "debs", p.package)
+        ]
+        if unreachable and not deb.apt_get_available():
             self.out.warn(
-                "apt-get is not available, so the game music packages are skipped. On a Debian/Ubuntu "
-                f"machine run `apt-get download {' '.join(p.package for p in todo)}`, copy the .deb files "
+                f"apt-get is not available, so these packages are skipped: {', '.join(unreachable)}. On a "
+                f"Debian/Ubuntu machine run `apt-get download {' '.join(unreachable)}`, copy the .deb files "
                 "here and build again with `--from DIR`."
             )
         missing = []
-        with self._bar(len(todo), "debian packages") as bar:
+        with self._bar(len(todo), "debian packages", unit="package") as bar:
             for spec in todo:
                 bar.set_postfix_str(spec.package)
                 found = self._locate(spec)
