@@ -226,8 +226,10 @@ def render(
             x = A.master(x, rate, copy=False)
             timings["master"] = time.perf_counter() - t
             result.seconds = len(x) / rate
+            pcm = A.to_int16(x)  # once for every format, before the PNG competes for the GIL
+            del x
             tags = audio_tags(piece, preset)
-            futures = {f: pool.submit(_timed, A.encode, x, rate, f, tags) for f in audio_formats}
+            futures = {f: pool.submit(_timed, A.encode, pcm, rate, f, tags) for f in audio_formats}
 
         if "png" in formats:
             result.data["png"], timings["png"] = _timed(_png, piece)

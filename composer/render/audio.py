@@ -168,32 +168,37 @@ def to_int16(x: np.ndarray) -> np.ndarray:
 
 # -- encoding ------------------------------------------------------------------------
 def encode_wav(x: np.ndarray, rate: int) -> bytes:
+    pcm = x if x.dtype == np.int16 else to_int16(x)
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
-        w.setnchannels(x.shape[1])
+        w.setnchannels(pcm.shape[1])
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(to_int16(x).tobytes())
+        w.writeframes(pcm.tobytes())
     return buf.getvalue()
 
 
-def _segment(x: np.ndarray, rate: int):
+def _segment(pcm: np.ndarray, rate: int):
     with warnings.catch_warnings():  # pydub warns at import when ffmpeg is not on PATH
         warnings.simplefilter("ignore", RuntimeWarning)
         from pydub import AudioSegment  # noqa: PLC0415
 
-    seg = AudioSegment(data=to_int16(x).tobytes(), sample_width=2, frame_rate=rate, channels=x.shape[1])
+    seg = AudioSegment(data=pcm.tobytes(), sample_width=2, frame_rate=rate, channels=pcm.shape[1])
     seg.converter = require_ffmpeg()  # per instance: thread-safe, no global state
     return seg
 
 
 def encode(x: np.ndarray, rate: int, fmt: str, tags: dict[str, str] | None = None) -> bytes:
-    """Encode mastered audio as ``wav``, ``mp3`` (LAME VBR -V 4, ID3v2.4 tags) or ``ogg`` (Vorbis)."""
+    """Encode audio as ``wav``, ``mp3`` (LAME VBR -V 4, ID3v2.4 tags) or ``ogg`` (Vorbis).
+
+    ``x`` is mastered float audio or, to share one conversion between formats, the
+    ``to_int16`` PCM of it; (samples, channels) either way.
+    """
     if fmt == "wav":
         return encode_wav(x, rate)
     if fmt not in ("mp3", "ogg"):
         raise RenderError(f"Unknown audio format {fmt!r}. Known: mp3, ogg, wav.")
-    seg = _segment(x, rate)
+    seg = _segment(x if x.dtype == np.int16 else to_int16(x), rate)
     out = io.BytesIO()
     tags = {k: v for k, v in (tags or {}).items() if v}
     try:
