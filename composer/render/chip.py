@@ -54,7 +54,7 @@ class ChipConfig:
     voices: dict[str, VoiceSound] = field(
         default_factory=lambda: {
             "lead": VoiceSound("pulse", duty=0.125, gain=0.55, decay_ms=150, sustain=0.75, vibrato=True),
-            "counter": VoiceSound("pulse", duty=0.25, gain=0.45, decay_ms=110, sustain=0.65),
+            "counter": VoiceSound("pulse", duty=0.25, gain=0.36, decay_ms=110, sustain=0.65),
             "harmony": VoiceSound("pulse", duty=0.5, gain=0.27, attack_ms=5, decay_ms=250, sustain=0.6),
             "bass": VoiceSound("triangle", gain=0.50, attack_ms=2, decay_ms=400, sustain=0.85),
         }
