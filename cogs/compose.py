@@ -57,7 +57,7 @@ class Compose(commands.Cog):
                 await interaction.edit_original_response(content=f"⏳ {text}")
 
         result = await self.bot.composer.submit(job, update)
-        return await deliver(self.bot, interaction, result, kind=kind, sound=job.sound, parent_id=parent_id,
+        return await deliver(self.bot, interaction, result, kind=kind, parent_id=parent_id,
                              extra_params=extra_params, remix_source_id=remix_source_id)
 
     # -- /compose -------------------------------------------------------------------------

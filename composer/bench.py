@@ -9,7 +9,6 @@ import click
 BENCHMARKS = {
     "render": "composer.render.bench:render_bench",
     "generate": "composer.generate_bench:generate_bench",
-    "bot": "composer.bot_bench:bot_bench",
 }
 
 
@@ -27,4 +26,4 @@ class _LazyBench(click.Group):
 
 @click.group(cls=_LazyBench)
 def bench() -> None:
-    """Benchmarks: rendering speed, generation latency, bot latency."""
+    """Benchmarks: rendering speed and generation latency (the bot's: benchmarks/bot_latency.py)."""

@@ -52,6 +52,8 @@ class Result:
     files: dict[str, bytes]  # format -> bytes
     originality_bars: float | None
     originality_source: str | None
+    sound: str = "chip"  # the sound actually used (chip after a SoundFont fallback)
+    warnings: list[str] = field(default_factory=list)  # for the user, e.g. that fallback
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -83,6 +85,8 @@ class ComposerService:
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         if not self._tasks:
+            if self._render_fn is None:  # pay the renderer's one-off costs before the first user does
+                await asyncio.get_running_loop().run_in_executor(self._executor, _warm_up_renderer)
             self._tasks = [asyncio.create_task(self._worker(i), name=f"composer-worker-{i}") for i in range(self.workers)]
 
     async def close(self, timeout: float = 30.0) -> None:
@@ -183,17 +187,27 @@ class ComposerService:
         report("Rendering…")
         t1 = time.perf_counter()
         render = self._render_fn or _default_render
-        files = render(piece, job.sound, job.formats)
+        rendered = render(piece, sound=job.sound, formats=job.formats)
         seconds["render"] = time.perf_counter() - t1
         if bars is not None:
             piece.extra["originality_bars"] = bars
-        return Result(piece=piece, files=files, originality_bars=bars, originality_source=source, seconds=seconds)
+        return Result(piece=piece, files=dict(rendered.data), originality_bars=bars, originality_source=source,
+                      sound=rendered.sound, warnings=list(rendered.warnings), seconds=seconds)
 
 
-def _default_render(piece: Piece, sound: str, formats: tuple[str, ...]) -> dict[str, bytes]:
+def _default_render(piece: Piece, sound: str, formats: tuple[str, ...]):
     from composer.render import render
 
-    return dict(render(piece, sound=sound, formats=formats).data)
+    return render(piece, sound=sound, formats=formats)
+
+
+def _warm_up_renderer() -> None:
+    from composer.render.api import warm_up
+
+    try:
+        warm_up()
+    except Exception:  # a warm-up failure shows up (with its message) on the first render
+        log.warning("renderer warm-up failed", exc_info=True)
 
 
 async def _call(update: Update | None, text: str) -> None:

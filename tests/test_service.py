@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from composer.generate import GenerationRequest
+from composer.render import Rendered
 from composer.service import ComposerService, Job, QueueFullError, ServiceClosedError
 
 
@@ -15,7 +16,7 @@ def _fake_render(gate: threading.Event | None = None):
     def render(piece, sound, formats):
         if gate is not None:
             gate.wait(5)
-        return {fmt: f"{fmt}:{piece.extra['seed']}".encode() for fmt in formats}
+        return Rendered(data={fmt: f"{fmt}:{piece.extra['seed']}".encode() for fmt in formats}, sound=sound)
 
     return render
 

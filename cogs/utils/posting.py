@@ -65,12 +65,13 @@ def build_files(result: Result, basename: str) -> list[discord.File]:
             for fmt in ("mp3", "mid", "png") if fmt in result.files]
 
 
-async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind: str, sound: str,
+async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind: str,
                   parent_id: int | None = None, remix_source_id: int | None = None, extra_params: dict | None = None):
     """Store the piece, post it as the answer to ``interaction`` and prompt for ratings."""
     from cogs.utils.views import PieceView
 
     piece = result.piece
+    sound = result.sound  # what was actually used (chip if the SoundFont failed)
     params = {**piece.extra.get("params", {}), **(extra_params or {}), "sound": sound, "key_found": piece.key,
               "sections": piece.sections}
     row_id = None
@@ -87,7 +88,10 @@ async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind
         log.exception("could not store a %s piece for user %s", kind, interaction.user.id)
     basename = _basename(piece, row_id)
     embed = build_embed(piece, result, row_id, sound, kind, basename)
-    content = None if row_id else "⚠️ I could not save this piece, so its buttons and ratings won't work."
+    notes = list(result.warnings)
+    if not row_id:
+        notes.append("I could not save this piece, so its buttons and ratings won't work.")
+    content = "\n".join(f"⚠️ {note}" for note in notes) or None
     message = await interaction.edit_original_response(content=content, embed=embed,
                                                        attachments=build_files(result, basename),
                                                        view=PieceView() if row_id else None)
