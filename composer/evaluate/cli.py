@@ -1,0 +1,100 @@
+"""`python -m composer eval`: the evaluation report, and the five-architecture comparison.
+
+    python -m composer eval --checkpoint runs/default --n 64 --out reports/default
+    python -m composer eval compare --minutes 20 --out reports/compare
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from composer.errors import MozartError
+
+
+class DefaultGroup(click.Group):
+    """A group whose first argument may be an option of the default command: `eval --checkpoint X`
+    runs `eval run --checkpoint X`."""
+
+    default_command = "run"
+
+    def parse_args(self, ctx, args):
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("eval", cls=DefaultGroup)
+def eval_command():
+    """Evaluate a checkpoint (default: `run`), or compare the five architectures (`compare`)."""
+
+
+def _checks(data: str) -> None:
+    folder = Path(data)
+    if not (folder / "meta.json").exists() and not (folder / "encoded" / "meta.json").exists():
+        raise click.ClickException(f"No encoded corpus in {data}. Run `python -m composer corpus build` and "
+                                   f"`python -m composer corpus encode` first.")
+
+
+@eval_command.command("run")
+@click.option("--checkpoint", type=click.Path(file_okay=False), help="Model folder (default: the shipped model or $MOZART_CHECKPOINT).")
+@click.option("--n", "n", default=64, show_default=True, type=click.IntRange(1, 4096), help="Pieces to generate.")
+@click.option("--bars", default=16, show_default=True, type=click.IntRange(8, 128), help="Length of every generated piece and real excerpt.")
+@click.option("--out", type=click.Path(file_okay=False), help="Report folder (default: reports/<checkpoint name>).")
+@click.option("--data", default="data", show_default=True, help="Data root (or its encoded/ folder).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Piece i gets seed + i; masks and classifiers are seeded too.")
+@click.option("--steps", default=16, show_default=True, type=int, help="Gibbs passes per piece.")
+@click.option("--styles", help="Comma-separated styles to generate (default: every label + a few blends).")
+@click.option("--baseline-lstm", type=click.Path(file_okay=False), help="Checkpoint of a unidirectional `lstm` model: the original's approach, as a likelihood baseline.")
+@click.option("--positions", default=1024, show_default=True, type=int, help="Test frames scored for continuation NLL.")
+@click.option("--windows", default=256, show_default=True, type=int, help="Test windows scored for masked-cell NLL.")
+@click.option("--device", default="auto", show_default=True, help="cuda, mps, cpu or auto.")
+@click.option("--no-likelihood", is_flag=True, help="Skip the likelihood section.")
+def run_command(checkpoint, n, bars, out, data, seed, steps, styles, baseline_lstm, positions, windows, device,
+                no_likelihood):
+    """Generate N pieces and measure them against held-out real music: report.md + figures.json."""
+    from composer.checkpoint import default_checkpoint_path
+    from composer.evaluate.report import EvalConfig, evaluate_checkpoint
+
+    _checks(data)
+    checkpoint = Path(checkpoint) if checkpoint else default_checkpoint_path()
+    out = Path(out) if out else Path("reports") / checkpoint.name
+    cfg = EvalConfig(n=n, bars=bars, seed=seed, steps=steps, device=device, baseline_lstm=baseline_lstm,
+                     styles=[s.strip() for s in styles.split(",") if s.strip()] if styles else None,
+                     continuation_positions=positions, masked_windows=windows, likelihood=not no_likelihood,
+                     command="python -m composer " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    try:
+        fig = evaluate_checkpoint(checkpoint, data, cfg, out)
+    except MozartError as e:
+        raise click.ClickException(str(e)) from None
+    for key, t in fig["targets"].items():
+        colour = {"met": "green", "missed": "red"}.get(t["status"], "yellow")
+        click.secho(f"{key:13s} {t['status']:13s} {t['detail']}", fg=colour)
+    click.echo(f"report: {out / 'report.md'} ({fig['meta']['seconds'] / 60:.1f} min)")
+
+
+@eval_command.command("compare")
+@click.option("--minutes", required=True, type=float, help="Wall-clock training budget per architecture.")
+@click.option("--out", default="reports/compare", show_default=True, type=click.Path(file_okay=False), help="Report folder; runs go to OUT/runs/<arch>.")
+@click.option("--archs", default="lstm,bilstm,td_bilstm,td_bilstm_attn,transformer", show_default=True, help="Comma-separated subset.")
+@click.option("--config", "config_path", default="configs/default.json", show_default=True, help="Training config shared by every architecture (its 'model' section minus arch).")
+@click.option("--data", default="data", show_default=True, help="Data root (or its encoded/ folder).")
+@click.option("--n", "n", default=16, show_default=True, type=int, help="Generated pieces per architecture for the non-likelihood figures.")
+@click.option("--resume-existing", is_flag=True, help="Skip architectures whose run finished; resume unfinished ones.")
+@click.option("--device", default="auto", show_default=True, help="cuda, mps, cpu or auto.")
+@click.option("--seed", default=0, show_default=True, type=int)
+def compare_command(minutes, out, archs, config_path, data, n, resume_existing, device, seed):
+    """Train each architecture for the same wall-clock budget, evaluate all, plot the learning curves."""
+    from composer.evaluate.compare import ARCHS, compare
+
+    _checks(data)
+    chosen = [a.strip() for a in archs.split(",") if a.strip()]
+    unknown = [a for a in chosen if a not in ARCHS]
+    if unknown:
+        raise click.ClickException(f"Unknown architecture(s): {', '.join(unknown)}. Choose from {', '.join(ARCHS)}.")
+    path = compare(chosen, minutes, Path(out), data=data, config_path=config_path if Path(config_path).exists() else None,
+                   n=n, resume_existing=resume_existing, device=device, seed=seed)
+    click.echo(f"comparison: {path}")

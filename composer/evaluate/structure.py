@@ -1,0 +1,149 @@
+"""Structure: does a theme come back? Bar-by-bar self-similarity and a theme-return score.
+
+The original experiment's music "could not sustain a theme". Two measures:
+
+* ``self_similarity(piece)`` — a (bars x bars) matrix: the share of sounding cells two bars
+  have in common (a picture of the form: an AABA piece shows bright off-diagonal blocks);
+* ``theme_return(piece)`` — how much of the first four bars' lead comes back later,
+  exactly or transposed, as the best match over later bar-aligned windows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from composer import tokens as T
+from composer.grid import Piece
+
+__all__ = [
+    "self_similarity",
+    "bar_repetition",
+    "theme_return",
+    "theme_return_detail",
+    "ThemeReturn",
+    "plot_self_similarity",
+    "THEME_BARS",
+    "MAX_SHIFT",
+]
+
+THEME_BARS = 4  # the theme: the lead's first four bars
+MAX_SHIFT = 12  # transpositions tried: -12..12 semitones
+
+
+def self_similarity(piece: Piece, voices: tuple[int, ...] | None = None) -> np.ndarray:
+    """(bars, bars) matrix S with S[i, j] = what bars i and j share.
+
+    S_ij = #(cells c: x_i[c] = x_j[c] != rest) / #(cells c: x_i[c] != rest or x_j[c] != rest),
+    over the bar's frames x ``voices`` (all five by default): a Jaccard index of the two
+    bars' sounding cells (a note, a hold or a drum hit must be the same token at the same
+    place in the bar). S_ii = 1; two silent bars count as identical (1). Only whole bars
+    are compared (Foote, "Visualizing music and audio using self-similarity", ACM MM 1999,
+    on symbolic bars instead of audio frames)."""
+    fpb = piece.frames_per_bar
+    bars = piece.n_frames // fpb
+    cols = list(range(T.N_VOICES)) if voices is None else list(voices)
+    x = piece.grid[: bars * fpb, cols].reshape(bars, -1)
+    sounding = x != T.REST
+    same = ((x[:, None, :] == x[None, :, :]) & sounding[:, None, :]).sum(-1)
+    union = (sounding[:, None, :] | sounding[None, :, :]).sum(-1)
+    return np.where(union > 0, same / np.maximum(union, 1), 1.0)
+
+
+def bar_repetition(piece: Piece) -> float:
+    """Mean over bars of the bar's best similarity with any *other* bar (from
+    ``self_similarity``): 1 when every bar recurs exactly, near 0 for material that never
+    repeats. NaN for fewer than two bars."""
+    s = self_similarity(piece)
+    if len(s) < 2:
+        return math.nan
+    off = s - np.eye(len(s)) * 2  # drop the diagonal from the max
+    return float(off.max(1).mean())
+
+
+@dataclass
+class ThemeReturn:
+    score: float  # best fraction of matching lead cells, in [0, 1] (NaN if undefined)
+    bar: int | None = None  # where the best return starts (bars from the piece's start)
+    shift: int | None = None  # its transposition (semitones)
+    theme_start: int | None = None  # the bar the theme starts on
+
+
+def theme_return_detail(piece: Piece, theme_bars: int = THEME_BARS, max_shift: int = MAX_SHIFT) -> ThemeReturn:
+    """The best return of the theme, with where and in which transposition (see ``theme_return``)."""
+    fpb = piece.frames_per_bar
+    lead = piece.grid[:, T.VOICE_INDEX["lead"]].astype(np.int16)
+    bars = len(lead) // fpb
+    first_note = np.flatnonzero(lead >= T.PITCH_OFFSET)
+    if len(first_note) == 0:
+        return ThemeReturn(math.nan)
+    start_bar = int(first_note[0]) // fpb
+    n = theme_bars * fpb
+    if bars - start_bar < 2 * theme_bars:
+        return ThemeReturn(math.nan, theme_start=start_bar)
+    theme = lead[start_bar * fpb : start_bar * fpb + n]
+    later = np.arange(start_bar + theme_bars, bars - theme_bars + 1)  # bar-aligned windows after the theme
+    windows = np.stack([lead[b * fpb : b * fpb + n] for b in later])  # (W, n)
+    onset = theme >= T.PITCH_OFFSET
+    best = ThemeReturn(-1.0, theme_start=start_bar)
+    for shift in range(-max_shift, max_shift + 1):
+        moved = theme.copy()
+        moved[onset] += shift
+        if onset.any() and (moved[onset].min() < T.PITCH_OFFSET or moved[onset].max() >= T.PITCHED_VOCAB):
+            continue  # this transposition leaves the grid's range
+        same = ((windows == moved) & ((windows != T.REST) | (moved != T.REST))).sum(1)
+        union = ((windows != T.REST) | (moved != T.REST)).sum(1)
+        scores = same / np.maximum(union, 1)
+        k = int(np.argmax(scores))
+        # ties: prefer no transposition, then the smallest shift, then the earliest bar
+        if scores[k] > best.score + 1e-12 or (abs(scores[k] - best.score) <= 1e-12 and abs(shift) < abs(best.shift)):
+            best = ThemeReturn(float(scores[k]), int(later[k]), shift, start_bar)
+    return best
+
+
+def theme_return(piece: Piece, theme_bars: int = THEME_BARS, max_shift: int = MAX_SHIFT) -> float:
+    """How much of the first ``theme_bars`` bars' lead returns later, in [0, 1].
+
+    The theme is the lead's first four bars, counted from the bar of its first note (an
+    intro without the lead is skipped). For every later bar-aligned window of the same
+    length that does not overlap the theme, and every transposition k in -12..12,
+
+        match(w, k) = #(cells where theme + k = window, not both rests) / #(cells not both rests)
+
+    (lead cells only; a cell is rest / hold / onset(pitch), transposing moves onsets). The
+    score is the best match: 1 for a piece made of exact (or transposed) repeats, low for
+    material that never returns. NaN without a lead, or with fewer than 2 x theme_bars bars
+    from the first lead note. A symbolic, transposition-aware reading of the repetition that
+    self-similarity matrices show (Foote 1999)."""
+    return theme_return_detail(piece, theme_bars, max_shift).score
+
+
+def plot_self_similarity(pieces: list[Piece], titles: list[str], path: str | Path, columns: int = 4) -> Path:
+    """One self-similarity picture per piece, in a grid, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = max(1, len(pieces))
+    columns = min(columns, n)
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, piece, title in zip(axes.flat, pieces, titles):
+        s = self_similarity(piece)
+        ax.axis("on")
+        ax.imshow(s, cmap="magma", vmin=0, vmax=1, origin="upper", interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+        ax.set_xlabel("bar", fontsize=7)
+        ax.set_ylabel("bar", fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
