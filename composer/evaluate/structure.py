@@ -72,10 +72,22 @@ class ThemeReturn:
     theme_start: int | None = None  # the bar the theme starts on
 
 
+def _lead_cells(lead: np.ndarray) -> np.ndarray:
+    """Lead tokens -> one int per cell: -1 silent, else 2 * sounding pitch + (1 if it starts
+    here): a hold carries the pitch of the note it continues, so two holds only match when
+    the same pitch is held."""
+    frames = np.arange(len(lead))
+    onset = lead >= T.PITCH_OFFSET
+    last = np.maximum.accumulate(np.where(onset, frames, -1))
+    sounding = (lead != T.REST) & (last >= 0)
+    pitch = lead[np.maximum(last, 0)].astype(np.int64)
+    return np.where(sounding, 2 * pitch + onset, -1)
+
+
 def theme_return_detail(piece: Piece, theme_bars: int = THEME_BARS, max_shift: int = MAX_SHIFT) -> ThemeReturn:
     """The best return of the theme, with where and in which transposition (see ``theme_return``)."""
     fpb = piece.frames_per_bar
-    lead = piece.grid[:, T.VOICE_INDEX["lead"]].astype(np.int16)
+    lead = piece.grid[:, T.VOICE_INDEX["lead"]]
     bars = len(lead) // fpb
     first_note = np.flatnonzero(lead >= T.PITCH_OFFSET)
     if len(first_note) == 0:
@@ -84,21 +96,21 @@ def theme_return_detail(piece: Piece, theme_bars: int = THEME_BARS, max_shift: i
     n = theme_bars * fpb
     if bars - start_bar < 2 * theme_bars:
         return ThemeReturn(math.nan, theme_start=start_bar)
-    theme = lead[start_bar * fpb : start_bar * fpb + n]
+    cells = _lead_cells(lead)
+    theme = cells[start_bar * fpb : start_bar * fpb + n]
     later = np.arange(start_bar + theme_bars, bars - theme_bars + 1)  # bar-aligned windows after the theme
-    windows = np.stack([lead[b * fpb : b * fpb + n] for b in later])  # (W, n)
-    onset = theme >= T.PITCH_OFFSET
+    windows = np.stack([cells[b * fpb : b * fpb + n] for b in later])  # (W, n)
+    sounding = theme >= 0
+    pitches = theme[sounding] // 2
     best = ThemeReturn(-1.0, theme_start=start_bar)
     for shift in range(-max_shift, max_shift + 1):
-        moved = theme.copy()
-        moved[onset] += shift
-        if onset.any() and (moved[onset].min() < T.PITCH_OFFSET or moved[onset].max() >= T.PITCHED_VOCAB):
+        if pitches.min() + shift < T.PITCH_OFFSET or pitches.max() + shift >= T.PITCHED_VOCAB:
             continue  # this transposition leaves the grid's range
-        same = ((windows == moved) & ((windows != T.REST) | (moved != T.REST))).sum(1)
-        union = ((windows != T.REST) | (moved != T.REST)).sum(1)
-        scores = same / np.maximum(union, 1)
+        moved = np.where(sounding, theme + 2 * shift, -1)
+        either = (windows >= 0) | sounding
+        scores = ((windows == moved) & either).sum(1) / np.maximum(either.sum(1), 1)
         k = int(np.argmax(scores))
-        # ties: prefer no transposition, then the smallest shift, then the earliest bar
+        # ties: prefer the smallest shift (0 first), then the earliest bar
         if scores[k] > best.score + 1e-12 or (abs(scores[k] - best.score) <= 1e-12 and abs(shift) < abs(best.shift)):
             best = ThemeReturn(float(scores[k]), int(later[k]), shift, start_bar)
     return best
@@ -111,9 +123,10 @@ def theme_return(piece: Piece, theme_bars: int = THEME_BARS, max_shift: int = MA
     intro without the lead is skipped). For every later bar-aligned window of the same
     length that does not overlap the theme, and every transposition k in -12..12,
 
-        match(w, k) = #(cells where theme + k = window, not both rests) / #(cells not both rests)
+        match(w, k) = #(cells where theme + k = window, not both silent) / #(cells not both silent)
 
-    (lead cells only; a cell is rest / hold / onset(pitch), transposing moves onsets). The
+    over the lead's cells, a cell being silent or (sounding pitch, note starts here?): a
+    hold matches a hold of the same pitch, so long notes do not match by accident. The
     score is the best match: 1 for a piece made of exact (or transposed) repeats, low for
     material that never returns. NaN without a lead, or with fewer than 2 x theme_bars bars
     from the first lead note. A symbolic, transposition-aware reading of the repetition that
