@@ -227,29 +227,45 @@ class NGramBaseline:
         self.unigrams = unigrams  # [voice] (V,) counts
 
     @classmethod
-    def fit(cls, split: Split, order: int = 3) -> NGramBaseline:
-        """Count every context of up to ``order - 1`` tokens in ``split`` (train)."""
+    def fit(cls, split: Split, order: int = 3, shifts=(0,)) -> NGramBaseline:
+        """Count every context of up to ``order - 1`` tokens in ``split`` (train). With
+        ``shifts`` the pitched voices are also counted transposed by each shift (pieces whose
+        notes would leave the range skip that shift), as the neural models are trained."""
         if order < 1:
             raise ValueError(f"order must be >= 1 (received {order})")
         n_frames = int(split.offsets[-1])
-        piece_of = np.repeat(np.arange(len(split)), np.diff(split.offsets))
+        lengths = np.diff(split.offsets)
+        piece_of = np.repeat(np.arange(len(split)), lengths)
         position = np.arange(n_frames) - split.offsets[piece_of]
+        starts = split.offsets[:-1][lengths > 0]
         tables, unigrams = [], []
         for v, V in enumerate(T.VOCAB_SIZES):
             column = split.grid[:, v].astype(np.int64)
-            history = cls._train_history(column, position, order - 1, V)
-            unigrams.append(np.bincount(column, minlength=V).astype(np.float64))
+            versions = []  # (transposed column, frames that may use it)
+            for shift in (shifts if v < T.DRUM_VOICE else (0,)):
+                if shift == 0:
+                    versions.append((column, None))
+                    continue
+                onset = column >= T.PITCH_OFFSET
+                low = np.full(len(split), V, np.int64)
+                high = np.full(len(split), -1, np.int64)
+                low[lengths > 0] = np.minimum.reduceat(np.where(onset, column, V), starts)
+                high[lengths > 0] = np.maximum.reduceat(np.where(onset, column, -1), starts)
+                fits = (high < 0) | ((low + shift >= T.PITCH_OFFSET) & (high + shift < V))
+                versions.append((np.where(onset, column + shift, column), fits[piece_of]))
+            unigrams.append(sum(np.bincount(c if ok is None else c[ok], minlength=V) for c, ok in versions)
+                            .astype(np.float64))
             levels = []
             for k in range(1, order):
-                ctx = cls._key(history[:, :k], V)
-                joint = ctx * V + column
-                ctx_keys, ctx_counts = np.unique(ctx, return_counts=True)
-                joint_keys, joint_counts = np.unique(joint, return_counts=True)
-                type_keys, type_counts = np.unique(joint_keys // V, return_counts=True)  # == ctx_keys
-                levels.append({"ctx": ctx_keys, "c_h": ctx_counts.astype(np.float64),
-                               "types": type_counts.astype(np.float64), "joint": joint_keys,
-                               "c_hx": joint_counts.astype(np.float64)})
-                assert np.array_equal(type_keys, ctx_keys)
+                joint = []
+                for c, ok in versions:
+                    key = cls._key(cls._train_history(c, position, k, V), V) * V + c
+                    joint.append(key if ok is None else key[ok])
+                joint_keys, joint_counts = np.unique(np.concatenate(joint), return_counts=True)
+                ctx_keys, inverse, types = np.unique(joint_keys // V, return_inverse=True, return_counts=True)
+                c_h = np.bincount(inverse, weights=joint_counts, minlength=len(ctx_keys))
+                levels.append({"ctx": ctx_keys, "c_h": c_h.astype(np.float64), "types": types.astype(np.float64),
+                               "joint": joint_keys, "c_hx": joint_counts.astype(np.float64)})
             tables.append(levels)
         return cls(order, tables, unigrams)
 
@@ -357,10 +373,10 @@ def ngram_continuation_nll(ngram: NGramBaseline, cset: EvalSet) -> dict:
 
 
 def ngram_select_order(train: Split, valid: Split, orders=(2, 3, 4, 5), n_positions: int = 2048,
-                       seed: int = 0) -> tuple[NGramBaseline, dict[int, float]]:
+                       seed: int = 0, shifts=(0,)) -> tuple[NGramBaseline, dict[int, float]]:
     """Fit up to ``max(orders)`` on train, pick the order with the lowest continuation NLL
     on valid; returns the chosen model and every order's validation NLL."""
-    full = NGramBaseline.fit(train, max(orders))
+    full = NGramBaseline.fit(train, max(orders), shifts)
     cset = continuation_set(valid, n_positions, seed=seed)
     scores = {k: ngram_continuation_nll(full.with_order(k), cset)["nll"] for k in orders}
     best = min(scores, key=scores.get)

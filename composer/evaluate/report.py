@@ -183,7 +183,7 @@ def plan_requests(catalog, cfg: EvalConfig):
     requests = []
     for i in range(cfg.n):
         style = styles[i % len(styles)]
-        form = cfg.forms[(i + i // len(styles)) % len(cfg.forms)]
+        form = cfg.forms[(i % len(styles) + i // len(styles)) % len(cfg.forms)]
         requests.append(GenerationRequest(style=style, bars=cfg.bars, form=form, seed=cfg.seed + i, steps=cfg.steps,
                                           temperature=cfg.temperature, top_p=cfg.top_p))
     return requests

@@ -176,6 +176,15 @@ def train_classifier(X: np.ndarray, y: np.ndarray, classes: list[str], hidden: i
                      lr: float = 1e-2, weight_decay: float = 1e-3, seed: int = 0, balanced: bool = True) -> Classifier:
     """Standardise, then fit a one-hidden-layer MLP (``hidden`` = 0: softmax regression)
     by full-batch Adam on the (class-balanced) cross-entropy. Deterministic for a seed."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a model this small only loses time to thread hand-offs
+    try:
+        return _fit(X, y, classes, hidden, epochs, lr, weight_decay, seed, balanced)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(X, y, classes, hidden, epochs, lr, weight_decay, seed, balanced) -> Classifier:
     torch.manual_seed(seed)
     mean = X.mean(0)
     std = X.std(0) + 1e-6
