@@ -108,3 +108,13 @@ def test_overlap_of_identical_and_disjoint_samples():
     assert 0.0 < M.mgeval_overlap([0.0] * 5, rng.normal(size=200)) < 1.0  # a spike inside a spread
     assert M.mgeval_overlap([1.0, math.nan], [1.0]) == 1.0  # NaNs are dropped
     assert math.isnan(M.mgeval_overlap([], [1.0, 2.0]))
+
+
+def test_weights_select_part_of_a_sample():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=200)
+    mixed = np.concatenate([rng.normal(size=200), rng.normal(size=200) + 50])
+    weights = np.concatenate([np.ones(200), np.zeros(200)])  # only the first component counts
+    assert M.mgeval_overlap(a, mixed) < 0.6
+    assert M.mgeval_overlap(a, mixed, wb=weights) > 0.85
+    assert math.isnan(M.mgeval_overlap(a, mixed, wb=np.zeros(400)))

@@ -275,44 +275,53 @@ def piece_metrics(piece: Piece) -> dict[str, float]:
 
 
 # -- comparing two sets ------------------------------------------------------------------
-def _density(sample: np.ndarray, scale: float):
-    """A KDE (Scott's rule) of ``sample``; a narrow Gaussian when it has no spread."""
+def _density(sample: np.ndarray, weights: np.ndarray, scale: float):
+    """A (weighted) KDE with Scott's rule; a narrow Gaussian when the sample has no spread."""
     from scipy.stats import gaussian_kde
 
-    if len(sample) >= 2 and np.std(sample) > 0:
-        kde = gaussian_kde(sample)
-        return kde, float(np.sqrt(kde.covariance[0, 0]))
+    if len(sample) >= 2 and np.std(sample) > 0 and (weights > 0).sum() >= 2:
+        spread = np.sqrt(np.average((sample - np.average(sample, weights=weights)) ** 2, weights=weights))
+        if spread > 0:
+            kde = gaussian_kde(sample, weights=weights)
+            return kde, float(np.sqrt(kde.covariance[0, 0]))
     width = 0.02 * scale
 
     def spike(x):
-        return np.mean(np.exp(-0.5 * ((x[:, None] - sample[None, :]) / width) ** 2), 1) / (width * math.sqrt(2 * math.pi))
+        bumps = np.exp(-0.5 * ((x[:, None] - sample[None, :]) / width) ** 2) / (width * math.sqrt(2 * math.pi))
+        return bumps @ weights
 
     return spike, width
 
 
-def mgeval_overlap(a, b, points: int = 4096) -> float:
+def mgeval_overlap(a, b, wa=None, wb=None, points: int = 4096) -> float:
     """Overlapping area of the two samples' kernel density estimates, in [0, 1].
 
     OA = integral of min(f_a(x), f_b(x)) dx, with f the Gaussian KDE (Scott's bandwidth) of
-    each sample (NaNs dropped), integrated by the trapezoid rule on a common grid. 1 = the
-    same distribution, 0 = disjoint. A sample without spread (all one value) becomes a
-    narrow Gaussian (2 % of the pooled spread) so constant arrays work; two constant,
-    equal samples overlap 1. NaN if either sample is empty. After MGEval (Yang & Lerch, "On
-    the evaluation of generative models in music", 2018), which takes the overlap of KDEs;
-    here applied to the feature values directly, as in Wu & Yang (ISMIR 2020)."""
+    each sample (NaNs dropped; optional non-negative weights ``wa``/``wb``, e.g. to match a
+    style mix), integrated by the trapezoid rule on a common grid. 1 = the same
+    distribution, 0 = disjoint. A sample without spread (all one value) becomes a narrow
+    Gaussian (2 % of the pooled spread) so constant arrays work; two constant, equal
+    samples overlap 1. NaN if either sample is empty (or weighs nothing). After MGEval
+    (Yang & Lerch, "On the evaluation of generative models in music", 2018), which takes
+    the overlap of KDEs; here applied to the feature values directly, as in Wu & Yang
+    (ISMIR 2020)."""
     a = np.asarray(a, float)
     b = np.asarray(b, float)
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    wa = np.ones(len(a)) if wa is None else np.asarray(wa, float)
+    wb = np.ones(len(b)) if wb is None else np.asarray(wb, float)
+    keep_a, keep_b = np.isfinite(a) & (wa > 0), np.isfinite(b) & (wb > 0)
+    a, wa, b, wb = a[keep_a], wa[keep_a], b[keep_b], wb[keep_b]
     if len(a) == 0 or len(b) == 0:
         return math.nan
+    wa, wb = wa / wa.sum(), wb / wb.sum()
     both = np.concatenate([a, b])
     spread = float(both.max() - both.min())
     if spread == 0:
         return 1.0
     scale = max(float(np.std(both)), spread / 4)
-    fa, wa = _density(a, scale)
-    fb, wb = _density(b, scale)
-    pad = 4 * max(wa, wb)
+    fa, width_a = _density(a, wa, scale)
+    fb, width_b = _density(b, wb, scale)
+    pad = 4 * max(width_a, width_b)
     x = np.linspace(both.min() - pad, both.max() + pad, points)
     overlap = np.trapezoid(np.minimum(fa(x), fb(x)), x)
     return float(min(1.0, max(0.0, overlap)))

@@ -285,17 +285,41 @@ def likelihood_section(model, meta, real: RealData, cfg: EvalConfig, device, bar
     return out
 
 
+def style_mix(generated: list[Piece]) -> dict[str, float]:
+    """Share of each label in the generated set (a blend counts half to each of its labels)."""
+    mix: dict[str, float] = {}
+    for piece in generated:
+        for label in piece.labels:
+            mix[label] = mix.get(label, 0.0) + 1.0 / len(piece.labels)
+    total = sum(mix.values()) or 1.0
+    return {k: v / total for k, v in mix.items()}
+
+
+def mix_weights(pieces: list[Piece], mix: dict[str, float]) -> np.ndarray:
+    """Weights that give real ``pieces`` the label mix ``mix`` (labels outside it weigh 0)."""
+    labels = [_label_of(p) for p in pieces]
+    counts = {label: labels.count(label) for label in set(labels)}
+    return np.array([mix.get(label, 0.0) / counts[label] for label in labels])
+
+
 def statistics_section(generated: list[Piece], test: list[Piece], train: list[Piece]) -> dict:
+    """Every metric for the three sets, and their overlaps. The real sets are weighted to the
+    generated pieces' style mix (so that, say, 300 Bach chorales do not stand in for Doom);
+    the unweighted overlaps are kept too."""
     values = {"generated": [piece_metrics(p) for p in generated], "test": [piece_metrics(p) for p in test],
               "train": [piece_metrics(p) for p in train]}
+    mix = style_mix(generated)
+    w_test, w_train = mix_weights(test, mix), mix_weights(train, mix)
     per_metric = {}
     for m in METRICS:
         g, te, tr = ([row[m] for row in values[k]] for k in ("generated", "test", "train"))
         per_metric[m] = {
             "generated": _summary(g), "test": _summary(te), "train": _summary(tr),
-            "overlap_generated_test": mgeval_overlap(g, te),
-            "overlap_generated_train": mgeval_overlap(g, tr),
-            "overlap_test_train": mgeval_overlap(te, tr),
+            "overlap_generated_test": mgeval_overlap(g, te, wb=w_test),
+            "overlap_generated_train": mgeval_overlap(g, tr, wb=w_train),
+            "overlap_test_train": mgeval_overlap(te, tr, w_test, w_train),
+            "overlap_generated_test_unweighted": mgeval_overlap(g, te),
+            "overlap_test_train_unweighted": mgeval_overlap(te, tr),
         }
 
     def mean_of(key):
@@ -320,8 +344,13 @@ def statistics_section(generated: list[Piece], test: list[Piece], train: list[Pi
             "overlap_mean": float(np.nanmean([mgeval_overlap([r[m] for r in rows], [r[m] for r in reals])
                                               for m in METRICS])) if len(reals) >= 2 and len(rows) >= 2 else math.nan,
         }
-    return {"metrics": per_metric, "per_style": per_style,
+    test_labels = {_label_of(p) for p in test}
+    return {"metrics": per_metric, "per_style": per_style, "style_mix": mix,
+            "mix_covered_by_test": float(sum(v for k, v in mix.items() if k in test_labels)),
+            "weights": {"test": w_test.tolist(), "train": w_train.tolist()},
             "mean_overlap_generated_test": mean_of("overlap_generated_test"),
+            "mean_overlap_generated_test_unweighted": mean_of("overlap_generated_test_unweighted"),
+            "mean_overlap_test_train_unweighted": mean_of("overlap_test_train_unweighted"),
             "mean_overlap_generated_train": mean_of("overlap_generated_train"),
             "mean_overlap_test_train": mean_of("overlap_test_train"),
             "n": {k: len(v) for k, v in values.items()},
@@ -645,14 +674,17 @@ def plot_statistics(stats: dict, path: Path) -> Path:
     colours = {"train": "tab:gray", "test": "tab:blue", "generated": "tab:red"}
     for ax, m in zip(axes.flat, names):
         ax.axis("on")
-        series = {k: np.array([row[m] for row in stats["values"][k]], float) for k in colours}
-        series = {k: v[np.isfinite(v)] for k, v in series.items()}
+        raw = {k: np.array([row[m] for row in stats["values"][k]], float) for k in colours}
+        weights = {k: np.asarray(stats.get("weights", {}).get(k, np.ones(len(v))), float) for k, v in raw.items()}
+        keep = {k: np.isfinite(v) & (weights[k] > 0) for k, v in raw.items()}
+        series = {k: v[keep[k]] for k, v in raw.items()}
         allv = np.concatenate([v for v in series.values() if len(v)]) if any(len(v) for v in series.values()) else np.zeros(1)
         lo, hi = float(allv.min()), float(allv.max())
         bins = np.linspace(lo, hi if hi > lo else lo + 1, 21)
         for k, v in series.items():
             if len(v):
-                ax.hist(v, bins=bins, density=True, histtype="step", color=colours[k], label=k, linewidth=1.4)
+                ax.hist(v, bins=bins, weights=weights[k][keep[k]], density=True, histtype="step", color=colours[k],
+                        label=k, linewidth=1.4)
         oa = stats["metrics"][m]["overlap_generated_test"]
         ax.set_title(f"{METRIC_LABELS[m]}\nOA gen-test {_fmt(oa, 2)}", fontsize=8)
         ax.tick_params(labelsize=6)
@@ -794,7 +826,12 @@ def render_markdown(fig: dict, images: dict, title: str = "Mozart evaluation") -
     lines += ["## 2. Musical statistics", "",
               f"Generated pieces vs held-out real excerpts (test, {st['n']['test']}) and training excerpts "
               f"({st['n']['train']}), all {cfg['bars']} 4/4-bar long (real excerpts bar-aligned in their own meter). "
-              "OA = overlapping area of the two kernel density estimates (MGEval, Yang & Lerch 2018).", ""]
+              "OA = overlapping area of the two kernel density estimates (MGEval, Yang & Lerch 2018). The real "
+              "excerpts are weighted to the generated pieces' style mix (a blend counts half to each label; "
+              f"the test split covers {_fmt(st['mix_covered_by_test'], pct=True)} of that mix), so the overlap "
+              "measures the music, not the corpus' proportions; unweighted: generated-test "
+              f"{_fmt(st['mean_overlap_generated_test_unweighted'])}, test-train "
+              f"{_fmt(st['mean_overlap_test_train_unweighted'])}.", ""]
     rows = []
     for m, v in st["metrics"].items():
         rows.append([METRIC_LABELS[m], f"{_fmt(v['generated']['mean'], 2)} ± {_fmt(v['generated']['std'], 2)}",
