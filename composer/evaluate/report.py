@@ -153,6 +153,24 @@ class RealData:
         return out
 
 
+    def from_first_note(self, name: str, bars: int, min_bars: int = 8) -> list[Piece]:
+        """For structure: ``bars`` bars of every piece (in its own meter) from the bar of the
+        lead's first note (an intro without the lead is skipped, as ``theme_return`` does),
+        or fewer when the piece ends sooner, but at least ``min_bars``."""
+        split = self.splits[name]
+        out = []
+        for i in range(len(split)):
+            piece = self.piece(split, i)
+            onsets = np.flatnonzero(piece.grid[:, T.VOICE_INDEX["lead"]] >= T.PITCH_OFFSET)
+            if len(onsets) == 0:
+                continue
+            first = int(onsets[0]) // piece.frames_per_bar
+            stop = min(piece.n_frames // piece.frames_per_bar, first + bars)
+            if stop - first >= min_bars:
+                out.append(piece.bars(first, stop))
+        return out
+
+
 # -- the plan of generated pieces -------------------------------------------------------
 def default_styles(catalog) -> list[str]:
     """bach first (a target), the headline blend, every game, every composer, a few blends."""
@@ -592,6 +610,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, cfg: EvalConfi
     frames = cfg.bars * 16
     test_stats = real.excerpts("test", frames, per_piece=cfg.real_per_piece, seed=cfg.seed)
     test_first = real.excerpts("test", frames, first=True)
+    test_structure = real.from_first_note("test", cfg.bars)
     train_stats = real.excerpts("train", frames, per_piece=1, max_pieces=cfg.train_excerpts, seed=cfg.seed)
     stage("load")
 
@@ -604,7 +623,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, cfg: EvalConfi
     stage("likelihood")
     fig["statistics"] = statistics_section(generated, test_stats, train_stats)
     stage("statistics")
-    fig["structure"] = structure_section(generated, test_first)
+    fig["structure"] = structure_section(generated, test_structure)
     stage("structure")
     index = generator.originality or OriginalityIndex.from_encoded(real.folder, ("train",))
     fig["originality"] = originality_section(index, generated, test_first)
@@ -629,13 +648,14 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, cfg: EvalConfi
                                                                       ("val_nll", "best_step", "seconds_to_best",
                                                                        "total_seconds", "stop_reason", "hardware")},
         "data": str(real.folder), "config": cfg.to_dict(),
-        "real_excerpts": {"test_statistics": len(test_stats), "test_first": len(test_first), "train": len(train_stats)},
+        "real_excerpts": {"test_statistics": len(test_stats), "test_first": len(test_first),
+                          "test_structure": len(test_structure), "train": len(train_stats)},
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, {device}",
         "seconds": round(time.time() - started, 1), "stage_seconds": timings,
     }
     if out is not None:
-        write_report(fig, Path(out), generated, test_first)
+        write_report(fig, Path(out), generated, test_structure)
     return fig
 
 
@@ -856,7 +876,8 @@ def render_markdown(fig: dict, images: dict, title: str = "Mozart evaluation") -
     lines += ["## 3. Structure", "",
               "Theme return: the best share of the first 4 lead bars' cells found again in a later bar-aligned "
               "4-bar window, exactly or transposed (−12..12). Bar repetition: each bar's best match with another "
-              "bar (self-similarity), averaged. Real pieces: the first excerpt of every test piece.", ""]
+              f"bar (self-similarity), averaged. Real pieces: the first {cfg['bars']} bars (in their own meter) of "
+              "every test piece, from the bar of the lead's first note.", ""]
     rows = []
     for form, v in sc["generated_by_form"].items():
         t = v["theme_return"]
