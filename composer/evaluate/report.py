@@ -527,14 +527,15 @@ def judge_targets(fig: dict) -> dict:
         ngram = models["ngram"]["continuation"]["nll"]
         lstm = models.get("lstm", {}).get("continuation", {}).get("nll")
         beats_ngram = mine < ngram
-        parts = [f"continuation NLL {mine:.3f} vs n-gram {ngram:.3f}"]
+        text = f"test continuation NLL {mine:.3f} nats/cell vs n-gram {ngram:.3f}"
         if lstm is not None:
-            parts.append(f"vs LSTM {lstm:.3f}")
+            text += f" and unidirectional LSTM {lstm:.3f}"
             status = "met" if beats_ngram and mine < lstm else "missed"
         else:
-            parts.append("LSTM baseline not given (--baseline-lstm)")
+            text += ("; beats the n-gram" if beats_ngram else "") + \
+                "; LSTM baseline not measured (pass --baseline-lstm)"
             status = "missed" if not beats_ngram else "not measured"
-        out["likelihood"] = {"status": status, "detail": "; ".join(parts) + " nats/cell",
+        out["likelihood"] = {"status": status, "detail": text,
                              "close": "train longer or larger; more 'future' masks in training; average several "
                                       "Gibbs orderings at scoring time"}
     else:
