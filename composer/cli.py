@@ -22,6 +22,7 @@ COMMANDS = {
     "compose": "composer.compose_cli:compose_command",
     "eval": "composer.evaluate.cli:eval_command",
     "bench": "composer.bench:bench",
+    "card": "composer.model_card:card_command",
 }
 
 

@@ -318,18 +318,32 @@ class Generator:
         return x
 
     def _sample_into(self, x, hide, logp, gens, reqs, constraint) -> torch.Tensor:
-        """Sample every hidden cell from its (temperature-scaled, nucleus-filtered) distribution."""
+        """Sample every hidden cell in two draws: *whether* a note starts (rest / hold /
+        onset, or rest / hit for drums) from the model's own distribution, then *which*
+        pitch or drum with temperature and nucleus filtering.
+
+        Sharpening the whole distribution would favour rests and holds (they carry most of
+        the mass) and, compounded over Gibbs passes, thin the music out; keeping the first
+        draw at temperature 1 keeps the note density of the style."""
         x = x.clone()
         for b, r in enumerate(reqs):
             for v in range(T.N_VOICES):
                 cells = torch.nonzero(hide[b, :, v]).flatten()
                 if len(cells) == 0:
                     continue
-                scores = logp[v][b, cells] / r.temperature
+                scores = logp[v][b, cells]
                 if constraint is not None and v != T.DRUM_VOICE:
                     scores = scores.masked_fill(~constraint[b, cells, v], float("-inf"))
-                probs = nucleus(torch.softmax(scores, -1), r.top_p)
-                x[b, cells, v] = torch.multinomial(probs, 1, generator=gens[b]).flatten()
+                first = 1 if v == T.DRUM_VOICE else T.PITCH_OFFSET  # tokens before the notes
+                probs = torch.softmax(scores, -1)
+                kinds = torch.cat([probs[:, :first], probs[:, first:].sum(-1, keepdim=True)], -1)
+                kind = torch.multinomial(kinds, 1, generator=gens[b]).flatten()
+                tokens = kind.clone()
+                notes = torch.nonzero(kind == first).flatten()
+                if len(notes):
+                    note_probs = nucleus(torch.softmax(scores[notes, first:] / r.temperature, -1), r.top_p)
+                    tokens[notes] = first + torch.multinomial(note_probs, 1, generator=gens[b]).flatten()
+                x[b, cells, v] = tokens
         return x
 
     def _rhythm_constraint(self, reqs, frames) -> torch.Tensor | None:

@@ -207,7 +207,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool = Fa
 
     meta = CheckpointMeta(
         model=model_cfg, games=games, composers=composers, aliases=cfg.aliases,
-        label_info=label_info_from_manifest(data_dir), manifest_hash=meta_json.get("manifest_hash", ""),
+        label_info=label_info_from_manifest(data_dir), manifest_hash=meta_json.get("manifest_sha256") or meta_json.get("manifest_hash", ""),
         version=f"{out.name}-{time.strftime('%Y%m%d')}",
     )
     out.mkdir(parents=True, exist_ok=True)
