@@ -141,7 +141,7 @@ class ComposerService:
             if ticket.future.done():  # the caller gave up
                 continue
             self._running += 1
-            for position, other in enumerate(self._waiting, start=1):
+            for position, other in enumerate(list(self._waiting), start=1):  # a snapshot: submit() appends meanwhile
                 await _call(other.update, f"Queued: {position} piece{'s' if position > 1 else ''} ahead of yours.")
             started = time.monotonic()
             try:

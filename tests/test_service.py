@@ -82,3 +82,19 @@ async def test_generation_errors_reach_the_caller(generator):
     with pytest.raises(UnknownStyleError):
         await service.submit(Job(request=GenerationRequest(style="nope", bars=2)))
     await service.close()
+
+
+async def test_jobs_arriving_while_positions_are_announced_all_complete(generator):
+    """Slow progress edits (as on Discord) must not break the worker when jobs keep arriving."""
+    service = ComposerService(generator, workers=1, max_queue=16, render_fn=_fake_render())
+
+    async def slow_update(text: str) -> None:
+        await asyncio.sleep(0.02)
+
+    tasks = []
+    for seed in range(8):
+        tasks.append(asyncio.create_task(service.submit(_job(seed), slow_update)))
+        await asyncio.sleep(0.005)
+    results = await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+    assert sorted(r.files["mid"] for r in results) == sorted(f"mid:{s}".encode() for s in range(8))
+    await service.close()
