@@ -81,6 +81,7 @@ class ComposerService:
         self._running = 0
         self._closed = False
         self._recent: deque[float] = deque(maxlen=20)  # seconds per job, for retry estimates
+        self._notifications: set[asyncio.Future] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -141,15 +142,15 @@ class ComposerService:
             if ticket.future.done():  # the caller gave up
                 continue
             self._running += 1
-            for position, other in enumerate(list(self._waiting), start=1):  # a snapshot: submit() appends meanwhile
-                await _call(other.update, f"Queued: {position} piece{'s' if position > 1 else ''} ahead of yours.")
             started = time.monotonic()
             try:
-                await _call(ticket.update, "Composing…")
+                # Progress edits go out in the background: composing never waits on Discord.
+                for position, other in enumerate(list(self._waiting), start=1):
+                    self._notify(other.update, f"Queued: {position} piece{'s' if position > 1 else ''} ahead of yours.")
+                self._notify(ticket.update, "Composing…")
 
                 def report(stage: str, loop=loop, ticket=ticket):
-                    if ticket.update is not None:
-                        loop.call_soon_threadsafe(lambda: asyncio.ensure_future(_call(ticket.update, stage)))
+                    loop.call_soon_threadsafe(self._notify, ticket.update, stage)
 
                 result = await loop.run_in_executor(self._executor, self._run, ticket.job, report)
                 if not ticket.future.done():
@@ -160,6 +161,12 @@ class ComposerService:
             finally:
                 self._running -= 1
                 self._recent.append(time.monotonic() - started)
+
+    def _notify(self, update: Update | None, text: str) -> None:
+        if update is not None:
+            task = asyncio.ensure_future(_call(update, text))
+            self._notifications.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._notifications.discard)
 
     def _run(self, job: Job, report: Callable[[str], None]) -> Result:
         """Runs in a worker thread: generate (unless re-rendering), originality, render."""
