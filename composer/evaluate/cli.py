@@ -39,6 +39,17 @@ def _checks(data: str) -> None:
                                    f"`python -m composer corpus encode` first.")
 
 
+THREADS_HELP = ("torch CPU threads (default: torch's choice). Use 1 when anything else is running: on a busy "
+                "2-core machine two threads can be 100x slower than one.")
+
+
+def _threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 @eval_command.command("run")
 @click.option("--checkpoint", type=click.Path(file_okay=False), help="Model folder (default: the shipped model or $MOZART_CHECKPOINT).")
 @click.option("--n", "n", default=64, show_default=True, type=click.IntRange(1, 4096), help="Pieces to generate.")
@@ -53,13 +64,15 @@ def _checks(data: str) -> None:
 @click.option("--windows", default=256, show_default=True, type=int, help="Test windows scored for masked-cell NLL.")
 @click.option("--device", default="auto", show_default=True, help="cuda, mps, cpu or auto.")
 @click.option("--no-likelihood", is_flag=True, help="Skip the likelihood section.")
+@click.option("--threads", type=click.IntRange(1, 256), help=THREADS_HELP)
 def run_command(checkpoint, n, bars, out, data, seed, steps, styles, baseline_lstm, positions, windows, device,
-                no_likelihood):
+                no_likelihood, threads):
     """Generate N pieces and measure them against held-out real music: report.md + figures.json."""
     from composer.checkpoint import default_checkpoint_path
     from composer.evaluate.report import EvalConfig, evaluate_checkpoint
 
     _checks(data)
+    _threads(threads)
     checkpoint = Path(checkpoint) if checkpoint else default_checkpoint_path()
     out = Path(out) if out else Path("reports") / checkpoint.name
     cfg = EvalConfig(n=n, bars=bars, seed=seed, steps=steps, device=device, baseline_lstm=baseline_lstm,
@@ -86,11 +99,13 @@ def run_command(checkpoint, n, bars, out, data, seed, steps, styles, baseline_ls
 @click.option("--resume-existing", is_flag=True, help="Skip architectures whose run finished; resume unfinished ones.")
 @click.option("--device", default="auto", show_default=True, help="cuda, mps, cpu or auto.")
 @click.option("--seed", default=0, show_default=True, type=int)
-def compare_command(minutes, out, archs, config_path, data, n, resume_existing, device, seed):
+@click.option("--threads", type=click.IntRange(1, 256), help=THREADS_HELP)
+def compare_command(minutes, out, archs, config_path, data, n, resume_existing, device, seed, threads):
     """Train each architecture for the same wall-clock budget, evaluate all, plot the learning curves."""
     from composer.evaluate.compare import ARCHS, compare
 
     _checks(data)
+    _threads(threads)
     chosen = [a.strip() for a in archs.split(",") if a.strip()]
     unknown = [a for a in chosen if a not in ARCHS]
     if unknown:
