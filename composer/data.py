@@ -146,12 +146,19 @@ def make_mask(batch: int, frames: int, frames_per_bar: np.ndarray, rng: np.rando
     return hidden
 
 
-def to_model_inputs(batch: dict[str, np.ndarray], hidden: np.ndarray, n_games: int, n_composers: int,
+def to_model_inputs(batch: dict[str, np.ndarray], hidden: np.ndarray | None, n_games: int, n_composers: int,
                     style_dropout: float, rng: np.random.Generator, device) -> dict[str, torch.Tensor]:
-    """Tensors for ``Composer.forward`` and the loss: hidden cells become MASK in the input."""
+    """Tensors for ``Composer.forward`` and the loss: hidden cells become MASK in the input.
+
+    ``hidden=None`` is for the causal ``lstm`` model, which shifts its input by one frame
+    itself: it gets the true tokens and is scored on every cell."""
     targets = torch.from_numpy(batch["tokens"].astype(np.int64))
-    masked = torch.from_numpy(hidden)
-    inputs = torch.where(masked, torch.tensor(T.VOCAB_SIZES), targets)
+    if hidden is None:  # the causal next-frame model: it sees the true past, every cell is scored
+        masked = torch.ones(targets.shape, dtype=torch.bool)
+        inputs = targets
+    else:
+        masked = torch.from_numpy(hidden)
+        inputs = torch.where(masked, torch.tensor(T.VOCAB_SIZES), targets)
     game = batch["game"].astype(np.int64)
     composer = batch["composer"].astype(np.int64)
     game = np.where((game < 0) | (rng.random(len(game)) < style_dropout), n_games, game)

@@ -122,7 +122,7 @@ def evaluate(model: Composer, split: Split, cfg: TrainConfig, device, n_games: i
         idx = [i for i, _ in batch]
         data = {"tokens": tokens, "valid": valid, "game": split.game[idx], "composer": split.composer[idx],
                 "frames_per_bar": split.frames_per_bar[idx]}
-        hidden = np.ones_like(tokens, bool) if model.config.causal else rng.random(tokens.shape) < rate
+        hidden = None if model.config.causal else rng.random(tokens.shape) < rate
         inputs = to_model_inputs(data, hidden, n_games, n_composers, 0.0, rng, device)
         _, s, c = loss_and_counts(model, inputs)
         sums += s.cpu()
@@ -223,7 +223,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool = Fa
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
         batch = sampler.sample(cfg.batch_size)
-        hidden = np.ones(batch["tokens"].shape, bool) if model_cfg.causal else \
+        hidden = None if model_cfg.causal else \
             make_mask(cfg.batch_size, batch["tokens"].shape[1], batch["frames_per_bar"], rng)
         inputs = to_model_inputs(batch, hidden, len(games), len(composers), cfg.style_dropout, rng, device)
         t0 = time.time()

@@ -27,8 +27,7 @@ def test_every_architecture_learns_a_few_steps(arch, encoded_dir):
     model = Composer(ModelConfig.tiny(arch=arch, n_games=2, n_composers=2))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     batch = _batch(encoded_dir)
-    hidden = np.ones(batch["tokens"].shape, bool) if model.config.causal else \
-        make_mask(8, 64, batch["frames_per_bar"], rng)
+    hidden = None if model.config.causal else make_mask(8, 64, batch["frames_per_bar"], rng)
     inputs = to_model_inputs(batch, hidden, 2, 2, 0.0, rng, "cpu")
     losses = []
     for _ in range(25):
@@ -38,6 +37,23 @@ def test_every_architecture_learns_a_few_steps(arch, encoded_dir):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_the_causal_model_sees_the_past_and_never_the_present(encoded_dir):
+    """The next-frame baseline must get the real music as input (shifted by one frame)."""
+    rng = np.random.default_rng(0)
+    batch = _batch(encoded_dir, 2)
+    inputs = to_model_inputs(batch, None, 2, 2, 0.0, rng, "cpu")
+    assert torch.equal(inputs["inputs"], inputs["targets"])
+    assert inputs["weights"].sum() == batch["valid"].sum() * T.N_VOICES
+    model = Composer(ModelConfig.tiny(arch="lstm", n_games=2, n_composers=2)).eval()
+    args = (inputs["game"], inputs["composer"], inputs["frames_per_bar"])
+    base = model(inputs["inputs"], *args)
+    changed = inputs["inputs"].clone()
+    changed[:, 10] = (changed[:, 10] + 1) % 8
+    after = model(changed, *args)
+    assert all(torch.equal(a[:, :11], b[:, :11]) for a, b in zip(base, after))  # frame 10 is not seen at 10
+    assert any(not torch.equal(a[:, 11:], b[:, 11:]) for a, b in zip(base, after))  # but shapes what follows
 
 
 def test_hidden_cells_never_leak_into_the_input(encoded_dir):

@@ -63,7 +63,7 @@ def _time_steps(cfg, model_cfg, device, steps: int = 3) -> tuple[float, float]:
 
     def one_step():
         batch = sampler.sample(cfg.batch_size)
-        hidden = np.ones(batch["tokens"].shape, bool) if model_cfg.causal else \
+        hidden = None if model_cfg.causal else \
             make_mask(cfg.batch_size, batch["tokens"].shape[1], batch["frames_per_bar"], rng)
         inputs = to_model_inputs(batch, hidden, model_cfg.n_games, model_cfg.n_composers, 0.1, rng, dev)
         loss, _, _ = loss_and_counts(model, inputs)
