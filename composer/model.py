@@ -41,6 +41,7 @@ class ModelConfig:
     attn_heads: int = 4  # td_bilstm_attn and transformer
     transformer_layers: int = 4
     dropout: float = 0.1
+    harmony: bool = False  # add what sounds: each held note's pitch, the frame's chord, the window's key profile
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -77,6 +78,11 @@ class Composer(nn.Module):
         self.game_embed = nn.Embedding(c.n_games + 1, c.style_dim)
         self.composer_embed = nn.Embedding(c.n_composers + 1, c.style_dim)
         frame_dim = T.N_VOICES * c.embed_dim + T.N_VOICES + 4 * c.style_dim
+        if self.uses_harmony:
+            # The pitch a cell sounds (an onset's, or the note a hold continues), embedded;
+            # plus the pitch classes sounding in the frame and across the visible window.
+            self.sounding_embed = nn.Embedding(T.PITCHED_VOCAB, c.embed_dim)
+            frame_dim += 2 * 12
 
         if c.arch in ("td_bilstm", "td_bilstm_attn", "transformer"):
             self.td = nn.Sequential(  # TimeDistributed: Linear acts on every frame alike
@@ -103,6 +109,11 @@ class Composer(nn.Module):
         self.out_norm = nn.LayerNorm(out_dim)
         self.heads = nn.ModuleList(nn.Linear(out_dim, v) for v in T.VOCAB_SIZES)
 
+    @property
+    def uses_harmony(self) -> bool:
+        # The window-wide key profile would show a causal model the future: bidirectional only.
+        return self.config.harmony and not self.config.causal
+
     @staticmethod
     def mask_ids() -> torch.Tensor:
         """The MASK token index of every voice: (5,)."""
@@ -116,6 +127,15 @@ class Composer(nn.Module):
         positions = (torch.arange(L, device=tokens.device) + start_frame)[None, :] % frames_per_bar[:, None]
         style = torch.cat([self.game_embed(game), self.composer_embed(composer), self.meter_embed(frames_per_bar)], -1)
         features = voices + [hidden.float(), self.position_embed(positions), style[:, None, :].expand(B, L, -1)]
+        if self.uses_harmony:
+            source, sounding = sounding_notes(tokens)  # (B, T, 4) each
+            for v in range(T.DRUM_VOICE):
+                features[v] = features[v] + self.sounding_embed(source[..., v]) * sounding[..., v, None]
+            pc = F.one_hot((source - T.PITCH_OFFSET + T.PITCH_MIN) % 12, 12).float() * sounding[..., None]
+            chord = pc.sum(2).clamp(max=1.0)  # (B, T, 12)
+            profile = pc.sum((1, 2))
+            profile = profile / profile.sum(-1, keepdim=True).clamp(min=1.0)  # (B, 12)
+            features += [chord, profile[:, None, :].expand(B, L, -1)]
         return torch.cat(features, -1)
 
     def forward(self, tokens, game, composer, frames_per_bar):
@@ -153,6 +173,20 @@ class Composer(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def sounding_notes(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each pitched cell, the onset token of the note sounding there (its own, or the
+    one a run of holds continues) and whether a visible note sounds at all: (B, T, 4) x 2.
+    A hidden cell (MASK) or a rest breaks the chain."""
+    pitched = tokens[..., : T.DRUM_VOICE]
+    hold = pitched == T.HOLD
+    frames = torch.arange(pitched.shape[1], device=tokens.device)[None, :, None].expand_as(pitched)
+    last_event = torch.where(hold, torch.zeros_like(frames), frames).cummax(1).values
+    source = pitched.gather(1, last_event)
+    is_note = (source >= T.PITCH_OFFSET) & (source < T.PITCHED_VOCAB)
+    sounding = is_note & ((pitched == source) | hold)
+    return torch.where(is_note, source, torch.full_like(source, T.PITCH_OFFSET)), sounding.float()
 
 
 def sinusoid(length: int, dim: int, device) -> torch.Tensor:

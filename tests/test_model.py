@@ -118,3 +118,21 @@ def test_training_resumes_where_it_stopped(tmp_path, encoded_dir):
     summary = train(cfg, ModelConfig.tiny(), tmp_path / "run", resume=True, quiet=True)
     steps = [r["step"] for r in summary["curve"]]
     assert steps == [2, 4, 6]
+
+
+def test_sounding_notes_follow_holds_and_stop_at_rests_and_hidden_cells():
+    from composer.model import sounding_notes
+
+    mask = T.PITCHED_VOCAB
+    lead = [T.HOLD, T.onset(60), T.HOLD, T.HOLD, T.REST, T.HOLD, T.onset(62), mask, T.HOLD]
+    tokens = torch.zeros((1, len(lead), T.N_VOICES), dtype=torch.long)
+    tokens[0, :, 0] = torch.tensor(lead)
+    source, sounding = sounding_notes(tokens)
+    assert sounding[0, :, 0].tolist() == [0, 1, 1, 1, 0, 0, 1, 0, 0]
+    assert source[0, 1:4, 0].tolist() == [T.onset(60)] * 3 and source[0, 6, 0] == T.onset(62)
+
+
+def test_harmony_features_are_for_bidirectional_models_only():
+    """A window-wide key profile would show a next-frame model its future."""
+    assert Composer(ModelConfig.tiny(harmony=True)).uses_harmony
+    assert not Composer(ModelConfig.tiny(harmony=True, arch="lstm")).uses_harmony
