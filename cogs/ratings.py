@@ -44,8 +44,7 @@ class Ratings(commands.Cog):
             return None  # the bot's own prompts
         return RATING_VALUES.get(str(payload.emoji))
 
-    @commands.Cog.listener()
-    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+    async def _apply(self, payload: discord.RawReactionActionEvent, added: bool) -> None:
         value = self._rating(payload)
         if value is None:
             return
@@ -53,22 +52,21 @@ class Ratings(commands.Cog):
         if piece_id is None:
             return
         try:
-            await db.upsert_rating(self.bot.db, piece_id, payload.user_id, value)
+            if added:
+                await db.upsert_rating(self.bot.db, piece_id, payload.user_id, value)
+            else:
+                await db.delete_rating(self.bot.db, piece_id, payload.user_id, value)
         except db.DatabaseError:
-            log.exception("rating %+d of piece %s by %s was not stored", value, piece_id, payload.user_id)
+            log.exception("rating %+d of piece %s by %s (%s) was not stored", value, piece_id, payload.user_id,
+                          "added" if added else "removed")
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        await self._apply(payload, added=True)
 
     @commands.Cog.listener()
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
-        value = self._rating(payload)
-        if value is None:
-            return
-        piece_id = await self._piece_id(payload)
-        if piece_id is None:
-            return
-        try:
-            await db.delete_rating(self.bot.db, piece_id, payload.user_id, value)
-        except db.DatabaseError:
-            log.exception("removing rating %+d of piece %s by %s failed", value, piece_id, payload.user_id)
+        await self._apply(payload, added=False)
 
     async def red_delete_data_for_user(self, *, requester: str, user_id: int) -> None:
         """Forget a user: their ratings, uploads and pieces."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-
 import click
+
+from composer.cli import LazyGroup
 
 BENCHMARKS = {
     "render": "composer.render.bench:render_bench",
@@ -12,18 +12,6 @@ BENCHMARKS = {
 }
 
 
-class _LazyBench(click.Group):
-    def list_commands(self, ctx):
-        return sorted(BENCHMARKS)
-
-    def get_command(self, ctx, name):
-        target = BENCHMARKS.get(name)
-        if target is None:
-            return None
-        module, attr = target.split(":")
-        return getattr(importlib.import_module(module), attr)
-
-
-@click.group(cls=_LazyBench)
+@click.group(cls=LazyGroup, lazy_commands=BENCHMARKS)
 def bench() -> None:
     """Benchmarks: rendering speed and generation latency (the bot's: benchmarks/bot_latency.py)."""

@@ -27,11 +27,17 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
+    """A click group whose commands ("module:attribute") are imported when first used."""
+
+    def __init__(self, *args, lazy_commands: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = COMMANDS if lazy_commands is None else lazy_commands
+
     def list_commands(self, ctx):
-        return sorted(COMMANDS)
+        return sorted(self.lazy_commands)
 
     def get_command(self, ctx, name):
-        target = COMMANDS.get(name)
+        target = self.lazy_commands.get(name)
         if target is None:
             return None
         module, attr = target.split(":")
