@@ -265,15 +265,22 @@ def pitch_class_histogram(piece: Piece) -> np.ndarray:
     return hist
 
 
-def estimate_key(piece: Piece) -> str | None:
-    """Krumhansl-Schmuckler key finding: correlate the histogram with all 24 rotated profiles."""
-    hist = pitch_class_histogram(piece)
-    if hist.sum() == 0:
+def key_from_histogram(hist: np.ndarray) -> tuple[int, str] | None:
+    """Krumhansl-Schmuckler key finding: correlate a pitch-class histogram with all 24
+    rotated profiles; (tonic pitch class, "major"/"minor"), or None for an empty histogram."""
+    hist = np.asarray(hist, dtype=np.float64)
+    if hist.sum() == 0 or np.all(hist == hist[0]):
         return None
     best, best_r = None, -2.0
     for mode, profile in (("major", _MAJOR_PROFILE), ("minor", _MINOR_PROFILE)):
         for tonic in range(12):
             r = np.corrcoef(hist, np.roll(profile, tonic))[0, 1]
             if r > best_r:
-                best, best_r = key_name(tonic, mode), r
+                best, best_r = (tonic, mode), r
     return best
+
+
+def estimate_key(piece: Piece) -> str | None:
+    """The piece's key name from its duration-weighted pitch-class histogram."""
+    found = key_from_histogram(pitch_class_histogram(piece))
+    return key_name(*found) if found else None
