@@ -137,3 +137,32 @@ def test_every_generated_piece_gets_an_originality_figure(generator):
     bars, source = generator.originality_of(piece)
     assert 0.0 <= bars <= 4.0
     assert len(generator.originality) == 12  # the synthetic training split
+
+
+
+def test_leap_sizes_measure_semitones_beyond_a_third_from_both_neighbours():
+    import torch
+
+    from composer.generate import leap_sizes
+
+    column = torch.tensor([T.onset(60), T.HOLD, 999, T.REST, T.onset(67)])  # 999 stands for a hidden cell
+    column[2] = T.PITCHED_VOCAB  # the MASK token: not a note
+    sizes = leap_sizes(column, torch.tensor([2, 0]))
+    at = lambda pitch: pitch - T.PITCH_MIN  # noqa: E731  column of a candidate pitch
+    assert sizes[0, at(62)] == 0 + 1  # 2 up from C4 (free), 5 down from G4 (1 beyond a major third)
+    assert sizes[0, at(72)] == 8 + 1  # 12 from C4, 5 from G4
+    assert sizes[1, at(60)] == 3  # first cell: no note before; next note G4 is 7 away
+
+
+def test_smoothness_keeps_melodic_lines_from_leaping(generator):
+    def wide_leaps(smoothness):
+        share = []
+        for seed in range(4):
+            piece = generator.generate(GenerationRequest(style="doom", bars=8, seed=seed, steps=16,
+                                                         smoothness=smoothness))
+            for v in range(T.DRUM_VOICE):
+                pitches = T.pitch_of(piece.grid[:, v][piece.grid[:, v] >= T.PITCH_OFFSET])
+                share += list(np.abs(np.diff(pitches)) > 7)
+        return np.mean(share)
+
+    assert wide_leaps(2.0) < 0.6 * wide_leaps(0.0)  # even with the tiny, untrained test model
