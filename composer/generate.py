@@ -57,7 +57,7 @@ class GenerationRequest:
     seed: int | None = None  # same seed + same parameters + same checkpoint = same piece
     form: str = "through"  # through, AABA, ABAC, rondo (ABACA), AB, ABA
     steps: int = 16  # Gibbs passes
-    variation: float = 0.2  # share of repeated-section cells re-sampled
+    variation: float = 0.3  # share of repeated-section cells re-sampled (real repeats are rarely exact)
     tonality: float = 2.0  # pull towards the key's scale while sampling pitches (0 = off)
     smoothness: float = 0.4  # nats per semitone of leap beyond a major third from the neighbouring notes (0 = off)
     primer: Piece | None = None  # cells to start from (remix, extend, variation)
