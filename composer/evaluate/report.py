@@ -653,7 +653,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, cfg: EvalConfi
     fig["targets"] = judge_targets(fig)
     meta = generator.meta
     fig["meta"] = {
-        "checkpoint": str(checkpoint), "version": meta.version, "arch": meta.model.arch,
+        "checkpoint": _shown_path(checkpoint), "version": meta.version, "arch": meta.model.arch,
         "parameters": generator.model.num_parameters(), "training": {k: meta.training.get(k) for k in
                                                                       ("val_nll", "best_step", "seconds_to_best",
                                                                        "total_seconds", "stop_reason", "hardware")},
@@ -667,6 +667,16 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, cfg: EvalConfi
     if out is not None:
         write_report(fig, Path(out), generated, test_structure)
     return fig
+
+
+def _shown_path(path) -> str:
+    """A path as the report shows it: relative to the working directory when inside it
+    (reports get committed; the machine's own folders stay out of them)."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return path.name
 
 
 # -- writing ---------------------------------------------------------------------------
