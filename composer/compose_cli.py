@@ -23,18 +23,21 @@ from composer.grid import parse_time_signature
 @click.option("--temperature", default=0.9, show_default=True, type=float, help="Lower is safer, higher is wilder.")
 @click.option("--top-p", default=0.95, show_default=True, type=float, help="Nucleus sampling mass.")
 @click.option("--steps", default=16, show_default=True, type=int, help="Gibbs sampling passes.")
+@click.option("--guidance", default=0.0, show_default=True, type=float, help="Push towards the style (0-3; 0.5 is more typical of it, ~35 % slower).")
+@click.option("--smoothness", default=0.4, show_default=True, type=float, help="Penalty on melodic leaps (0 = the model's own, wider lines).")
 @click.option("--seed", type=int, help="Same seed + same options + same model = same piece.")
 @click.option("--sound", default="chip", show_default=True, help="chip, orchestra or piano.")
 @click.option("--checkpoint", type=click.Path(file_okay=False), help="Model folder (default: the shipped model or $MOZART_CHECKPOINT).")
 @click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False), help="Folder to write into.")
 @click.option("--midi-only", is_flag=True, help="Skip audio and the picture.")
-def compose_command(style, bars, form, time_signature, tempo, key, blend, temperature, top_p, steps, seed, sound,
+def compose_command(style, bars, form, time_signature, tempo, key, blend, temperature, top_p, steps, guidance,
+                    smoothness, seed, sound,
                     checkpoint, out, midi_only):
     """Compose an original piece and write it as MIDI (plus MP3 and a piano roll)."""
     generator = Generator.load(checkpoint)
     request = GenerationRequest(style=style, bars=bars, form=form, time_signature=parse_time_signature(time_signature),
                                 tempo=tempo, key=key, blend=blend, temperature=temperature, top_p=top_p,
-                                steps=steps, seed=seed)
+                                steps=steps, guidance=guidance, smoothness=smoothness, seed=seed)
     started = time.perf_counter()
     piece = generator.generate(request)
     took = time.perf_counter() - started

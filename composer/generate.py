@@ -59,6 +59,7 @@ class GenerationRequest:
     steps: int = 16  # Gibbs passes
     variation: float = 0.3  # share of repeated-section cells re-sampled (real repeats are rarely exact)
     tonality: float = 2.0  # pull towards the key's scale while sampling pitches (0 = off)
+    guidance: float = 0.0  # classifier-free guidance towards the style (0 = off; 0.5: more typical, ~35 % slower)
     smoothness: float = 0.4  # nats per semitone of leap beyond a major third from the neighbouring notes (0 = off)
     primer: Piece | None = None  # cells to start from (remix, extend, variation)
     keep: np.ndarray | None = None  # (frames, 5) bool: primer cells that must not change
@@ -94,6 +95,8 @@ class GenerationRequest:
             bad(f"steps must be between 1 and 200 (received {self.steps}).")
         if not 0.0 <= self.tonality <= 3.0:
             bad(f"tonality must be between 0 and 3 (received {self.tonality}).")
+        if not 0.0 <= self.guidance <= 3.0:
+            bad(f"guidance must be between 0 and 3 (received {self.guidance}).")
         if not 0.0 <= self.smoothness <= 2.0:
             bad(f"smoothness must be between 0 and 2 (received {self.smoothness}).")
         if not 0.0 <= self.variation <= 1.0:
@@ -201,7 +204,7 @@ class Generator:
         frames = r0.bars * fpb
         B = len(reqs)
         gens = [torch.Generator().manual_seed(int(r.seed)) for r in reqs]
-        conds = [c for b, (r, s) in enumerate(zip(reqs, styles)) for c in self._conditions(b, s, r.blend)]
+        conds = [c for b, (r, s) in enumerate(zip(reqs, styles)) for c in self._conditions(b, s, r.blend, r.guidance)]
         constraint = self._rhythm_constraint(reqs, frames)
         x = torch.full((B, frames, T.N_VOICES), 0, dtype=torch.long)
         x[:] = Composer.mask_ids()
@@ -238,18 +241,30 @@ class Generator:
         progress(1.0)
         return x.numpy().astype(np.uint8)
 
-    def _conditions(self, item: int, style: Style, blend: float) -> list[Condition]:
+    def _conditions(self, item: int, style: Style, blend: float, guidance: float = 0.0) -> list[Condition]:
         """Product of experts: the game-conditioned and composer-conditioned predictions,
-        mixed by ``blend`` (a single label is one expert with weight 1)."""
+        mixed by ``blend`` (a single label is one expert with weight 1).
+
+        ``guidance`` g > 0 adds classifier-free guidance: (1 + g) x the styled prediction
+        - g x the unlabelled one (the model learnt both: labels are dropped in training).
+        Measured at 0.5 (128 pieces): style-classifier accuracy on game styles 50 % -> 62 %,
+        but statistics overlap with real music 0.750 -> 0.725 and one more row in every
+        forward pass (~35 % slower); so it is off by default."""
         if not style.is_blend:
             game = style.game_index if style.game_index is not None else self.none_game
             composer = style.composer_index if style.composer_index is not None else self.none_composer
-            return [Condition(item, game, composer, 1.0, 1.0)]
-        drum_blend = blend * DRUM_BLEND_SHARE
-        return [
-            Condition(item, style.game_index, self.none_composer, 1.0 - blend, 1.0 - drum_blend),
-            Condition(item, self.none_game, style.composer_index, blend, drum_blend),
-        ]
+            experts = [Condition(item, game, composer, 1.0, 1.0)]
+        else:
+            drum_blend = blend * DRUM_BLEND_SHARE
+            experts = [
+                Condition(item, style.game_index, self.none_composer, 1.0 - blend, 1.0 - drum_blend),
+                Condition(item, self.none_game, style.composer_index, blend, drum_blend),
+            ]
+        if guidance <= 0:
+            return experts
+        scale = 1.0 + guidance
+        return [Condition(c.item, c.game, c.composer, c.weight_pitched * scale, c.weight_drums * scale) for c in experts] + [
+            Condition(item, self.none_game, self.none_composer, -guidance, -guidance)]
 
     def _predict(self, inputs: torch.Tensor, conds: list[Condition], fpb: int) -> list[torch.Tensor]:
         """Blended log-probabilities per voice: 5 x (B, T, V)."""
