@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from composer.evaluate.report import EvalConfig, RealData, _fmt, _table, evaluate_checkpoint, jsonable
+from composer.evaluate.report import EvalConfig, RealData, _fmt, _save, _table, evaluate_checkpoint, jsonable
 
 __all__ = ["ARCHS", "compare", "plan_training", "run_complete", "read_curve", "plot_learning_curves"]
 
@@ -147,10 +147,7 @@ def plot_learning_curves(curves: dict[str, list[dict]], path: Path, minutes: flo
     ax.set_ylabel("validation NLL (nats/cell)")
     ax.set_title("Learning curves, same data and budget", fontsize=10)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def compare(archs, minutes: float, out: Path, data: str = "data", config_path: str | None = None, n: int = 16,

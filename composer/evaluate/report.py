@@ -703,6 +703,14 @@ def _plt():
     return plt
 
 
+def _save(fig, path: Path) -> Path:
+    """Write a report figure (PNG, 110 dpi) and free it."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return path
+
+
 def plot_statistics(stats: dict, path: Path) -> Path:
     plt = _plt()
     names = list(stats["metrics"])
@@ -729,10 +737,7 @@ def plot_statistics(stats: dict, path: Path) -> Path:
         ax.set_title(f"{METRIC_LABELS[m]}\nOA gen-test {_fmt(oa, 2)}", fontsize=8)
         ax.tick_params(labelsize=6)
     axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_likelihood(lk: dict, path: Path) -> Path:
@@ -757,10 +762,7 @@ def plot_likelihood(lk: dict, path: Path) -> Path:
     b.set_ylabel("continuation NLL (nats/cell)")
     b.set_title("continuation NLL per voice, test split", fontsize=9)
     b.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_originality(og: dict, path: Path) -> Path:
@@ -775,10 +777,7 @@ def plot_originality(og: dict, path: Path) -> Path:
     ax.axvline(COPY_BARS, color="k", linestyle=":", linewidth=1)
     ax.set_xlabel("longest span shared with a training piece (bars)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def write_report(fig: dict, out: Path, generated: list[Piece] | None = None, real_first: list[Piece] | None = None,
