@@ -1,6 +1,6 @@
 """Bot benchmark: the real bot against the fake Discord, with the shipped model.
 
-    python benchmarks/bot_latency.py [--checkpoint DIR] [--runs 7]
+    python benchmarks/bot_latency.py [--checkpoint DIR] [--runs 7] [--workers N]
 
 Prints: /compose bars:32 from command to MP3 posted (p50/p95); event-loop lag (p99)
 while 8 compositions run; how many of 200 reactions sent within one second were stored.
@@ -49,7 +49,8 @@ async def _lag_probe(samples: list[float], stop: asyncio.Event, interval: float 
 async def main(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = BotConfig(token="bench", database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
-                           checkpoint=args.checkpoint, compose_cooldown_s=0, max_queue=16)
+                           checkpoint=args.checkpoint, compose_cooldown_s=0, max_queue=16,
+                           **({"workers": args.workers} if args.workers else {}))
         async with FakeDiscord() as fake:
             bot = await build(config)
             async with fake.running(bot):
@@ -109,4 +110,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--checkpoint", default=None, help="model folder (default: the shipped model)")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--workers", type=int, help="composing workers (default: the bot's, as MOZART_WORKERS)")
     asyncio.run(main(parser.parse_args()))
