@@ -263,8 +263,9 @@ class Generator:
         if guidance <= 0:
             return experts
         scale = 1.0 + guidance
-        return [Condition(c.item, c.game, c.composer, c.weight_pitched * scale, c.weight_drums * scale) for c in experts] + [
-            Condition(item, self.none_game, self.none_composer, -guidance, -guidance)]
+        guided = [Condition(c.item, c.game, c.composer, c.weight_pitched * scale, c.weight_drums * scale)
+                  for c in experts]
+        return guided + [Condition(item, self.none_game, self.none_composer, -guidance, -guidance)]
 
     def _predict(self, inputs: torch.Tensor, conds: list[Condition], fpb: int) -> list[torch.Tensor]:
         """Blended log-probabilities per voice: 5 x (B, T, V)."""
@@ -465,10 +466,10 @@ def leap_sizes(column: torch.Tensor, cells: torch.Tensor, free_interval: int = 4
     """(len(cells), pitches): how far each candidate pitch at each cell leaps beyond
     ``free_interval`` semitones from the voice's previous and next notes as they stand.
 
-    The model alone writes lines that leap: a Gibbs pass re-decides each pitch from a
-    context that is itself being re-decided, and 40 % of generated melodic intervals were
-    wider than a fifth (real music: 4-13 %). A penalty per semitone of leap (the request's
-    ``smoothness``) brings them back to real proportions without forbidding leaps."""
+    The model alone writes lines that leap: 37-47 % of generated melodic intervals were
+    wider than a fifth (real music: 4-13 %), with Gibbs passes and with frame-by-frame
+    sampling alike. A penalty per semitone of leap (the request's ``smoothness``) brings
+    them to real proportions (5-6 % at 0.3) without forbidding leaps."""
     tokens = column.numpy()
     n = len(tokens)
     frames = np.arange(n)
