@@ -11,7 +11,7 @@ Configuration comes from the environment:
     DISCORD_GUILD_ID    sync slash commands to this guild only (instant; for development)
     LOG_FORMAT          text (default) or json
 
-This file builds the heavy things (database, model, composer service) and hands them to
+This file builds the heavy things (database, model, studio (model + composing workers)) and hands them to
 the bot; the cogs in ``cogs/`` hold the commands.
 """
 
@@ -80,9 +80,9 @@ class BotConfig:
 
 
 class Mozart(commands.Bot):
-    """The bot: holds the database session factory and the composer service it was given."""
+    """The bot: holds the database session factory and the studio (model + composing workers) it was given."""
 
-    def __init__(self, *, config: BotConfig, db, composer, engine=None, **options):
+    def __init__(self, *, config: BotConfig, db, studio, engine=None, **options):
         intents = discord.Intents.none()
         intents.guilds = True
         intents.guild_reactions = True  # raw reaction events become ratings
@@ -90,7 +90,7 @@ class Mozart(commands.Bot):
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, help_command=None, **options)
         self.config = config
         self.db = db
-        self.composer = composer
+        self.studio = studio
         self.engine = engine
         self.tree.on_error = self.on_app_command_error
 
@@ -103,7 +103,7 @@ class Mozart(commands.Bot):
             except Exception:
                 log.exception("Failed to load extension %s.", extension)
         self.add_view(PieceView())  # persistent: buttons of old posts keep working after restarts
-        await self.composer.start()
+        await self.studio.start()
         if self.config.guild_id:
             guild = discord.Object(id=self.config.guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -115,7 +115,7 @@ class Mozart(commands.Bot):
 
     async def on_ready(self) -> None:
         log.info("ready as %s (id %s) in %d guilds; model %s", self.user, self.user.id, len(self.guilds),
-                 self.composer.generator.version)
+                 self.studio.generator.version)
 
     async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError):
         from cogs.utils.errors import report_error
@@ -124,7 +124,7 @@ class Mozart(commands.Bot):
 
     async def close(self) -> None:
         log.info("shutting down: finishing running compositions")
-        await self.composer.close(timeout=30)
+        await self.studio.close(timeout=30)
         await super().close()
         if self.engine is not None:
             await self.engine.dispose()
@@ -155,18 +155,18 @@ def setup_logging(fmt: str | None = None) -> None:
 
 
 async def build(config: BotConfig) -> Mozart:
-    """Database (migrated), model and composer service, handed to a new bot."""
+    """Database (migrated), model and studio (model + composing workers), handed to a new bot."""
     import db as database
     from composer.generate import Generator
-    from composer.service import ComposerService
+    from composer.studio import Studio
 
     engine = database.make_engine(config.database_url)
     await database.upgrade(engine)
     sessions = database.make_session_factory(engine)
     generator = await asyncio.to_thread(Generator.load, config.checkpoint, config.device)
     log.info("model %s loaded on %s (%d styles)", generator.version, generator.device, len(generator.catalog.names()))
-    service = ComposerService(generator, workers=config.workers, max_queue=config.max_queue)
-    return Mozart(config=config, db=sessions, composer=service, engine=engine)
+    service = Studio(generator, workers=config.workers, max_queue=config.max_queue)
+    return Mozart(config=config, db=sessions, studio=service, engine=engine)
 
 
 async def run(config: BotConfig) -> None:

@@ -54,7 +54,7 @@ async def main(args) -> None:
         async with FakeDiscord() as fake:
             bot = await build(config)
             async with fake.running(bot):
-                print(f"model {bot.composer.generator.version} on {bot.composer.generator.device}")
+                print(f"model {bot.studio.generator.version} on {bot.studio.generator.device}")
                 # 1) command -> MP3 posted, one at a time
                 first_response, posted = [], []
                 for seed in range(args.runs + 1):

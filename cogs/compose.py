@@ -16,7 +16,7 @@ from cogs.utils.errors import UserError
 from cogs.utils.posting import deliver, piece_from_row
 from composer.generate import MAX_BARS, GenerationRequest, extend_request, variation_request
 from composer.grid import parse_key, parse_time_signature
-from composer.service import Job
+from composer.studio import Job
 
 log = logging.getLogger("mozart.compose")
 
@@ -40,7 +40,7 @@ class Compose(commands.Cog):
 
     @property
     def catalog(self):
-        return self.bot.composer.generator.catalog
+        return self.bot.studio.generator.catalog
 
     # -- shared by every command that makes a piece ---------------------------------------
     async def make(self, interaction: discord.Interaction, job: Job, *, kind: str, parent_id: int | None = None,
@@ -56,7 +56,7 @@ class Compose(commands.Cog):
                 last_edit[0] = now
                 await interaction.edit_original_response(content=f"⏳ {text}")
 
-        result = await self.bot.composer.submit(job, update)
+        result = await self.bot.studio.submit(job, update)
         return await deliver(self.bot, interaction, result, kind=kind, parent_id=parent_id,
                              extra_params=extra_params, remix_source_id=remix_source_id)
 
@@ -106,7 +106,7 @@ class Compose(commands.Cog):
         return [app_commands.Choice(name=name, value=name) for name in self.catalog.suggest(current, limit=25)]
 
     # -- buttons (called by PieceView) ------------------------------------------------------
-    async def reroll(self, interaction: discord.Interaction, row: db.Piece) -> None:
+    async def reroll(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         params = dict(row.params or {})
         fields = GenerationRequest.__dataclass_fields__
         request = GenerationRequest(**{k: v for k, v in params.items() if k in fields and k not in ("seed",)})
@@ -117,13 +117,13 @@ class Compose(commands.Cog):
         await self.make(interaction, Job(request=request, sound=params.get("sound", "chip")), kind="reroll",
                         parent_id=row.id)
 
-    async def variation(self, interaction: discord.Interaction, row: db.Piece) -> None:
+    async def variation(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         piece = piece_from_row(row)
         request = variation_request(piece, share=0.25, seed=secrets.randbelow(2**31))
         await self.make(interaction, Job(request=request, sound=(row.params or {}).get("sound", "chip")),
                         kind="variation", parent_id=row.id)
 
-    async def extend(self, interaction: discord.Interaction, row: db.Piece) -> None:
+    async def extend(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         piece = piece_from_row(row)
         if piece.n_bars >= MAX_BARS:
             raise UserError(f"This piece already has {MAX_BARS} bars, the most I can write.")
@@ -131,7 +131,7 @@ class Compose(commands.Cog):
         await self.make(interaction, Job(request=request, sound=(row.params or {}).get("sound", "chip")),
                         kind="extend", parent_id=row.id)
 
-    async def resound(self, interaction: discord.Interaction, row: db.Piece, sound: str) -> None:
+    async def resound(self, interaction: discord.Interaction, row: db.PieceRow, sound: str) -> None:
         piece = piece_from_row(row)
         await self.make(interaction, Job(piece=piece, sound=sound), kind="resound", parent_id=row.id)
 

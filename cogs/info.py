@@ -9,7 +9,7 @@ from discord.ext import commands
 import db
 from cogs.utils.errors import UserError
 from cogs.utils.posting import piece_from_row
-from composer.service import Job
+from composer.studio import Job
 
 HELP = """\
 **/compose** `style` `bars` — an original piece. Styles combine a game and a composer
@@ -32,7 +32,7 @@ class Info(commands.Cog):
     @app_commands.command(name="styles")
     async def styles(self, interaction: discord.Interaction):
         """List the games and composers the model was trained on."""
-        catalog = self.bot.composer.generator.catalog
+        catalog = self.bot.studio.generator.catalog
         embed = discord.Embed(title="Styles", colour=discord.Colour.blurple(),
                               description="Combine a game and a composer (`zelda-bach`) or use one alone.")
         games = [catalog.describe(label) for label in catalog.games + sorted(catalog.aliases)]
@@ -44,7 +44,7 @@ class Info(commands.Cog):
             embed.add_field(name="Aliases", value=_clip(
                 f"{notes}: no music from those games is free to train on, so the closest free soundtrack "
                 f"stands in. Train your own model on `data/games/<name>/` to replace an alias."), inline=False)
-        embed.set_footer(text=f"model {self.bot.composer.generator.version}")
+        embed.set_footer(text=f"model {self.bot.studio.generator.version}")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="help")

@@ -16,7 +16,7 @@ from cogs.utils.checks import by_user, compose_cooldown
 from cogs.utils.errors import UserError
 from composer.generate import remix_request
 from composer.midi_io import import_midi
-from composer.service import Job
+from composer.studio import Job
 
 log = logging.getLogger("mozart.remix")
 
@@ -52,7 +52,7 @@ class Remix(commands.Cog):
                     keep: str = "melody", strength: app_commands.Range[float, 0.1, 1.0] = 0.7, sound: str = "chip"):
         """Re-imagine a MIDI file in the style of a game and a composer."""
         config = self.bot.config
-        self.bot.composer.generator.catalog.resolve(style)
+        self.bot.studio.generator.catalog.resolve(style)
         if PurePath(midi.filename).suffix.lower() not in MIDI_SUFFIXES:
             raise UserError(f"'{midi.filename}' is not a MIDI file: attach a .mid file.")
         if midi.size > config.max_upload_bytes:

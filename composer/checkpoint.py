@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from composer import tokens as T
 from composer.errors import CheckpointError
-from composer.model import Composer, ModelConfig
+from composer.model import GridModel, ModelConfig
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -52,7 +52,7 @@ class CheckpointMeta:
     def to_dict(self) -> dict:
         return {
             "format_version": FORMAT_VERSION,
-            "kind": "mozart.Composer",
+            "kind": "mozart.GridModel",
             "version": self.version,
             "model": self.model.to_dict(),
             "vocabulary": vocabulary(),
@@ -76,7 +76,7 @@ class CheckpointMeta:
                    training=data.get("training", {}), version=data.get("version", "unknown"))
 
 
-def save_checkpoint(folder: str | Path, model: Composer, meta: CheckpointMeta, half: bool = False) -> Path:
+def save_checkpoint(folder: str | Path, model: GridModel, meta: CheckpointMeta, half: bool = False) -> Path:
     """Write weights and config atomically (temp files, then rename): a crash loses nothing."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -87,13 +87,13 @@ def save_checkpoint(folder: str | Path, model: Composer, meta: CheckpointMeta, h
     return folder
 
 
-def load_checkpoint(folder: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[Composer, CheckpointMeta]:
+def load_checkpoint(folder: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[GridModel, CheckpointMeta]:
     """Model (in eval mode, float32) and its metadata; the shipped default when ``folder`` is None."""
     folder = Path(folder) if folder else default_checkpoint_path()
     if not (folder / CONFIG).exists() or not (folder / WEIGHTS).exists():
         raise CheckpointError(f"No Mozart checkpoint in {folder} (expected {CONFIG} and {WEIGHTS}).")
     meta = CheckpointMeta.from_dict(json.loads((folder / CONFIG).read_text()))
-    model = Composer(meta.model)
+    model = GridModel(meta.model)
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(folder / WEIGHTS)).items()}
     try:
         model.load_state_dict(state)

@@ -148,7 +148,7 @@ def make_mask(batch: int, frames: int, frames_per_bar: np.ndarray, rng: np.rando
 
 def to_model_inputs(batch: dict[str, np.ndarray], hidden: np.ndarray | None, n_games: int, n_composers: int,
                     style_dropout: float, rng: np.random.Generator, device) -> dict[str, torch.Tensor]:
-    """Tensors for ``Composer.forward`` and the loss: hidden cells become MASK in the input.
+    """Tensors for ``GridModel.forward`` and the loss: hidden cells become MASK in the input.
 
     ``hidden=None`` is for the causal ``lstm`` model, which shifts its input by one frame
     itself: it gets the true tokens and is scored on every cell."""

@@ -23,10 +23,10 @@ import torch
 
 from composer import tokens as T
 from composer.checkpoint import ORIGINALITY_INDEX, CheckpointMeta, default_checkpoint_path, load_checkpoint
-from composer.evaluate.originality import OriginalityIndex
+from composer.originality import OriginalityIndex
 from composer.errors import GenerationParameterError, MozartError
 from composer.grid import Piece, estimate_key, frames_per_bar, key_from_histogram, key_name, parse_key
-from composer.model import MAX_FRAMES_PER_BAR, Composer
+from composer.model import MAX_FRAMES_PER_BAR, GridModel, choose_device
 from composer.styles import Style, StyleCatalog
 
 FORMS = {"through": None, "AABA": "AABA", "ABAC": "ABAC", "rondo": "ABACA", "AB": "AB", "ABA": "ABA"}
@@ -137,7 +137,7 @@ class Condition:
 class Generator:
     """The model loaded once, ready to compose (what the CLI and the bot hold)."""
 
-    def __init__(self, model: Composer, meta: CheckpointMeta, device: str | torch.device = "cpu",
+    def __init__(self, model: GridModel, meta: CheckpointMeta, device: str | torch.device = "cpu",
                  originality: OriginalityIndex | None = None):
         self.model = model.eval()
         self.originality = originality  # the training corpus index, when the checkpoint has one
@@ -149,8 +149,6 @@ class Generator:
 
     @classmethod
     def load(cls, path=None, device: str = "auto") -> Generator:
-        from composer.train import choose_device
-
         dev = choose_device(device)
         folder = Path(path) if path else default_checkpoint_path()
         model, meta = load_checkpoint(folder, dev)
@@ -207,7 +205,7 @@ class Generator:
         conds = [c for b, (r, s) in enumerate(zip(reqs, styles)) for c in self._conditions(b, s, r.blend, r.guidance)]
         constraint = self._rhythm_constraint(reqs, frames)
         x = torch.full((B, frames, T.N_VOICES), 0, dtype=torch.long)
-        x[:] = Composer.mask_ids()
+        x[:] = GridModel.mask_ids()
         free = torch.ones((B, frames, T.N_VOICES), dtype=torch.bool)
         for b, r in enumerate(reqs):
             if r.primer is not None:
@@ -216,7 +214,7 @@ class Generator:
                 if r.keep is not None:
                     free[b, : len(r.keep)] = ~torch.from_numpy(r.keep[:frames])
                     # Kept cells show their values; the rest start hidden.
-                    x[b][free[b]] = Composer.mask_ids().expand(frames, -1)[free[b]]
+                    x[b][free[b]] = GridModel.mask_ids().expand(frames, -1)[free[b]]
         sections = FORMS[r0.form]
         if not sections:
             x = self._gibbs(x, free, conds, fpb, r0.steps, gens, reqs, constraint, progress)
@@ -288,7 +286,7 @@ class Generator:
                p_max=0.9, p_min=0.05, eta=0.75) -> torch.Tensor:
         """Annealed block Gibbs: at step n hide each free cell with probability
         max(p_min, p_max - n (p_max - p_min) / (eta N)), re-predict, re-sample."""
-        mask_ids = Composer.mask_ids()
+        mask_ids = GridModel.mask_ids()
         if self.model.config.causal:
             return self._autoregressive(x, free, conds, fpb, gens, reqs, constraint)
         for n in range(steps):
@@ -311,7 +309,7 @@ class Generator:
         for _ in range(passes):
             hide = repeat & (self._rand(gens, x.shape) < share / passes)
             if hide.any():
-                inputs = torch.where(hide, Composer.mask_ids(), x)
+                inputs = torch.where(hide, GridModel.mask_ids(), x)
                 logp = self._predict(inputs, conds, fpb)
                 x = self._sample_into(x, hide, logp, gens, reqs, constraint, scale_bonus(inputs, reqs))
         return x
@@ -322,7 +320,7 @@ class Generator:
         game = torch.tensor([c.game for c in conds], device=self.device)
         composer = torch.tensor([c.composer for c in conds], device=self.device)
         meter = torch.full((len(conds),), fpb, device=self.device)
-        previous = Composer.mask_ids().expand(len(conds), -1).clone().to(self.device)
+        previous = GridModel.mask_ids().expand(len(conds), -1).clone().to(self.device)
         state = bonus = None
         for t in range(x.shape[1]):
             logits, state = self.model.step(previous, game, composer, meter, t, state)

@@ -1,4 +1,4 @@
-"""The composer network: a TimeDistributed BiLSTM that fills in hidden cells of the grid.
+"""The network (``GridModel``): a TimeDistributed BiLSTM that fills in hidden cells of the grid.
 
 Per frame: embed every voice's token (a hidden cell is the extra ``MASK`` token, and its
 flag is also given explicitly), add the metrical position and the style, then two
@@ -67,7 +67,7 @@ class ModelConfig:
         return self.arch == "lstm"
 
 
-class Composer(nn.Module):
+class GridModel(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = c = config
@@ -209,3 +209,14 @@ def cell_nll(logits: list[torch.Tensor], targets: torch.Tensor, weights: torch.T
         nll = F.cross_entropy(lg.reshape(-1, lg.shape[-1]).float(), targets[..., v].reshape(-1), reduction="none")
         out.append((nll * weights[..., v].reshape(-1)).sum())
     return torch.stack(out)
+
+
+def choose_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA, then Apple's MPS, then the CPU; any other name is taken as given."""
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")

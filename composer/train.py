@@ -1,4 +1,4 @@
-"""Training: teach the composer to fill in hidden cells of the grid.
+"""Training: teach the network to fill in hidden cells of the grid.
 
 Read top to bottom: the config, the loop (sample windows -> hide cells -> predict them ->
 AdamW step), validation (masked-cell NLL per voice), checkpoints, the CLI.
@@ -31,9 +31,9 @@ from composer.checkpoint import (
     save_checkpoint,
     save_training_state,
 )
-from composer.evaluate.originality import OriginalityIndex
+from composer.originality import OriginalityIndex
 from composer.data import Split, WindowSampler, make_mask, to_model_inputs, validation_windows
-from composer.model import Composer, ModelConfig, cell_nll
+from composer.model import GridModel, ModelConfig, cell_nll, choose_device
 
 DEFAULT_ALIASES = {"zelda": "dink"}  # no Zelda music is free: the closest free action-RPG answers
 
@@ -71,16 +71,6 @@ class TrainConfig:
         return cls(**data)
 
 
-def choose_device(name: str = "auto") -> torch.device:
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up, then cosine decay to ``min_lr`` at ``max_steps``."""
     if step < cfg.warmup_steps:
@@ -89,7 +79,7 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
 
 
-def loss_and_counts(model: Composer, inputs: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def loss_and_counts(model: GridModel, inputs: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Mean NLL over the scored cells, plus per-voice NLL sums and counts."""
     logits = model(inputs["inputs"], inputs["game"], inputs["composer"], inputs["frames_per_bar"])
     per_voice = cell_nll(logits, inputs["targets"], inputs["weights"])
@@ -98,7 +88,7 @@ def loss_and_counts(model: Composer, inputs: dict) -> tuple[torch.Tensor, torch.
 
 
 @torch.no_grad()
-def evaluate(model: Composer, split: Split, cfg: TrainConfig, device, n_games: int, n_composers: int,
+def evaluate(model: GridModel, split: Split, cfg: TrainConfig, device, n_games: int, n_composers: int,
              mask_rate: float | None = None, max_windows: int | None = None) -> dict:
     """Masked-cell NLL per voice (nats per hidden cell) with a fixed random mask.
 
@@ -192,7 +182,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool = Fa
     valid_split = Split.load(data_dir / "valid.npz")
     model_cfg.n_games, model_cfg.n_composers = len(games), len(composers)
 
-    model = Composer(model_cfg).to(device)
+    model = GridModel(model_cfg).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
     sampler = WindowSampler(train_split, cfg.window_bars * 16, cfg.max_transpose, cfg.label_balance, seed=cfg.seed)
     progress = {"step": 0, "best_val": float("inf"), "bad_epochs": 0, "seconds": 0.0, "history": []}

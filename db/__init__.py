@@ -13,7 +13,7 @@ All failures a user may see derive from :class:`db.DatabaseError`.
 from .engine import DEFAULT_URL, make_engine, make_session_factory
 from .errors import DatabaseBusyError, DatabaseError, DatabaseUnavailableError, PieceNotFoundError
 from .migrate import upgrade, upgrade_sql
-from .models import PIECE_KINDS, Base, Piece, Rating, RemixSource
+from .models import PIECE_KINDS, Base, PieceRow, Rating, RemixSource
 from .queries import (
     DeletedUserData,
     ModelVersionStats,
@@ -37,7 +37,7 @@ __all__ = (
     'DEFAULT_URL', 'make_engine', 'make_session_factory',
     'DatabaseError', 'DatabaseBusyError', 'DatabaseUnavailableError', 'PieceNotFoundError',
     'upgrade', 'upgrade_sql',
-    'PIECE_KINDS', 'Base', 'Piece', 'Rating', 'RemixSource',
+    'PIECE_KINDS', 'Base', 'PieceRow', 'Rating', 'RemixSource',
     'SessionFactory', 'RatedPiece', 'ModelVersionStats', 'DeletedUserData',
     'create_piece', 'get_piece', 'attach_message', 'piece_by_message', 'delete_piece',
     'upsert_rating', 'delete_rating', 'rating_counts', 'like_ratio_by_model_version', 'rated_pieces',

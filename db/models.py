@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ('Base', 'Piece', 'Rating', 'RemixSource', 'PIECE_KINDS', 'utcnow')
+__all__ = ('Base', 'PieceRow', 'Rating', 'RemixSource', 'PIECE_KINDS', 'utcnow')
 
 # What produced a piece; checked by a CHECK constraint and by queries.create_piece.
 PIECE_KINDS = ('compose', 'remix', 'reroll', 'variation', 'extend', 'resound')
@@ -75,7 +75,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class Piece(Base):
+class PieceRow(Base):
     """One generated piece of music, and the Discord message it was posted in."""
 
     __tablename__ = 'pieces'
@@ -106,10 +106,10 @@ class Piece(Base):
     originality_bars: Mapped[float | None] = mapped_column(Float)
     duration_s: Mapped[float | None] = mapped_column(Float)
 
-    parent: Mapped[Piece | None] = relationship(remote_side=[id], lazy='raise')
+    parent: Mapped[PieceRow | None] = relationship(remote_side=[id], lazy='raise')
 
     def __repr__(self) -> str:
-        return f'<Piece id={self.id} kind={self.kind!r} style={self.style!r} user_id={self.user_id}>'
+        return f'<PieceRow id={self.id} kind={self.kind!r} style={self.style!r} user_id={self.user_id}>'
 
 
 class Rating(Base):

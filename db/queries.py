@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .errors import DatabaseBusyError, DatabaseError, DatabaseUnavailableError, PieceNotFoundError
-from .models import PIECE_KINDS, Piece, Rating, RemixSource, utcnow
+from .models import PIECE_KINDS, PieceRow, Rating, RemixSource, utcnow
 
 __all__ = (
     'SessionFactory',
@@ -62,7 +62,7 @@ _PG_RETRYABLE = {'40001', '40P01', '55P03'}  # serialization failure, deadlock, 
 
 
 class RatedPiece(NamedTuple):
-    piece: Piece
+    piece: PieceRow
     likes: int
     dislikes: int
 
@@ -156,15 +156,15 @@ async def create_piece(
     originality_bars: float | None = None,
     duration_s: float | None = None,
     remix_source_id: int | None = None,
-) -> Piece:
+) -> PieceRow:
     """Store a generated piece; with ``remix_source_id``, link that upload to it in the same transaction."""
     if kind not in PIECE_KINDS:
         raise ValueError(f'kind must be one of {", ".join(PIECE_KINDS)} (received {kind!r})')
     if not isinstance(midi, bytes):
         raise TypeError(f'midi must be bytes (received {type(midi).__name__})')
 
-    async def work(session: AsyncSession) -> Piece:
-        piece = Piece(
+    async def work(session: AsyncSession) -> PieceRow:
+        piece = PieceRow(
             user_id=user_id, guild_id=guild_id, channel_id=channel_id, kind=kind, parent_id=parent_id,
             style=style, params=dict(params), seed=seed, model_version=model_version, midi=midi,
             originality_bars=originality_bars, duration_s=duration_s, created_at=utcnow(),
@@ -189,9 +189,9 @@ async def create_piece(
         raise PieceNotFoundError(parent_id) from exc
 
 
-async def get_piece(db: SessionFactory, piece_id: int) -> Piece | None:
+async def get_piece(db: SessionFactory, piece_id: int) -> PieceRow | None:
     """The piece with that id, or None."""
-    return await _transaction(db, lambda s: s.get(Piece, piece_id), write=False)
+    return await _transaction(db, lambda s: s.get(PieceRow, piece_id), write=False)
 
 
 async def attach_message(db: SessionFactory, piece_id: int, channel_id: int, message_id: int) -> None:
@@ -199,7 +199,7 @@ async def attach_message(db: SessionFactory, piece_id: int, channel_id: int, mes
 
     async def work(session: AsyncSession) -> None:
         result = await session.execute(
-            update(Piece).where(Piece.id == piece_id).values(channel_id=channel_id, message_id=message_id)
+            update(PieceRow).where(PieceRow.id == piece_id).values(channel_id=channel_id, message_id=message_id)
         )
         if result.rowcount == 0:
             raise PieceNotFoundError(piece_id)
@@ -207,10 +207,10 @@ async def attach_message(db: SessionFactory, piece_id: int, channel_id: int, mes
     await _transaction(db, work)
 
 
-async def piece_by_message(db: SessionFactory, message_id: int) -> Piece | None:
+async def piece_by_message(db: SessionFactory, message_id: int) -> PieceRow | None:
     """The piece posted in that Discord message, or None (e.g. some other message was reacted to)."""
     return await _transaction(
-        db, lambda s: s.scalar(select(Piece).where(Piece.message_id == message_id)), write=False
+        db, lambda s: s.scalar(select(PieceRow).where(PieceRow.message_id == message_id)), write=False
     )
 
 
@@ -218,7 +218,7 @@ async def delete_piece(db: SessionFactory, piece_id: int, user_id: int) -> None:
     """Delete one of ``user_id``'s pieces (its ratings go with it); PieceNotFoundError if not theirs."""
 
     async def work(session: AsyncSession) -> None:
-        result = await session.execute(delete(Piece).where(Piece.id == piece_id, Piece.user_id == user_id))
+        result = await session.execute(delete(PieceRow).where(PieceRow.id == piece_id, PieceRow.user_id == user_id))
         if result.rowcount == 0:
             raise PieceNotFoundError(piece_id)
 
@@ -305,10 +305,10 @@ async def like_ratio_by_model_version(db: SessionFactory) -> dict[str, ModelVers
 
     async def work(session: AsyncSession) -> dict[str, ModelVersionStats]:
         stmt = (
-            select(Piece.model_version, func.count(func.distinct(Piece.id)), _likes, _dislikes)
-            .outerjoin(Rating, Rating.piece_id == Piece.id)
-            .group_by(Piece.model_version)
-            .order_by(Piece.model_version)
+            select(PieceRow.model_version, func.count(func.distinct(PieceRow.id)), _likes, _dislikes)
+            .outerjoin(Rating, Rating.piece_id == PieceRow.id)
+            .group_by(PieceRow.model_version)
+            .order_by(PieceRow.model_version)
         )
         rows = await session.execute(stmt)
         return {version: ModelVersionStats(int(n), int(l), int(d)) for version, n, l, d in rows}
@@ -333,12 +333,12 @@ async def rated_pieces(
             .subquery()
         )
         stmt = (
-            select(Piece, scores.c.likes, scores.c.dislikes)
-            .join(scores, scores.c.piece_id == Piece.id)
-            .order_by((scores.c.likes - scores.c.dislikes).desc(), Piece.id)
+            select(PieceRow, scores.c.likes, scores.c.dislikes)
+            .join(scores, scores.c.piece_id == PieceRow.id)
+            .order_by((scores.c.likes - scores.c.dislikes).desc(), PieceRow.id)
         )
         if model_version is not None:
-            stmt = stmt.where(Piece.model_version == model_version)
+            stmt = stmt.where(PieceRow.model_version == model_version)
         if limit is not None:
             stmt = stmt.limit(limit)
         rows = await session.execute(stmt)
@@ -377,7 +377,7 @@ async def delete_user_data(db: SessionFactory, user_id: int) -> DeletedUserData:
     async def work(session: AsyncSession) -> DeletedUserData:
         ratings = await session.execute(delete(Rating).where(Rating.user_id == user_id))
         sources = await session.execute(delete(RemixSource).where(RemixSource.user_id == user_id))
-        pieces = await session.execute(delete(Piece).where(Piece.user_id == user_id))
+        pieces = await session.execute(delete(PieceRow).where(PieceRow.user_id == user_id))
         return DeletedUserData(pieces.rowcount, ratings.rowcount, sources.rowcount)
 
     return await _transaction(db, work)

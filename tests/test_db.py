@@ -37,7 +37,7 @@ def sessions(engine):
     return db.make_session_factory(engine)
 
 
-async def new_piece(sessions, user_id=1, **overrides) -> db.Piece:
+async def new_piece(sessions, user_id=1, **overrides) -> db.PieceRow:
     fields = dict(
         user_id=user_id, guild_id=10, channel_id=20, kind='compose', style='zelda',
         params={'bars': 8, 'tempo': 120, 'key': 'C', 'time_signature': '4/4', 'temperature': 0.9},
@@ -141,11 +141,11 @@ async def test_remix_source_is_linked_in_the_same_transaction(sessions):
 
     # someone else's upload: the whole transaction rolls back, no orphan piece
     async with sessions() as s:
-        before = await s.scalar(select(func.count(db.Piece.id)))
+        before = await s.scalar(select(func.count(db.PieceRow.id)))
     with pytest.raises(ValueError, match='no remix source'):
         await new_piece(sessions, user_id=6, kind='remix', remix_source_id=source.id)
     async with sessions() as s:
-        assert await s.scalar(select(func.count(db.Piece.id))) == before
+        assert await s.scalar(select(func.count(db.PieceRow.id))) == before
 
 
 # --- ratings ---------------------------------------------------------------------

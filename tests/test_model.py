@@ -10,7 +10,7 @@ from composer import tokens as T
 from composer.checkpoint import load_checkpoint, save_checkpoint
 from composer.data import Split, WindowSampler, make_mask, to_model_inputs
 from composer.errors import CheckpointError
-from composer.model import ARCHITECTURES, Composer, ModelConfig
+from composer.model import ARCHITECTURES, GridModel, ModelConfig
 from composer.train import TrainConfig, loss_and_counts
 
 
@@ -24,7 +24,7 @@ def _batch(encoded_dir, batch_size=8, seed=0):
 def test_every_architecture_learns_a_few_steps(arch, encoded_dir):
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    model = Composer(ModelConfig.tiny(arch=arch, n_games=2, n_composers=2))
+    model = GridModel(ModelConfig.tiny(arch=arch, n_games=2, n_composers=2))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     batch = _batch(encoded_dir)
     hidden = None if model.config.causal else make_mask(8, 64, batch["frames_per_bar"], rng)
@@ -46,7 +46,7 @@ def test_the_causal_model_sees_the_past_and_never_the_present(encoded_dir):
     inputs = to_model_inputs(batch, None, 2, 2, 0.0, rng, "cpu")
     assert torch.equal(inputs["inputs"], inputs["targets"])
     assert inputs["weights"].sum() == batch["valid"].sum() * T.N_VOICES
-    model = Composer(ModelConfig.tiny(arch="lstm", n_games=2, n_composers=2)).eval()
+    model = GridModel(ModelConfig.tiny(arch="lstm", n_games=2, n_composers=2)).eval()
     args = (inputs["game"], inputs["composer"], inputs["frames_per_bar"])
     base = model(inputs["inputs"], *args)
     changed = inputs["inputs"].clone()
@@ -134,5 +134,5 @@ def test_sounding_notes_follow_holds_and_stop_at_rests_and_hidden_cells():
 
 def test_harmony_features_are_for_bidirectional_models_only():
     """A window-wide key profile would show a next-frame model its future."""
-    assert Composer(ModelConfig.tiny(harmony=True)).uses_harmony
-    assert not Composer(ModelConfig.tiny(harmony=True, arch="lstm")).uses_harmony
+    assert GridModel(ModelConfig.tiny(harmony=True)).uses_harmony
+    assert not GridModel(ModelConfig.tiny(harmony=True, arch="lstm")).uses_harmony

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from composer import tokens as T
-from composer.evaluate.originality import OriginalityIndex
+from composer.originality import OriginalityIndex
 from composer.grid import Piece
 
 

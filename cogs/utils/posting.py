@@ -10,7 +10,7 @@ import discord
 import db
 from composer.grid import Piece
 from composer.midi_io import import_midi
-from composer.service import Result
+from composer.studio import Result
 
 log = logging.getLogger("mozart.posting")
 
@@ -18,7 +18,7 @@ LIKE, DISLIKE = "👍", "👎"
 RATING_VALUES = {LIKE: 1, DISLIKE: -1}
 
 
-def piece_from_row(row: db.Piece) -> Piece:
+def piece_from_row(row: db.PieceRow) -> Piece:
     """Rebuild a stored piece from its MIDI (lossless for Mozart's own exports) and parameters."""
     piece = import_midi(row.midi, title=f"{row.style} #{row.seed}", source=f"piece {row.id}")
     params = dict(row.params or {})

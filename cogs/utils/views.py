@@ -18,7 +18,7 @@ class PieceView(discord.ui.View):
     def __init__(self):
         super().__init__(timeout=None)
 
-    async def _piece(self, interaction: discord.Interaction) -> db.Piece | None:
+    async def _piece(self, interaction: discord.Interaction) -> db.PieceRow | None:
         row = await db.piece_by_message(interaction.client.db, interaction.message.id)
         if row is None:
             await reply(interaction, "I no longer have this piece in my records, so I can't build on it.")
@@ -62,7 +62,7 @@ class PieceView(discord.ui.View):
 class SoundPicker(discord.ui.View):
     """A short-lived menu of sounds; picking one re-renders the piece."""
 
-    def __init__(self, row: db.Piece, cog):
+    def __init__(self, row: db.PieceRow, cog):
         super().__init__(timeout=120)
         from composer.render import list_sounds
 

@@ -5,9 +5,9 @@ beat the original model? (issue 7)
 * ``structure``   — bar-by-bar self-similarity and the theme-return score
 * ``likelihood``  — masked-cell and continuation NLL on held-out music; the n-gram baseline
 * ``style``       — window features, the style classifier and the real-vs-generated classifier
-* ``originality`` — the training-corpus index: longest span a piece shares with a training piece
 * ``report``      — ``python -m composer eval``: generate, measure, write report.md + figures.json
 * ``compare``     — ``python -m composer eval compare``: the five architectures, same budget
 
-Submodules are imported on use (the bot imports ``originality`` only).
+Submodules are imported on use. The originality index is a checkpoint artefact used while
+serving, so it lives in ``composer.originality``.
 """

@@ -46,8 +46,9 @@ def _time_steps(cfg, model_cfg, device, steps: int = 3) -> tuple[float, float]:
     import torch
 
     from composer.data import WindowSampler, make_mask, to_model_inputs
-    from composer.model import Composer
-    from composer.train import choose_device, loss_and_counts
+    from composer.model import GridModel
+    from composer.model import choose_device
+    from composer.train import loss_and_counts
 
     dev = choose_device(device)
     data = Path(cfg.data)
@@ -56,7 +57,7 @@ def _time_steps(cfg, model_cfg, device, steps: int = 3) -> tuple[float, float]:
 
     split = Split.load(data / "train.npz")
     model_cfg.n_games, model_cfg.n_composers = len(meta["games"]), len(meta["composers"])
-    model = Composer(model_cfg).to(dev)
+    model = GridModel(model_cfg).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     sampler = WindowSampler(split, cfg.window_bars * 16, cfg.max_transpose, cfg.label_balance, seed=cfg.seed)
     rng = np.random.default_rng(cfg.seed)

@@ -28,7 +28,7 @@ import torch
 
 from composer import tokens as T
 from composer.data import Split, fix_leading_holds, validation_windows
-from composer.model import Composer, cell_nll
+from composer.model import GridModel, cell_nll
 
 __all__ = [
     "EvalSet",
@@ -141,11 +141,11 @@ def label_map(data_labels: list[str], model_labels: list[str]) -> np.ndarray:
 
 # -- neural models ---------------------------------------------------------------------
 @torch.no_grad()
-def _score(model: Composer, evalset: EvalSet, hidden: np.ndarray, scored: np.ndarray, games: np.ndarray,
+def _score(model: GridModel, evalset: EvalSet, hidden: np.ndarray, scored: np.ndarray, games: np.ndarray,
            composers: np.ndarray, batch_size: int, device, progress=None) -> dict:
     """Sum NLL per voice over ``scored`` cells with ``hidden`` cells given as MASK."""
     model.eval()
-    mask_ids = Composer.mask_ids()
+    mask_ids = GridModel.mask_ids()
     sums = torch.zeros(T.N_VOICES, dtype=torch.float64)
     counts = torch.zeros(T.N_VOICES, dtype=torch.float64)
     for lo in range(0, len(evalset), batch_size):
@@ -179,7 +179,7 @@ def _undefined(reason: str) -> dict:
             "note": reason}
 
 
-def model_masked_nll(model: Composer, evalset: EvalSet, games: np.ndarray, composers: np.ndarray,
+def model_masked_nll(model: GridModel, evalset: EvalSet, games: np.ndarray, composers: np.ndarray,
                      rates=MASK_RATES, seed: int = 0, batch_size: int = 16, device="cpu", progress=None) -> dict:
     """Masked-cell NLL per voice at each mask rate: {rate: summary}. ``games``/``composers``
     are ``label_map`` tables. Undefined (NaN, with a note) for the causal ``lstm``."""
@@ -201,7 +201,7 @@ def _future_hidden(evalset: EvalSet) -> tuple[np.ndarray, np.ndarray]:
     return hidden, scored
 
 
-def model_continuation_nll(model: Composer, cset: EvalSet, games: np.ndarray, composers: np.ndarray,
+def model_continuation_nll(model: GridModel, cset: EvalSet, games: np.ndarray, composers: np.ndarray,
                            batch_size: int = 32, device="cpu", progress=None) -> dict:
     """Continuation NLL: p(frame t | frames < t) at the positions of ``cset``."""
     hidden, scored = _future_hidden(cset)

@@ -29,7 +29,7 @@ from composer import tokens as T
 from composer.data import Split
 from composer.evaluate import likelihood as L
 from composer.evaluate.metrics import METRIC_LABELS, METRICS, mgeval_overlap, piece_metrics
-from composer.evaluate.originality import OriginalityIndex
+from composer.originality import OriginalityIndex
 from composer.evaluate.structure import bar_repetition, plot_self_similarity, theme_return_detail
 from composer.evaluate.style import (
     WINDOW,

@@ -1,4 +1,4 @@
-"""The composer service: one loaded model, a bounded queue, work off the event loop.
+"""The studio: one loaded model, a bounded queue, composing and rendering off the event loop.
 
 The bot (or any asyncio program) submits jobs; workers run generation and rendering in
 a thread pool so the event loop keeps answering Discord. Each job reports its place in
@@ -65,7 +65,7 @@ class _Ticket:
     queued_at: float = field(default_factory=time.monotonic)
 
 
-class ComposerService:
+class Studio:
     def __init__(self, generator: Generator, workers: int = 1, max_queue: int = 8, originality=None,
                  render_fn=None):
         self.generator = generator

@@ -1,4 +1,4 @@
-"""The composer service: off-loop work, queue positions, a bounded queue, clean shutdown."""
+"""The studio: off-loop work, queue positions, a bounded queue, clean shutdown."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from composer.generate import GenerationRequest
 from composer.render import Rendered
-from composer.service import ComposerService, Job, QueueFullError, ServiceClosedError
+from composer.studio import Studio, Job, QueueFullError, ServiceClosedError
 
 
 def _fake_render(gate: threading.Event | None = None):
@@ -27,7 +27,7 @@ def _job(seed: int) -> Job:
 
 async def test_jobs_run_off_the_loop_and_report_queue_positions(generator):
     gate = threading.Event()
-    service = ComposerService(generator, workers=1, max_queue=4, render_fn=_fake_render(gate))
+    service = Studio(generator, workers=1, max_queue=4, render_fn=_fake_render(gate))
     updates: dict[int, list[str]] = {1: [], 2: [], 3: []}
     tasks = [asyncio.create_task(service.submit(_job(i), updates[i].append)) for i in (1, 2, 3)]
     # The loop stays free while the first job is blocked in its worker thread.
@@ -45,7 +45,7 @@ async def test_jobs_run_off_the_loop_and_report_queue_positions(generator):
 
 async def test_a_full_queue_is_refused_politely(generator):
     gate = threading.Event()
-    service = ComposerService(generator, workers=1, max_queue=1, render_fn=_fake_render(gate))
+    service = Studio(generator, workers=1, max_queue=1, render_fn=_fake_render(gate))
     first = asyncio.create_task(service.submit(_job(1)))
     await asyncio.sleep(0.05)
     second = asyncio.create_task(service.submit(_job(2)))
@@ -59,7 +59,7 @@ async def test_a_full_queue_is_refused_politely(generator):
 
 async def test_close_cancels_queued_jobs_and_finishes_the_running_one(generator):
     gate = threading.Event()
-    service = ComposerService(generator, workers=1, max_queue=4, render_fn=_fake_render(gate))
+    service = Studio(generator, workers=1, max_queue=4, render_fn=_fake_render(gate))
     running = asyncio.create_task(service.submit(_job(1)))
     await asyncio.sleep(0.05)
     queued = asyncio.create_task(service.submit(_job(2)))
@@ -76,7 +76,7 @@ async def test_close_cancels_queued_jobs_and_finishes_the_running_one(generator)
 
 
 async def test_generation_errors_reach_the_caller(generator):
-    service = ComposerService(generator, render_fn=_fake_render())
+    service = Studio(generator, render_fn=_fake_render())
     from composer.errors import UnknownStyleError
 
     with pytest.raises(UnknownStyleError):
@@ -86,7 +86,7 @@ async def test_generation_errors_reach_the_caller(generator):
 
 async def test_jobs_arriving_while_positions_are_announced_all_complete(generator):
     """Slow progress edits (as on Discord) must not break the worker when jobs keep arriving."""
-    service = ComposerService(generator, workers=1, max_queue=16, render_fn=_fake_render())
+    service = Studio(generator, workers=1, max_queue=16, render_fn=_fake_render())
 
     async def slow_update(text: str) -> None:
         await asyncio.sleep(0.02)
