@@ -157,7 +157,7 @@ def setup_logging(fmt: str | None = None) -> None:
 async def build(config: BotConfig) -> Mozart:
     """Database (migrated), model and studio (model + composing workers), handed to a new bot."""
     import db as database
-    from composer.generate import Generator
+    from composer.generator import Generator
     from composer.studio import Studio
 
     engine = database.make_engine(config.database_url)

@@ -14,7 +14,7 @@ import db
 from cogs.utils.checks import by_user, compose_cooldown
 from cogs.utils.errors import UserError
 from cogs.utils.posting import deliver, piece_from_row
-from composer.generate import MAX_BARS, GenerationRequest, extend_request, variation_request
+from composer.request import MAX_BARS, GenerationRequest, extend_request, variation_request
 from composer.grid import parse_key, parse_time_signature
 from composer.studio import Job
 

@@ -14,7 +14,7 @@ import db
 from cogs.compose import SOUND_CHOICES
 from cogs.utils.checks import by_user, compose_cooldown
 from cogs.utils.errors import UserError
-from composer.generate import remix_request
+from composer.request import remix_request
 from composer.midi_io import import_midi
 from composer.studio import Job
 

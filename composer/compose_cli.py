@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from composer.errors import MozartError
-from composer.generate import FORMS, GenerationRequest, Generator
+from composer.generator import Generator
+from composer.request import FORMS, GenerationRequest
 from composer.grid import parse_time_signature
 
 

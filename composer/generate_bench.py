@@ -8,7 +8,8 @@ import time
 
 import click
 
-from composer.generate import GenerationRequest, Generator
+from composer.generator import Generator
+from composer.request import GenerationRequest
 
 
 def _percentile(values: list[float], q: float) -> float:

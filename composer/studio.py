@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from composer.errors import MozartError
-from composer.generate import GenerationRequest, Generator
+from composer.generator import Generator
+from composer.request import GenerationRequest
 from composer.grid import Piece
 
 log = logging.getLogger(__name__)

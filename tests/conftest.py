@@ -78,6 +78,6 @@ def tiny_checkpoint(tmp_path_factory, encoded_dir):
 
 @pytest.fixture(scope="session")
 def generator(tiny_checkpoint):
-    from composer.generate import Generator
+    from composer.generator import Generator
 
     return Generator.load(tiny_checkpoint, device="cpu")

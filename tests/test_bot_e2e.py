@@ -12,7 +12,7 @@ import pytest
 
 import db
 from bot import BotConfig, build
-from composer.generate import GenerationRequest
+from composer.request import GenerationRequest
 from composer.midi_io import to_midi
 from tests.fakediscord import FakeDiscord, Upload
 
@@ -144,7 +144,7 @@ async def test_unknown_style_and_bad_values_get_a_private_answer(fake, tmp_path,
 
 
 async def test_remix_of_a_real_midi_and_of_a_corrupt_one(fake, tmp_path, tiny_checkpoint):
-    from composer.generate import Generator
+    from composer.generator import Generator
 
     source = Generator.load(tiny_checkpoint).generate(GenerationRequest(style="doom", bars=4, seed=1, steps=4))
     bot = await build(_config(tmp_path, tiny_checkpoint))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from composer.checkpoint import DEFAULT_MODEL_DIR
-from composer.generate import GenerationRequest, Generator
+from composer.generator import Generator
+from composer.request import GenerationRequest
 
 pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "model.safetensors").exists(),
                                 reason="no shipped model in this checkout")

@@ -7,15 +7,15 @@ import pytest
 
 from composer import tokens as T
 from composer.errors import GenerationParameterError, UnknownStyleError
-from composer.generate import (
+from composer.request import (
     GenerationRequest,
-    clean_holds,
     extend_request,
     remix_request,
     section_lengths,
     variation_request,
 )
 from composer.midi_io import import_midi, to_midi
+from composer.sampling import clean_holds
 
 
 @pytest.mark.parametrize("bars, ts", [(1, (4, 4)), (7, (4, 4)), (5, (3, 4))])
@@ -143,7 +143,7 @@ def test_every_generated_piece_gets_an_originality_figure(generator):
 def test_leap_sizes_measure_semitones_beyond_a_third_from_both_neighbours():
     import torch
 
-    from composer.generate import leap_sizes
+    from composer.sampling import leap_sizes
 
     column = torch.tensor([T.onset(60), T.HOLD, 999, T.REST, T.onset(67)])  # 999 stands for a hidden cell
     column[2] = T.PITCHED_VOCAB  # the MASK token: not a note

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from composer.generate import GenerationRequest
+from composer.request import GenerationRequest
 from composer.render import Rendered
 from composer.studio import Studio, Job, QueueFullError, ServiceClosedError
 

@@ -196,7 +196,7 @@ def default_styles(catalog) -> list[str]:
 def plan_requests(catalog, cfg: EvalConfig):
     """The ``n`` generation requests: style i % S, form rotating so that every style meets
     every form, seed ``cfg.seed + i``."""
-    from composer.generate import GenerationRequest
+    from composer.request import GenerationRequest
 
     styles = cfg.styles or default_styles(catalog)
     requests = []
@@ -597,7 +597,7 @@ def judge_targets(fig: dict) -> dict:
 # -- the whole evaluation --------------------------------------------------------------
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, cfg: EvalConfig, out: Path | None = None) -> dict:
     """Generate ``cfg.n`` pieces with ``checkpoint`` and compute every figure of the report."""
-    from composer.generate import Generator
+    from composer.generator import Generator
 
     started = time.time()
     timings = {}
