@@ -20,6 +20,7 @@ COMMANDS = {
     "render": "composer.render.cli:render_command",
     "train": "composer.train:train_command",
     "compose": "composer.compose_cli:compose_command",
+    "remix": "composer.compose_cli:remix_command",
     "eval": "composer.evaluate.cli:eval_command",
     "bench": "composer.bench:bench",
     "card": "composer.model_card:card_command",
@@ -44,7 +45,8 @@ class LazyGroup(click.Group):
         try:
             return getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as e:
-            return click.Command(name, help=f"(unavailable: {e})", callback=lambda: _fail(f"{name}: {e}"))
+            reason = f"{name}: {e}"  # `e` is unbound once the except block ends
+            return click.Command(name, help=f"(unavailable: {reason})", callback=lambda: _fail(reason))
 
 
 def _fail(message: str, hint: str | None = None) -> None:
@@ -61,11 +63,16 @@ def cli(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
-def main() -> None:
+def run(group: click.Group) -> None:
+    """Run a command group, turning a ``MozartError`` into a message instead of a traceback."""
     try:
-        cli(standalone_mode=True)
+        group(standalone_mode=True)
     except MozartError as e:
         _fail(str(e))
+
+
+def main() -> None:
+    run(cli)
 
 
 if __name__ == "__main__":

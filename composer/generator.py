@@ -26,11 +26,19 @@ from composer.checkpoint import ORIGINALITY_INDEX, CheckpointMeta, default_check
 from composer.originality import OriginalityIndex
 from composer.grid import Piece, estimate_key, frames_per_bar
 from composer.model import GridModel, choose_device
-from composer.request import FORMS, GenerationRequest, section_lengths
+from composer.request import MAX_SEED, GenerationRequest, section_lengths
 from composer.sampling import clean_holds, leap_sizes, move_to_key, nucleus, scale_bonus
 from composer.styles import Style, StyleCatalog
 
 DRUM_BLEND_SHARE = 0.3  # the composer's weight on drums is blend x this: games bring the groove
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated request with its seed chosen and its style resolved."""
+
+    request: GenerationRequest
+    style: Style
 
 
 @dataclass
@@ -78,37 +86,46 @@ class Generator:
         return self.meta.version
 
     # -- public API ----------------------------------------------------------------------
-    def generate(self, request: GenerationRequest, progress: Callable[[float], None] | None = None) -> Piece:
+    def prepare(self, request: GenerationRequest | Prepared) -> Prepared:
+        """Validate, resolve the style and choose the seed, once: what the bot checks before
+        it answers, so a bad request is refused at once rather than after queueing."""
+        if isinstance(request, Prepared):
+            return request
+        request.validate()
+        style = self.catalog.resolve(request.style)
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        return Prepared(request.replace(style=style.name, seed=seed), style)
+
+    def generate(self, request: GenerationRequest | Prepared,
+                 progress: Callable[[float], None] | None = None) -> Piece:
         return self.generate_many([request], progress)[0]
 
     @torch.no_grad()
-    def generate_many(self, requests: list[GenerationRequest],
+    def generate_many(self, requests: list[GenerationRequest | Prepared],
                       progress: Callable[[float], None] | None = None) -> list[Piece]:
         """Compose several pieces; requests of the same shape share forward passes."""
-        for r in requests:
-            r.validate()
-            if r.seed is None:
-                r.seed = secrets.randbelow(2**31)
-        styles = [self.catalog.resolve(r.style) for r in requests]
-        out: list[Piece | None] = [None] * len(requests)
+        prepared = [self.prepare(r) for r in requests]
+        out: list[Piece | None] = [None] * len(prepared)
         groups: dict[tuple, list[int]] = {}
-        for i, r in enumerate(requests):
-            groups.setdefault((r.bars, tuple(r.time_signature), r.form, r.steps), []).append(i)
+        for i, p in enumerate(prepared):
+            r = p.request
+            groups.setdefault((r.bars, r.meter, r.form, r.steps), []).append(i)
         done = 0
         for indices in groups.values():
             def sub_progress(f, n=len(indices), base=done):
                 if progress:
-                    progress((base + f * n) / len(requests))
-            grids = self._compose_group([requests[i] for i in indices], [styles[i] for i in indices], sub_progress)
+                    progress((base + f * n) / len(prepared))
+            group = [prepared[i] for i in indices]
+            grids = self._compose_group([p.request for p in group], [p.style for p in group], sub_progress)
             for i, grid in zip(indices, grids):
-                out[i] = self._finish(requests[i], styles[i], grid)
+                out[i] = self._finish(prepared[i], grid)
             done += len(indices)
         return out
 
     # -- composition ---------------------------------------------------------------------
     def _compose_group(self, reqs, styles, progress) -> np.ndarray:
         r0 = reqs[0]
-        fpb = frames_per_bar(tuple(r0.time_signature))
+        fpb = frames_per_bar(r0.meter)
         frames = r0.bars * fpb
         B = len(reqs)
         gens = [torch.Generator().manual_seed(int(r.seed)) for r in reqs]
@@ -118,14 +135,14 @@ class Generator:
         x[:] = GridModel.mask_ids()
         free = torch.ones((B, frames, T.N_VOICES), dtype=torch.bool)
         for b, r in enumerate(reqs):
-            if r.primer is not None:
+            keep = r.keep_mask(frames, np.random.default_rng(int(r.seed)))
+            if keep is not None:
                 n = min(frames, r.primer.n_frames)
                 x[b, :n] = torch.from_numpy(r.primer.grid[:n].astype(np.int64))
-                if r.keep is not None:
-                    free[b, : len(r.keep)] = ~torch.from_numpy(r.keep[:frames])
-                    # Kept cells show their values; the rest start hidden.
-                    x[b][free[b]] = GridModel.mask_ids().expand(frames, -1)[free[b]]
-        sections = FORMS[r0.form]
+                free[b] = ~torch.from_numpy(keep)
+                # Kept cells show their values; the rest start hidden.
+                x[b][free[b]] = GridModel.mask_ids().expand(frames, -1)[free[b]]
+        sections = r0.sections
         if not sections:
             x = self._gibbs(x, free, conds, fpb, r0.steps, gens, reqs, constraint, progress)
             return x.numpy().astype(np.uint8)
@@ -305,15 +322,16 @@ class Generator:
         return torch.stack([torch.rand(shape[1:], generator=g) for g in gens])
 
     # -- the finished piece --------------------------------------------------------------
-    def _finish(self, request: GenerationRequest, style: Style, grid: np.ndarray) -> Piece:
+    def _finish(self, prepared: Prepared, grid: np.ndarray) -> Piece:
+        request, style = prepared.request, prepared.style
         grid = clean_holds(grid)
         sections = None
-        if FORMS[request.form]:
-            sections = [label for label, n in zip(FORMS[request.form], section_lengths(request.bars, FORMS[request.form]))
+        if request.sections:
+            sections = [label for label, n in zip(request.sections, section_lengths(request.bars, request.sections))
                         for _ in range(n)]
         tempo = request.tempo or self.style_tempo(style, request.blend)
         piece = Piece(
-            grid=grid, time_signature=tuple(request.time_signature), tempo=round(float(tempo), 1),
+            grid=grid, time_signature=request.meter, tempo=round(float(tempo), 1),
             title=f"{style.name} #{request.seed}", game=style.game, composer=style.composer,
             sections=sections, source="generated",
             extra={"seed": int(request.seed), "style": style.name, "model_version": self.version,

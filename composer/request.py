@@ -1,107 +1,221 @@
-"""What to compose: ``GenerationRequest``, and the forms a piece can take."""
+"""What to compose: ``GenerationRequest``, the one declaration of every composing parameter.
+
+Each field is declared once with ``param(default, help, low=, high=, choices=)``. From that
+declaration come ``validate()``, the click options of the CLI (``composer/cli_options.py``)
+and the slash-command options of the bot (``cogs/utils/options.py``), so a range, a
+default or a list of forms is changed in one place.
+
+A request may start from a piece (``primer``): a remix keeps some of its voices, a
+variation re-composes a share of its cells, an extension keeps it whole and adds bars.
+Which cells are kept is drawn from the request's seed, like every other random choice, so
+a stored request (``params()``) replays the same piece (``from_params()``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import numpy as np
 
 from composer import tokens as T
 from composer.errors import GenerationParameterError, MozartError
-from composer.grid import Piece, frames_per_bar, parse_key
+from composer.grid import Piece, frames_per_bar, parse_key, parse_time_signature
 from composer.model import MAX_FRAMES_PER_BAR
 
-FORMS = {"through": None, "AABA": "AABA", "ABAC": "ABAC", "rondo": "ABACA", "AB": "AB", "ABA": "ABA"}
 MAX_BARS = 128
+MAX_SEED = 2**31 - 1
+MAX_REMIX_BARS = 64  # a remix re-imagines the first bars of a file
+EXTEND_BARS = 8  # what the bot's extend button adds
+VARIATION_SHARE = 0.25  # share of cells a variation re-composes
 
-# Remix "keep" words -> the voices they keep.
-KEEP_WORDS = {
+# Forms: name -> (sections, what it sounds like). Repeats of A bring the theme back.
+FORMS: dict[str, tuple[str, str]] = {
+    "AABA": ("AABA", "a theme, its return, a bridge, the theme again"),
+    "ABAC": ("ABAC", "theme, contrast, theme, new ending"),
+    "rondo": ("ABACA", "the theme keeps coming back"),
+    "ABA": ("ABA", "theme, contrast, theme"),
+    "AB": ("AB", "a theme and its answer"),
+    "through": ("", "no repeats, always moving"),
+}
+
+# Metres offered by the interfaces; any n/2, n/4, n/8 or n/16 up to 8 beats is accepted.
+TIME_SIGNATURES: dict[str, str] = {
+    "4/4": "four beats: marches, most game music",
+    "3/4": "three beats: waltzes, minuets",
+    "6/8": "two lilting beats: jigs, barcarolles",
+    "2/4": "two beats: polkas, quick marches",
+}
+
+# What a remix can keep: a word -> the voices it keeps whole.
+KEEP_WORDS: dict[str, tuple[str, ...]] = {
     "melody": ("lead",),
     "bass": ("bass",),
     "drums": ("drums",),
     "chords": ("counter", "harmony"),
     "harmony": ("counter", "harmony"),
-    "rhythm": (),  # handled as a constraint: same onsets/holds/rests, new pitches
+    "rhythm": (),  # a constraint: same onsets, holds and rests in every pitched voice, new pitches
+    "everything": T.VOICES,  # an extension keeps its primer whole
 }
+# Useful combinations of keep words, offered by the interfaces.
+KEEP_PRESETS: dict[str, str] = {
+    "melody": "the tune stays, everything else is new",
+    "melody,drums": "the tune and its groove stay",
+    "melody,bass": "the tune and its bass line stay",
+    "bass,drums": "a new tune over the old groove",
+    "chords": "a new melody over the old harmony",
+    "rhythm": "same rhythm, new notes",
+    "": "nothing: only strength decides what stays",
+}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one parameter may be set: the declaration the interfaces are built from."""
+
+    help: str
+    low: float | None = None  # inclusive bounds of a number
+    high: float | None = None
+    choices: Mapping[str, str] | None = None  # allowed values -> what each means
+    suggestions: Mapping[str, str] | None = None  # common values offered; others may be valid
+    kind: type = str  # int, float or str: what a command line or a slash command parses
+
+    def check(self, name: str, value: Any) -> None:
+        """Raise ``GenerationParameterError`` naming the bad value."""
+        if value is None:
+            return
+        if self.low is not None and not self.low <= value <= self.high:
+            raise GenerationParameterError(
+                f"{name} must be between {self.low:g} and {self.high:g} (received {value:g}).")
+        if self.choices is not None:
+            values = value if isinstance(value, tuple) else (value,)
+            unknown = [v for v in values if v not in self.choices]
+            if unknown:
+                raise GenerationParameterError(
+                    f"Unknown {name} {', '.join(map(repr, unknown))}. Choose from: {', '.join(self.choices)}.")
+
+
+def param(default: Any, help: str, *, low: float | None = None, high: float | None = None,
+          choices: Mapping[str, str] | None = None, suggestions: Mapping[str, str] | None = None,
+          kind: type | None = None) -> Any:
+    """A dataclass field carrying its ``Spec``."""
+    return field(default=default, metadata={"spec": Spec(help, low, high, choices, suggestions, kind or type(default))})
 
 
 @dataclass
 class GenerationRequest:
-    style: str = "zelda-bach"  # game-composer, or one label
-    bars: int = 16  # 1..128
-    time_signature: tuple[int, int] = (4, 4)
-    tempo: float | None = None  # quarter notes per minute; None = the style's typical tempo
-    key: str | None = None  # e.g. "D minor"; None = whatever the model writes
-    blend: float = 0.5  # 0 = all game, 1 = all composer (two-label styles only)
-    temperature: float = 0.9  # 1.0 = the model's distribution; lower = safer
-    top_p: float = 0.95  # nucleus sampling: keep the smallest set of tokens with this mass
-    seed: int | None = None  # same seed + same parameters + same checkpoint = same piece
-    form: str = "through"  # through, AABA, ABAC, rondo (ABACA), AB, ABA
-    steps: int = 16  # Gibbs passes
-    variation: float = 0.3  # share of repeated-section cells re-sampled (real repeats are rarely exact)
-    tonality: float = 2.0  # pull towards the key's scale while sampling pitches (0 = off)
-    guidance: float = 0.0  # classifier-free guidance towards the style (0 = off; 0.5: more typical, ~35 % slower)
-    smoothness: float = 0.4  # nats per semitone of leap beyond a major third from the neighbouring notes (0 = off)
-    primer: Piece | None = None  # cells to start from (remix, extend, variation)
-    keep: np.ndarray | None = None  # (frames, 5) bool: primer cells that must not change
-    rhythm_of: Piece | None = None  # keep this piece's rests/holds/onsets, re-choose pitches
+    style: str = param("zelda-bach", "A game and a composer, like zelda-bach, or one of them alone")
+    bars: int = param(32, "Length in bars", low=1, high=MAX_BARS)
+    form: str = param("AABA", "How sections repeat, so the theme comes back",
+                      choices={name: text for name, (_, text) in FORMS.items()})
+    time_signature: str = param("4/4", "Metre", suggestions=TIME_SIGNATURES)
+    tempo: float | None = param(None, "Quarter notes per minute (default: the style's usual tempo)",
+                                low=30, high=300, kind=float)
+    key: str | None = param(None, "Key, like 'D minor' or 'Bb major' (default: the model's choice)", kind=str)
+    blend: float = param(0.5, "0 = all game, 1 = all composer (two-label styles)", low=0.0, high=1.0)
+    temperature: float = param(0.9, "Lower is safer, higher is wilder (1 = the model's own odds)",
+                               low=0.1, high=2.0)
+    top_p: float = param(0.95, "Nucleus sampling: keep the likeliest notes holding this much probability",
+                         low=0.05, high=1.0)
+    seed: int | None = param(None, "Same seed and options give the same piece", low=0, high=MAX_SEED, kind=int)
+    steps: int = param(16, "Gibbs sampling passes", low=1, high=200)
+    variation: float = param(0.3, "Share of a repeated section's cells re-composed (real repeats are rarely exact)",
+                             low=0.0, high=1.0)
+    tonality: float = param(2.0, "Pull towards the key's scale while choosing pitches (0 = off)", low=0.0, high=3.0)
+    guidance: float = param(0.0, "Push towards the style (0.5 is more typical of it, ~35 % slower; 0 = off)",
+                            low=0.0, high=3.0)
+    smoothness: float = param(0.4, "Penalty on melodic leaps (0 = the model's own, wider lines)", low=0.0, high=2.0)
+    keep: tuple[str, ...] = param(("melody",), "What to keep from the piece started from",
+                                  choices={w: ", ".join(v) for w, v in KEEP_WORDS.items()}, kind=tuple)
+    strength: float = param(0.7, "How much of the rest to re-compose (0.05 = a touch, 1 = all of it)",
+                            low=0.05, high=1.0)
+    primer: Piece | None = field(default=None, compare=False)  # the piece started from (remix, variation, extend)
+
+    @classmethod
+    def specs(cls) -> dict[str, Spec]:
+        """Every declared parameter's ``Spec``, in declaration order."""
+        return {f.name: f.metadata["spec"] for f in dataclasses.fields(cls) if "spec" in f.metadata}
+
+    @classmethod
+    def default(cls, name: str) -> Any:
+        return cls.__dataclass_fields__[name].default
+
+    @property
+    def meter(self) -> tuple[int, int]:
+        return parse_time_signature(self.time_signature)
+
+    @property
+    def sections(self) -> str:
+        """The form's section letters ("" when through-composed)."""
+        return FORMS[self.form][0]
 
     def validate(self) -> None:
-        def bad(message):
-            raise GenerationParameterError(message)
-
-        if not 1 <= int(self.bars) <= MAX_BARS:
-            bad(f"bars must be between 1 and {MAX_BARS} (received {self.bars}).")
+        """Raise ``GenerationParameterError`` for the first parameter out of its declared range."""
+        for name, spec in self.specs().items():
+            spec.check(name, getattr(self, name))
         try:
-            fpb = frames_per_bar(tuple(self.time_signature))
+            fpb = frames_per_bar(self.meter)
+            if self.key is not None:
+                parse_key(self.key)
         except MozartError as e:
-            bad(str(e))
+            raise GenerationParameterError(str(e)) from None
         if fpb > MAX_FRAMES_PER_BAR:
-            bad(f"Time signature {self.time_signature[0]}/{self.time_signature[1]} has too many beats.")
-        if self.tempo is not None and not 30 <= self.tempo <= 300:
-            bad(f"tempo must be between 30 and 300 bpm (received {self.tempo}).")
-        if self.key is not None:
-            parse_key(self.key)
-        if not 0.0 <= self.blend <= 1.0:
-            bad(f"blend must be between 0 and 1 (received {self.blend}).")
-        if not 0.05 <= self.temperature <= 3.0:
-            bad(f"temperature must be between 0.05 and 3 (received {self.temperature}).")
-        if not 0.0 < self.top_p <= 1.0:
-            bad(f"top_p must be in (0, 1] (received {self.top_p}).")
-        if self.form not in FORMS:
-            bad(f"Unknown form '{self.form}'. Forms: {', '.join(FORMS)}.")
-        if FORMS[self.form] and self.bars < len(FORMS[self.form]):
-            bad(f"Form {self.form} needs at least {len(FORMS[self.form])} bars (received {self.bars}).")
-        if not 1 <= self.steps <= 200:
-            bad(f"steps must be between 1 and 200 (received {self.steps}).")
-        if not 0.0 <= self.tonality <= 3.0:
-            bad(f"tonality must be between 0 and 3 (received {self.tonality}).")
-        if not 0.0 <= self.guidance <= 3.0:
-            bad(f"guidance must be between 0 and 3 (received {self.guidance}).")
-        if not 0.0 <= self.smoothness <= 2.0:
-            bad(f"smoothness must be between 0 and 2 (received {self.smoothness}).")
-        if not 0.0 <= self.variation <= 1.0:
-            bad(f"variation must be between 0 and 1 (received {self.variation}).")
-        frames = self.bars * fpb
-        for name, piece in (("primer", self.primer), ("rhythm_of", self.rhythm_of)):
-            if piece is not None and piece.frames_per_bar != fpb:
-                bad(f"The {name} is in {piece.time_signature[0]}/{piece.time_signature[1]}, "
-                    f"not {self.time_signature[0]}/{self.time_signature[1]}.")
-        if self.keep is not None:
-            if self.primer is None:
-                bad("keep needs a primer.")
-            if self.keep.shape[1] != T.N_VOICES or self.keep.shape[0] > frames:
-                bad(f"keep must have shape (<= {frames}, {T.N_VOICES}) (received {self.keep.shape}).")
-        if (self.primer is not None or self.rhythm_of is not None) and FORMS[self.form]:
-            bad("A form cannot be combined with a primer; use form 'through'.")
+            raise GenerationParameterError(f"Time signature {self.time_signature} has too many beats.")
+        if self.sections and self.bars < len(self.sections):
+            raise GenerationParameterError(
+                f"Form {self.form} needs at least {len(self.sections)} bars (received {self.bars}).")
+        if self.primer is not None:
+            if self.primer.frames_per_bar != fpb:
+                raise GenerationParameterError(f"The piece started from is in {self.primer.time_signature[0]}/"
+                                               f"{self.primer.time_signature[1]}, not {self.time_signature}.")
+            if self.sections:
+                raise GenerationParameterError("A form cannot be combined with a piece to start from; "
+                                               "use form 'through'.")
 
+    # -- stored and rebuilt ----------------------------------------------------------------
     def params(self) -> dict:
-        """JSON-native parameters: what the database stores to reproduce the piece."""
-        d = asdict(self)
-        for key in ("primer", "keep", "rhythm_of"):
-            d.pop(key)
-        d["time_signature"] = list(self.time_signature)
-        return d
+        """JSON-native parameters: what the database stores to replay the piece (not the primer)."""
+        return {name: list(value) if isinstance(value, tuple) else value
+                for name in self.specs() for value in [getattr(self, name)]}
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], primer: Piece | None = None) -> GenerationRequest:
+        """The inverse of ``params()``: ``from_params(r.params(), r.primer) == r``.
+
+        Keys that are not parameters (what the bot stores beside them: sound, key found...)
+        are ignored; missing ones take their defaults."""
+        values = {name: params[name] for name in cls.specs() if name in params}
+        if "keep" in values:
+            values["keep"] = tuple(values["keep"])
+        if isinstance(values.get("time_signature"), (list, tuple)):  # rows stored before it was text
+            values["time_signature"] = "/".join(map(str, values["time_signature"]))
+        return cls(**values, primer=primer)
+
+    def replace(self, **changes) -> GenerationRequest:
+        return dataclasses.replace(self, **changes)
+
+    # -- starting from a piece ---------------------------------------------------------------
+    def keep_mask(self, frames: int, rng: np.random.Generator) -> np.ndarray | None:
+        """(frames, 5) bool, True = a primer cell that stays; None without a primer.
+
+        The voices named by ``keep`` stay whole; every other primer cell stays with
+        probability 1 - ``strength``; frames beyond the primer are free."""
+        if self.primer is None:
+            return None
+        n = min(frames, self.primer.n_frames)
+        mask = np.zeros((frames, T.N_VOICES), bool)
+        mask[:n] = rng.random((n, T.N_VOICES)) >= self.strength
+        voices = sorted({T.VOICE_INDEX[v] for word in self.keep for v in KEEP_WORDS[word]})
+        mask[:n, voices] = True
+        if "rhythm" in self.keep:  # the groove is part of the rhythm
+            mask[:n, T.DRUM_VOICE] = True
+        return mask
+
+    @property
+    def rhythm_of(self) -> Piece | None:
+        """The piece whose onsets, holds and rests the pitched voices must follow."""
+        return self.primer if "rhythm" in self.keep else None
 
 
 def section_lengths(bars: int, sections: str) -> list[int]:
@@ -115,47 +229,32 @@ def section_lengths(bars: int, sections: str) -> list[int]:
     return lengths
 
 
-# -- requests built from an existing piece -----------------------------------------------
-def extend_request(piece: Piece, bars: int = 8, **overrides) -> GenerationRequest:
-    """Continue ``piece`` by ``bars`` more bars (the original cells are kept)."""
-    total = min(MAX_BARS, piece.n_bars + bars)
-    keep = np.ones((piece.n_frames, T.N_VOICES), bool)
-    return _from_piece(piece, bars=total, primer=piece, keep=keep, **overrides)
+# -- requests that start from a piece ----------------------------------------------------
+def _from_piece(piece: Piece, base: GenerationRequest, **changes) -> GenerationRequest:
+    """``base``'s sampling settings on ``piece``'s shape: same metre, tempo and length."""
+    ts = f"{piece.time_signature[0]}/{piece.time_signature[1]}"
+    return base.replace(primer=piece, bars=piece.n_bars, time_signature=ts, tempo=piece.tempo, form="through",
+                        key=None, **changes)
 
 
-def variation_request(piece: Piece, share: float = 0.25, seed: int | None = None, **overrides) -> GenerationRequest:
-    """The same piece with ``share`` of its cells re-sampled."""
-    rng = np.random.default_rng(seed)
-    keep = rng.random(piece.grid.shape) >= share
-    return _from_piece(piece, primer=piece, keep=keep, seed=seed, **overrides)
+def extend_request(piece: Piece, base: GenerationRequest, bars: int = EXTEND_BARS,
+                   seed: int | None = None) -> GenerationRequest:
+    """Continue ``piece`` by ``bars`` more bars (all of it is kept), with ``base``'s settings."""
+    return _from_piece(piece, base, keep=("everything",), seed=seed).replace(
+        bars=min(MAX_BARS, piece.n_bars + bars))
 
 
-def remix_request(source: Piece, style: str, keep: tuple[str, ...] = ("melody",), strength: float = 0.7,
-                  seed: int | None = None, **overrides) -> GenerationRequest:
+def variation_request(piece: Piece, base: GenerationRequest, share: float = VARIATION_SHARE,
+                      seed: int | None = None) -> GenerationRequest:
+    """``piece`` with ``share`` of its cells re-composed, with ``base``'s settings."""
+    return _from_piece(piece, base, keep=(), strength=share, seed=seed)
+
+
+def remix_request(source: Piece, style: str, keep: tuple[str, ...] = GenerationRequest.default("keep"),
+                  strength: float = GenerationRequest.default("strength"), seed: int | None = None,
+                  **changes) -> GenerationRequest:
     """Re-imagine ``source`` in ``style``: the voices named by ``keep`` stay as they are,
     ``strength`` of the other cells are re-composed (1.0 = all of them)."""
-    unknown = [k for k in keep if k not in KEEP_WORDS]
-    if unknown:
-        raise GenerationParameterError(f"Unknown keep option(s): {', '.join(unknown)}. Choose from {', '.join(KEEP_WORDS)}.")
-    if not 0.0 < strength <= 1.0:
-        raise GenerationParameterError(f"strength must be in (0, 1] (received {strength}).")
     source = source.bars(0, min(source.n_bars, MAX_BARS)).pad_to_bars()
-    kept_voices = {T.VOICE_INDEX[v] for word in keep for v in KEEP_WORDS[word]}
-    rng = np.random.default_rng(seed)
-    keep_mask = rng.random(source.grid.shape) >= strength
-    keep_mask[:, sorted(kept_voices)] = True
-    rhythm = source if "rhythm" in keep else None
-    if rhythm is not None:
-        keep_mask[:, T.DRUM_VOICE] = True
-    return GenerationRequest(style=style, bars=source.n_bars, time_signature=source.time_signature,
-                             tempo=source.tempo, primer=source, keep=keep_mask, rhythm_of=rhythm, seed=seed,
-                             **overrides)
-
-
-def _from_piece(piece: Piece, **fields) -> GenerationRequest:
-    params = dict(piece.extra.get("params", {}))
-    params.update(style=piece.extra.get("style") or "-".join(piece.labels), bars=piece.n_bars,
-                  time_signature=piece.time_signature, tempo=piece.tempo, form="through", key=None)
-    params.update(fields)
-    known = GenerationRequest.__dataclass_fields__
-    return GenerationRequest(**{k: v for k, v in params.items() if k in known})
+    return _from_piece(source, GenerationRequest(style=style, **changes), keep=tuple(keep), strength=strength,
+                       seed=seed)
