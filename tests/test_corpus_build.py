@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from composer import tokens as T
-from composer.corpus import build as build_mod
 from composer.corpus.build import build_corpus
 from composer.corpus.cli import corpus
+from composer.corpus.sources import base as sources_base
 from composer.corpus.store import read_manifest
 from composer.grid import Piece
 from composer.midi_io import to_midi
@@ -84,8 +84,8 @@ def test_second_run_does_nothing(data_dir, monkeypatch):
     manifest = data_dir / "corpus" / "manifest.jsonl"
     before = manifest.stat().st_mtime_ns, manifest.read_bytes()
     calls = []
-    real = build_mod.import_midi
-    monkeypatch.setattr(build_mod, "import_midi", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = sources_base.import_midi
+    monkeypatch.setattr(sources_base, "import_midi", lambda *a, **k: calls.append(a) or real(*a, **k))
     report = build(data_dir)
     assert report.nothing_to_do and report.added == 0 and report.units_done == 0
     assert report.units_skipped == 7  # six pieces + the broken file, remembered as broken
@@ -174,3 +174,21 @@ def test_score_files_parse_in_a_process_pool(tmp_path):
     assert [w for w in report.warnings if "composers/folk/bad.krn" in w]
     ids = [e["id"] for e in read_manifest(tmp_path / "corpus" / "manifest.jsonl")]
     assert ids == ["folk/tune0", "folk/tune1", "folk/tune2"]
+
+
+def test_every_registered_source_loads_and_the_cli_offers_it():
+    from composer.corpus.sources import REGISTRY, SOURCES, load_source
+    from composer.corpus.sources.base import Source
+
+    assert SOURCES == ("debian", "music21", "user")
+    assert all(issubclass(load_source(name), Source) for name in REGISTRY)
+    build_command = corpus.commands["build"]
+    (choice,) = [p.type.choices for p in build_command.params if p.name == "sources"]
+    assert tuple(choice) == SOURCES
+
+
+def test_unknown_sources_and_options_are_refused(tmp_path):
+    with pytest.raises(Exception, match="Unknown source 'mididb'.*debian, music21, user"):
+        build_corpus(tmp_path, sources=("mididb",))
+    with pytest.raises(TypeError, match="palestrina_capp"):
+        build_corpus(tmp_path, palestrina_capp=3)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from composer.corpus import DATA_ENV
+from composer.corpus.sources import SOURCES
 
 data_option = click.option(
     "--data",
@@ -38,7 +39,7 @@ def corpus() -> None:
     "--source",
     "sources",
     multiple=True,
-    type=click.Choice(["debian", "music21", "user"]),
+    type=click.Choice(SOURCES),
     help="Build only these sources (repeatable; default: all).",
 )
 @click.option("--palestrina-cap", type=click.IntRange(0), default=300, show_default=True, help="Palestrina pieces to use (of 1318).")
@@ -46,7 +47,7 @@ def corpus() -> None:
 @click.option("--refresh", is_flag=True, help="Download the packages again (newer versions) instead of using the cache.")
 def build(data_dir: Path, only, from_dir, jobs, sources, palestrina_cap, force, refresh) -> None:
     """Fetch and import every source into DATA/corpus (cached: a second run does nothing)."""
-    from composer.corpus.build import SOURCES, build_corpus
+    from composer.corpus.build import build_corpus
 
     report = build_corpus(
         data_dir,

@@ -77,14 +77,17 @@ def import_score(job: ScoreJob) -> list[Piece]:
     return pieces
 
 
+def skip_reason(error: Exception) -> str:
+    """Why a file is skipped: our import errors say it themselves, others with their type."""
+    return str(error) if isinstance(error, MidiImportError) else f"{type(error).__name__}: {error}"
+
+
 def import_score_job(job: ScoreJob) -> tuple[list[Piece], str | None]:
     """Pool entry point: ``(pieces, None)`` or ``([], reason)``; never raises."""
     try:
         return import_score(job), None
-    except MidiImportError as e:
-        return [], str(e)
     except Exception as e:  # music21 has many ways to fail on odd files
-        return [], f"{type(e).__name__}: {e}"
+        return [], skip_reason(e)
 
 
 def read_maybe_gzip(path: Path) -> bytes:
