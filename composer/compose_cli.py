@@ -23,6 +23,8 @@ checkpoint_option = click.option("--checkpoint", type=click.Path(file_okay=False
 out_option = click.option("--out", default="out", show_default=True, type=click.Path(file_okay=False),
                           help="Folder to write into.")
 midi_only_option = click.option("--midi-only", is_flag=True, help="Skip audio and the picture.")
+stems_option = click.option("--stems", is_flag=True,
+                            help="Also write a zip with one audio file per voice, for mixing in a game or a DAW.")
 
 
 @click.command("compose")
@@ -31,9 +33,10 @@ midi_only_option = click.option("--midi-only", is_flag=True, help="Skip audio an
 @checkpoint_option
 @out_option
 @midi_only_option
-def compose_command(sound, checkpoint, out, midi_only, **params):
+@stems_option
+def compose_command(sound, checkpoint, out, midi_only, stems, **params):
     """Compose an original piece and write it as MIDI (plus MP3 and a piano roll)."""
-    _make(request_from_options(params), sound, checkpoint, Path(out), midi_only)
+    _make(request_from_options(params), sound, checkpoint, Path(out), _formats(midi_only, stems))
 
 
 @click.command("remix")
@@ -45,7 +48,8 @@ def compose_command(sound, checkpoint, out, midi_only, **params):
 @checkpoint_option
 @out_option
 @midi_only_option
-def remix_command(midi_file, max_bars, sound, checkpoint, out, midi_only, **params):
+@stems_option
+def remix_command(midi_file, max_bars, sound, checkpoint, out, midi_only, stems, **params):
     """Re-imagine MIDI_FILE in a style: keep its melody (or bass, drums, chords, rhythm) and
     re-compose the rest, exactly as the bot's /remix does."""
     from composer.midi_io import import_midi
@@ -54,17 +58,22 @@ def remix_command(midi_file, max_bars, sound, checkpoint, out, midi_only, **para
     base = request_from_options(params)
     request = remix_request(source, base.style, keep=base.keep, strength=base.strength,
                             **{k: getattr(base, k) for k in SAMPLING})
-    _make(request, sound, checkpoint, Path(out), midi_only)
+    _make(request, sound, checkpoint, Path(out), _formats(midi_only, stems))
 
 
-def _make(request: GenerationRequest, sound: str, checkpoint: str | None, out_dir: Path, midi_only: bool) -> None:
+def _formats(midi_only: bool, stems: bool) -> tuple[str, ...]:
+    return ("mid",) if midi_only else ("mid", "mp3", "png") + (("stems",) if stems else ())
+
+
+def _make(request: GenerationRequest, sound: str, checkpoint: str | None, out_dir: Path,
+          formats: tuple[str, ...]) -> None:
     from composer.generator import Generator
 
     generator = Generator.load(checkpoint)
     started = time.perf_counter()
     piece = generator.generate(request)
     took = time.perf_counter() - started
-    written = _write(piece, sound, out_dir, midi_only)
+    written = _write(piece, sound, out_dir, formats)
     form = piece.extra["params"]["form"]
     click.echo(f"composed '{piece.extra['style']}' seed {piece.extra['seed']}: {piece.n_bars} bars of "
                f"{piece.time_signature[0]}/{piece.time_signature[1]} at {piece.tempo:g} bpm in {piece.key}, "
@@ -73,17 +82,17 @@ def _make(request: GenerationRequest, sound: str, checkpoint: str | None, out_di
         click.echo(f"  wrote {path}")
 
 
-def _write(piece: Piece, sound: str, out_dir: Path, midi_only: bool) -> list[Path]:
-    """MIDI, MP3 and PNG; the MIDI alone when asked, or when audio is unavailable."""
+def _write(piece: Piece, sound: str, out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
+    """The files in ``formats``; the MIDI alone when that is all, or when audio is unavailable."""
     from composer.midi_io import write_midi
 
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{piece.extra['style']}-{piece.extra['seed']}"
-    if not midi_only:
+    if formats != ("mid",):
         try:
             from composer.render import render
 
-            rendered = render(piece, sound=sound, formats=("mid", "mp3", "png"), out_dir=out_dir, basename=stem)
+            rendered = render(piece, sound=sound, formats=formats, out_dir=out_dir, basename=stem)
             return list(rendered.paths.values())
         except (ImportError, MozartError) as e:
             click.secho(f"warning: audio/picture skipped: {e}", fg="yellow", err=True)

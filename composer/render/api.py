@@ -10,8 +10,10 @@ the piano roll. Everything that can fail for a user-fixable reason raises ``Rend
 
 from __future__ import annotations
 
+import io
 import logging
 import re
+import zipfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +31,9 @@ from composer.render.presets import DEFAULT_SOUND, SOUNDS, Preset, get_preset
 log = logging.getLogger(__name__)
 
 AUDIO_FORMATS = ("mp3", "ogg", "wav")
-FORMATS = ("mp3", "mid", "png", "ogg", "wav")
+FORMATS = ("mp3", "mid", "png", "ogg", "wav", "stems")
+EXTENSIONS = {"stems": "stems.zip"}  # format -> file name ending, where they differ
+STEM_FORMAT = "ogg"  # each voice in the stems zip: small, and game engines (Unity, Godot) load it
 DEFAULT_FORMATS = ("mp3", "mid", "png")
 MIDI_VOLUME = 100  # GM channel volume (CC 7) of a voice whose preset names none
 
@@ -57,7 +61,7 @@ class Rendered:
         return fmt in self.data
 
     def filename(self, fmt: str) -> str:
-        return f"{self.basename}.{fmt}"
+        return f"{self.basename}.{EXTENSIONS.get(fmt, fmt)}"
 
 
 def sound_names() -> list[str]:
@@ -180,7 +184,7 @@ def render(
     """Render ``piece`` with ``sound`` (see ``SOUNDS``) to each of ``formats``.
 
     ``formats``: any of mp3, ogg, wav (audio), mid (MIDI with the preset's GM programs),
-    png (piano roll). With ``out_dir`` the files are also written there as
+    png (piano roll), stems (a zip of one audio file per sounding voice, for mixing). With ``out_dir`` the files are also written there as
     ``<basename>.<format>``. Raises ``UnknownSoundError`` (a ``RenderError``) for an
     unknown sound and ``RenderError`` for an unknown format or a missing ffmpeg.
     ``concurrent=False`` does every step in turn on the calling thread (for measuring).
@@ -191,7 +195,7 @@ def render(
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise RenderError(f"Unknown format {unknown[0]!r}. Known formats: {', '.join(FORMATS)}.")
-    if any(f in ("mp3", "ogg") for f in formats):
+    if any(f in ("mp3", "ogg", "stems") for f in formats):
         A.require_ffmpeg()  # fail before any work
     piece = piece.pad_to_bars()
     result = Rendered(
@@ -217,18 +221,23 @@ def render(
                 result.data["mid"] = midi
 
         futures: dict[str, Future] = {}
-        if audio_formats:
+        if audio_formats or "stems" in formats:
             t = time.perf_counter()
             x, rate, used, warnings = synthesise(piece, preset, midi)
             timings["synth"] = time.perf_counter() - t
             result.sound, result.warnings = used, warnings
+            result.seconds = len(x) / rate
+            tags = audio_tags(piece, preset)
+        if "stems" in formats:
+            t = time.perf_counter()
+            result.data["stems"] = stems_zip(piece, get_preset(used), len(x), A.mastering_gain(x, rate), tags)
+            timings["stems"] = time.perf_counter() - t
+        if audio_formats:
             t = time.perf_counter()
             x = A.master(x, rate, copy=False)
             timings["master"] = time.perf_counter() - t
-            result.seconds = len(x) / rate
             pcm = A.to_int16(x)  # once for every format, before the PNG competes for the GIL
             del x
-            tags = audio_tags(piece, preset)
             futures = {f: pool.submit(_timed, A.encode, pcm, rate, f, tags) for f in audio_formats}
 
         if "png" in formats:
@@ -249,6 +258,25 @@ def render(
             result.paths[f] = path
     timings["total"] = time.perf_counter() - t_start
     return result
+
+
+def stems_zip(piece: Piece, preset: Preset, length: int, gain: float | None, tags: dict[str, str]) -> bytes:
+    """A zip of one ``STEM_FORMAT`` file per sounding voice, each ``length`` samples long (the
+    mix's length) and scaled by the mix's mastering ``gain``, so the stems add up to the mix."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:  # audio does not deflate
+        for v, voice in enumerate(T.VOICES):
+            if not piece.grid[:, v].any():
+                continue
+            solo = piece.copy()
+            solo.grid[:, [u for u in range(T.N_VOICES) if u != v]] = T.REST
+            x, rate, _, _ = synthesise(solo, preset)
+            x = _fit_length(x, length)
+            if gain is not None:
+                x *= np.float32(gain)
+            A.fade_out(x, rate)
+            archive.writestr(f"{voice}.{STEM_FORMAT}", A.encode(x, rate, STEM_FORMAT, {**tags, "title": voice}))
+    return buffer.getvalue()
 
 
 class _Inline:

@@ -143,19 +143,32 @@ def master(
     x = np.array(x, dtype=np.float32, copy=copy)
     if x.ndim == 1:
         x = x[:, None]
+    gain = mastering_gain(x, rate, target_db, ceiling_db)
+    if gain is None:
+        return x
+    x *= np.float32(gain)
+    limit(x, db_to_gain(ceiling_db))
+    fade_out(x, rate, fade_seconds)
+    return x
+
+
+def mastering_gain(x: np.ndarray, rate: int, target_db: float = TARGET_LOUDNESS_DB,
+                   ceiling_db: float = CEILING_DB) -> float | None:
+    """The gain that brings ``x`` to ``target_db`` (bounded so the limiter takes at most
+    ``MAX_LIMITING_DB``), or None for silence. Stems share the mix's gain, so they add up to it."""
     loudness = gated_loudness_db(x, rate)
     if not np.isfinite(loudness):
-        return x
-    ceiling = db_to_gain(ceiling_db)
+        return None
     gain = db_to_gain(target_db - loudness)
-    gain = min(gain, ceiling * db_to_gain(MAX_LIMITING_DB) / peak(x))  # bound the limiting
-    x *= np.float32(gain)
-    limit(x, ceiling)
+    return min(gain, db_to_gain(ceiling_db) * db_to_gain(MAX_LIMITING_DB) / peak(x))
+
+
+def fade_out(x: np.ndarray, rate: int, fade_seconds: float = FADE_SECONDS) -> None:
+    """Fade the last ``fade_seconds`` of ``x`` to silence, in place (a cos² curve)."""
     fade = min(len(x), int(fade_seconds * rate))
     if fade > 1:
         curve = np.cos(np.linspace(0.0, np.pi / 2, fade, dtype=np.float32)) ** 2
         x[len(x) - fade :] *= curve[:, None]
-    return x
 
 
 def to_int16(x: np.ndarray) -> np.ndarray:
