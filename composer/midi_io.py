@@ -1,13 +1,20 @@
 """MIDI <-> grid, through symusic (a fast C++ MIDI library with Python bindings).
 
 Import is bounded: the file size, the note count and the length are capped before any
-large allocation, so a hostile or enormous upload costs milliseconds, not memory.
+large allocation, so a hostile or enormous upload costs milliseconds, not memory. Damaged
+files (tests/test_midi_fuzz.py) raise a ``MozartError`` and nothing else. A tempo map
+becomes the one tempo that keeps the file's real duration.
+
+Export ends every file exactly on its last bar line, so it loops in a game engine.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import mido
+import numpy as np
 import symusic
 
 from composer import tokens as T
@@ -18,6 +25,9 @@ from composer.reduction import Part, reduce_parts
 MAX_MIDI_BYTES = 4 * 1024 * 1024
 MAX_NOTES = 100_000
 TICKS_PER_QUARTER = 480
+MAX_TICKS_PER_QUARTER = 0x7FFF  # a 15-bit header field; the top bit means SMPTE time
+DEFAULT_MSPQ = 500_000  # 120 bpm: MIDI's tempo until the first tempo event
+MIN_QPM, MAX_QPM = 20.0, 400.0
 
 # General MIDI programs (0-based) per voice when no sound preset says otherwise.
 DEFAULT_PROGRAMS = {"lead": 80, "counter": 81, "harmony": 80, "bass": 38, "drums": 0}
@@ -70,8 +80,13 @@ def import_midi(
         raise MidiTooLargeError(f"{name} has {n_notes} notes; the limit is {max_notes}.")
     if n_notes == 0:
         raise EmptyMidiError(f"{name} contains no notes.")
+    tpq = int(score.ticks_per_quarter)
+    if not 1 <= tpq <= MAX_TICKS_PER_QUARTER:
+        # A division of 0 used to reach the reduction as infinite note times (IndexError).
+        raise CorruptMidiError(
+            f"{name} could not be read as MIDI (its header gives {tpq} ticks per quarter note)."
+        )
 
-    score = score.to("quarter")
     time_signature = (4, 4)
     if len(score.time_signatures):
         ts = score.time_signatures[0]
@@ -80,33 +95,60 @@ def import_midi(
             time_signature = (ts.numerator, ts.denominator)
         except Exception:
             pass  # exotic signature: fall back to 4/4
-    tempo = float(score.tempos[0].qpm) if len(score.tempos) else 120.0
-    if not 20 <= tempo <= 400:
-        tempo = 120.0
 
-    parts = []
-    for track in score.tracks:
-        arrays = track.notes.numpy()
-        if len(arrays["pitch"]) == 0:
-            continue
-        parts.append(
-            Part(
-                name=track.name or "",
-                is_drum=bool(track.is_drum),
-                starts=arrays["time"],
-                ends=arrays["time"] + arrays["duration"],
-                pitches=arrays["pitch"],
-            )
-        )
+    parts = [part for track in score.tracks if len(part := _track_part(track, tpq))]
+    if not parts:
+        raise CorruptMidiError(f"{name} could not be read as MIDI (its notes have impossible times).")
     fpb = frames_per_bar(time_signature)
     crop = crop_bars * fpb if crop_bars else None
     grid = reduce_parts(parts, fpb, crop_frames=crop)
+    tempo = mean_tempo(score.tempos.numpy(), tpq, len(grid) / T.FRAMES_PER_QUARTER)
     meta.setdefault("title", Path(name).stem if name != "upload" else "")
     meta.setdefault("source", name)
     piece = Piece(grid=grid, time_signature=time_signature, tempo=round(tempo, 2), **meta)
     if piece.key is None:
         piece.key = estimate_key(piece)
     return piece
+
+
+def _track_part(track: symusic.Track, tpq: int) -> Part:
+    """A track's notes in quarter notes, without the impossible ones a damaged file yields
+    (negative times from int32 overflow of huge delta times, negative durations)."""
+    arrays = track.notes.numpy()
+    time = arrays["time"].astype(np.int64)
+    duration = arrays["duration"].astype(np.int64)
+    pitch = arrays["pitch"].astype(np.int64)
+    ok = (time >= 0) & (duration >= 0) & (pitch >= 0)
+    return Part(
+        name=track.name or "",
+        is_drum=bool(track.is_drum),
+        starts=time[ok] / tpq,
+        ends=(time[ok] + duration[ok]) / tpq,
+        pitches=pitch[ok],
+    )
+
+
+def mean_tempo(tempos: dict[str, np.ndarray], tpq: int, quarters: float) -> float:
+    """The one tempo (quarter notes per minute) that plays the first ``quarters`` of the
+    file in the same time as its tempo map does.
+
+    A Piece has a single tempo; taking the first one made a file going from 120 to 148 bpm
+    on beat 2 render 21.6 % too long (8.00 s instead of 6.58 s for 4 bars). Before the
+    first tempo event MIDI plays at 120 bpm; events with a zero tempo are ignored, and the
+    result is clamped to the range the renderers accept.
+    """
+    times = np.asarray(tempos["time"], np.int64)
+    mspq = np.asarray(tempos["mspq"], np.int64)
+    keep = (times >= 0) & (mspq > 0)
+    times, mspq = times[keep], mspq[keep]
+    order = np.argsort(times, kind="stable")
+    times = np.concatenate([[0], times[order]]) / tpq
+    mspq = np.concatenate([[DEFAULT_MSPQ], mspq[order]])
+    starts = np.minimum(times, quarters)
+    lengths = np.diff(np.append(starts, quarters))  # a later event at the same time wins
+    seconds = float(np.sum(lengths * mspq)) / 1e6
+    tempo = 60.0 * quarters / seconds  # > 0: quarters > 0 and every mspq >= 1
+    return float(np.clip(tempo, MIN_QPM, MAX_QPM))
 
 
 def to_score(piece: Piece, programs: dict[str, int] | None = None) -> symusic.Score:
@@ -136,8 +178,29 @@ def to_score(piece: Piece, programs: dict[str, int] | None = None) -> symusic.Sc
 
 
 def to_midi(piece: Piece, programs: dict[str, int] | None = None) -> bytes:
-    """A clean type-1 multi-track MIDI file of the piece."""
-    return bytes(to_score(piece, programs).dumps_midi())
+    """A clean type-1 multi-track MIDI file of the piece, exactly ``n_bars`` bars long.
+
+    Every track ends on the bar line after the last bar, so the file loops seamlessly in
+    a game engine or a DAW (symusic alone ends a track one tick after its last event,
+    which also cut off the trailing rests of a piece). Rewriting the ends with mido takes
+    ~16 ms for a dense 32-bar piece (1,280 notes), on top of symusic's ~4 ms.
+    """
+    end = piece.n_bars * piece.frames_per_bar * (TICKS_PER_QUARTER // T.FRAMES_PER_QUARTER)
+    return end_midi_at(bytes(to_score(piece, programs).dumps_midi()), end)
+
+
+def end_midi_at(data: bytes, tick: int) -> bytes:
+    """``data`` with every track's end-of-track moved to ``tick`` (or to the track's last
+    event, if that is later)."""
+    midi = mido.MidiFile(file=io.BytesIO(data))
+    for track in midi.tracks:
+        if track and track[-1].type == "end_of_track":
+            track.pop()
+        last = sum(msg.time for msg in track)
+        track.append(mido.MetaMessage("end_of_track", time=max(0, tick - last)))
+    out = io.BytesIO()
+    midi.save(file=out)
+    return out.getvalue()
 
 
 def write_midi(piece: Piece, path: str | Path, programs: dict[str, int] | None = None) -> Path:

@@ -21,9 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from composer import tokens as T
-from composer.errors import DrumsOnlyError, EmptyMidiError, MidiTooLargeError
+from composer.errors import CorruptMidiError, DrumsOnlyError, EmptyMidiError, MidiTooLargeError
 
 MAX_FRAMES = 16_384  # 1024 bars of 4/4: ~34 minutes at 120 bpm
+# Note times are cast to int64 frames, which overflows past 2**61 quarters; anything past
+# MAX_FRAMES is refused or cropped anyway, so the bound only has to sit between the two.
+MAX_QUARTERS = 2.0**40
 
 
 @dataclass
@@ -128,6 +131,11 @@ def reduce_parts(
     parts = [p for p in parts if len(p)]
     if not parts:
         raise EmptyMidiError("The file contains no notes.")
+    for p in parts:
+        times = np.concatenate([np.asarray(p.starts, np.float64), np.asarray(p.ends, np.float64)])
+        # NaN fails both comparisons; an infinite time used to end in an IndexError.
+        if not np.all((times >= 0) & (times < MAX_QUARTERS)):
+            raise CorruptMidiError("The file could not be read as MIDI (it has notes at impossible times).")
     pitched = [p for p in parts if not p.is_drum]
     drums = [p for p in parts if p.is_drum]
     if not pitched:
