@@ -22,11 +22,12 @@ COPY pyproject.toml README.md ./
 COPY composer ./composer
 COPY cogs ./cogs
 COPY db ./db
-COPY bot.py ./
+COPY bot.py mozart_cli.py ./
 RUN pip install . \
     && useradd --create-home mozart \
     && mkdir -p /data && chown mozart /data
 USER mozart
 VOLUME ["/data"]
-# Migrations run at start-up; `python -m db upgrade --sql` prints them without running.
+# Migrations run at start-up; `python -m db upgrade` (which reads the same DATABASE_URL) runs them by hand,
+# `python -m db upgrade --sql` prints them without running.
 CMD ["python", "bot.py"]

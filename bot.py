@@ -1,18 +1,10 @@
 """Mozart's Discord bot: `python bot.py`.
 
-Configuration comes from the environment:
+Configuration comes from the environment: ``BotConfig.from_env`` reads it, and README.md's
+table lists every variable with its default (a test keeps the two in step).
 
-    DISCORD_TOKEN       required; never logged
-    DATABASE_URL        default sqlite+aiosqlite:///mozart.db (postgresql+asyncpg://... works too)
-    MOZART_CHECKPOINT   model folder (default: the model shipped with Mozart)
-    MOZART_DEVICE       auto (default), cpu, cuda, mps
-    MOZART_WORKERS      compositions at a time (default 2: each uses one CPU thread)
-    MOZART_QUEUE        how many pieces may wait (default 8)
-    DISCORD_GUILD_ID    sync slash commands to this guild only (instant; for development)
-    LOG_FORMAT          text (default) or json
-
-This file builds the heavy things (database, model, studio (model + composing workers)) and hands them to
-the bot; the cogs in ``cogs/`` hold the commands.
+This file builds the heavy things (database, model, studio (model + composing workers),
+the per-person limiter) and hands them to the bot; the cogs in ``cogs/`` hold the commands.
 """
 
 from __future__ import annotations
@@ -21,13 +13,20 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import signal
 import sys
+import threading
+import time
+import traceback
 from dataclasses import dataclass, field
 
 import discord
 from discord import app_commands
 from discord.ext import commands
+
+from cogs.utils.limits import ComposeLimits, Limiter
+from db.engine import DEFAULT_URL
 
 log = logging.getLogger("mozart")
 
@@ -41,13 +40,15 @@ class ConfigError(Exception):
 @dataclass
 class BotConfig:
     token: str = field(repr=False)  # never printed
-    database_url: str = "sqlite+aiosqlite:///mozart.db"
+    database_url: str = DEFAULT_URL  # the same default as `python -m db upgrade`
     checkpoint: str | None = None
     device: str = "auto"
     workers: int = 2  # on 2 CPU cores: 8 queued pieces in 12.4 s instead of 22.2 s with 1
     max_queue: int = 8
     guild_id: int | None = None
-    compose_cooldown_s: float = 10.0  # per user, between compositions
+    limits: ComposeLimits = ComposeLimits()  # per person: pieces in flight, burst, refill, waiting
+    log_salt: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)  # user ids in logs
+    stall_warning_s: float = 0.5  # warn when the event loop is blocked this long (0 = off)
     max_upload_bytes: int = 1_000_000  # /remix attachments
     max_remix_bars: int = 64
 
@@ -68,21 +69,33 @@ class BotConfig:
             except ValueError:
                 raise ConfigError(f"{name} must be a number (got {raw!r}).") from None
 
+        limits = ComposeLimits()
+        try:
+            limits = ComposeLimits(in_flight=number("MOZART_USER_IN_FLIGHT", limits.in_flight),
+                                   burst=number("MOZART_USER_BURST", limits.burst),
+                                   refill_s=number("MOZART_USER_REFILL_S", limits.refill_s, float),
+                                   max_waiting=number("MOZART_USER_WAITING", limits.max_waiting))
+        except ValueError as e:
+            raise ConfigError(f"MOZART_USER_* limits: {e}") from None
         return cls(
             token=token,
             database_url=env.get("DATABASE_URL") or cls.database_url,
             checkpoint=env.get("MOZART_CHECKPOINT") or None,
-            device=env.get("MOZART_DEVICE") or "auto",
+            device=env.get("MOZART_DEVICE") or cls.device,
             workers=max(1, number("MOZART_WORKERS", cls.workers)),
-            max_queue=max(1, number("MOZART_QUEUE", 8)),
+            max_queue=max(1, number("MOZART_QUEUE", cls.max_queue)),
             guild_id=number("DISCORD_GUILD_ID", None),
+            limits=limits,
+            **({"log_salt": env["MOZART_LOG_SALT"]} if env.get("MOZART_LOG_SALT") else {}),
+            stall_warning_s=max(0.0, number("MOZART_STALL_WARNING_S", cls.stall_warning_s, float)),
         )
 
 
 class Mozart(commands.Bot):
-    """The bot: holds the database session factory and the studio (model + composing workers) it was given."""
+    """The bot: holds the database session factory, the studio (model + composing workers) and the
+    per-person limiter it was given; watches its own event loop for stalls."""
 
-    def __init__(self, *, config: BotConfig, db, studio, engine=None, **options):
+    def __init__(self, *, config: BotConfig, db, studio, limiter: Limiter, engine=None, **options):
         intents = discord.Intents.none()
         intents.guilds = True
         intents.guild_reactions = True  # raw reaction events become ratings
@@ -91,12 +104,16 @@ class Mozart(commands.Bot):
         self.config = config
         self.db = db
         self.studio = studio
+        self.limiter = limiter
         self.engine = engine
+        self.watchdog = LoopWatchdog(config.stall_warning_s) if config.stall_warning_s > 0 else None
         self.tree.on_error = self.on_app_command_error
 
     async def setup_hook(self) -> None:
         from cogs.utils.views import PieceView
 
+        if self.watchdog is not None:
+            self.watchdog.start()
         for extension in EXTENSIONS:
             try:
                 await self.load_extension(extension)
@@ -124,17 +141,90 @@ class Mozart(commands.Bot):
 
     async def close(self) -> None:
         log.info("shutting down: finishing running compositions")
+        await self.limiter.close()
         await self.studio.close(timeout=30)
         await super().close()
         if self.engine is not None:
             await self.engine.dispose()
+        if self.watchdog is not None:
+            await self.watchdog.stop()
+
+
+class LoopWatchdog:
+    """Warns when the event loop stops answering for more than ``threshold_s``, naming what ran.
+
+    A heartbeat task on the loop stamps the time every ``threshold_s / 5``; a daemon thread
+    checks the stamp and, once it goes stale, logs the loop thread's innermost frames
+    (``sys._current_frames``): the code that blocked it, e.g. a ``time.sleep`` or a
+    synchronous file read inside a coroutine. A loop crowded with many short steps is reported
+    too, naming the step that was running. One warning per stall; an INFO line when it ends.
+    """
+
+    def __init__(self, threshold_s: float = 0.5, logger: logging.Logger | None = None):
+        if threshold_s <= 0:
+            raise ValueError(f"threshold_s must be > 0 (received {threshold_s})")
+        self.threshold_s = threshold_s
+        self.interval_s = threshold_s / 5
+        self.log = logger or logging.getLogger("mozart.watchdog")
+        self.stalls = 0  # warnings given
+        self._beat = time.monotonic()
+        self._loop_thread: int | None = None
+        self._task: asyncio.Task | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        """Call on the event loop's thread, from a coroutine."""
+        if self._task is not None:
+            return
+        self._loop_thread = threading.get_ident()
+        self._beat = time.monotonic()
+        self._stop.clear()
+        self._task = asyncio.create_task(self._heartbeat(), name="loop-watchdog-heartbeat")
+        self._thread = threading.Thread(target=self._watch, name="loop-watchdog", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 5)
+            self._thread = None
+
+    async def _heartbeat(self) -> None:
+        while True:
+            self._beat = time.monotonic()
+            await asyncio.sleep(self.interval_s)
+
+    def _watch(self) -> None:
+        stalled_since = None
+        while not self._stop.wait(self.interval_s / 2):
+            beat = self._beat
+            late = time.monotonic() - beat - self.interval_s  # a healthy beat is up to one interval old
+            if late > self.threshold_s and stalled_since != beat:
+                stalled_since = beat
+                self.stalls += 1
+                self.log.warning("event loop blocked for %.2f s so far, running: %s", late, self._where())
+            elif stalled_since is not None and beat != stalled_since:
+                self.log.info("event loop answered again after %.2f s", beat - stalled_since - self.interval_s)
+                stalled_since = None
+
+    def _where(self) -> str:
+        frame = sys._current_frames().get(self._loop_thread)
+        if frame is None:
+            return "?"
+        stack = traceback.StackSummary.extract(traceback.walk_stack(frame), limit=4, lookup_lines=False)
+        return " <- ".join(f"{f.name} ({os.path.basename(f.filename)}:{f.lineno})" for f in stack)
 
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
                 "message": record.getMessage()}
-        for key in ("error_id", "user_id", "command"):
+        for key in ("error_id", "user_id", "command", "job"):
             if hasattr(record, key):
                 data[key] = getattr(record, key)
         if record.exc_info:
@@ -155,7 +245,7 @@ def setup_logging(fmt: str | None = None) -> None:
 
 
 async def build(config: BotConfig) -> Mozart:
-    """Database (migrated), model and studio (model + composing workers), handed to a new bot."""
+    """Database (migrated), model, studio (model + composing workers) and limiter, handed to a new bot."""
     import db as database
     from composer.generator import Generator
     from composer.studio import Studio
@@ -166,7 +256,8 @@ async def build(config: BotConfig) -> Mozart:
     generator = await asyncio.to_thread(Generator.load, config.checkpoint, config.device)
     log.info("model %s loaded on %s (%d styles)", generator.version, generator.device, len(generator.catalog.names()))
     service = Studio(generator, workers=config.workers, max_queue=config.max_queue)
-    return Mozart(config=config, db=sessions, studio=service, engine=engine)
+    limiter = Limiter(config.limits, job_seconds=service.typical_job_seconds)
+    return Mozart(config=config, db=sessions, studio=service, limiter=limiter, engine=engine)
 
 
 async def run(config: BotConfig) -> None:

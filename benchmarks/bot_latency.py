@@ -3,7 +3,8 @@
     python benchmarks/bot_latency.py [--checkpoint DIR] [--runs 7] [--workers N]
 
 Prints: /compose bars:32 from command to MP3 posted (p50/p95); event-loop lag (p99)
-while 8 compositions run; how many of 200 reactions sent within one second were stored.
+while 8 compositions run; how many of 200 reactions sent within one second were stored;
+how often the watchdog saw the event loop blocked.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import db  # noqa: E402
 from bot import BotConfig, build  # noqa: E402
+from cogs.utils.limits import ComposeLimits  # noqa: E402
 from tests.fakediscord import FakeDiscord  # noqa: E402
 
 
@@ -48,8 +50,9 @@ async def _lag_probe(samples: list[float], stop: asyncio.Event, interval: float 
 
 async def main(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
+        # One person asks for every piece here: no per-person limits, so the studio is what is measured.
         config = BotConfig(token="bench", database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
-                           checkpoint=args.checkpoint, compose_cooldown_s=0, max_queue=16,
+                           checkpoint=args.checkpoint, limits=ComposeLimits(in_flight=16, refill_s=0), max_queue=16,
                            **({"workers": args.workers} if args.workers else {}))
         async with FakeDiscord() as fake:
             bot = await build(config)
@@ -96,6 +99,8 @@ async def main(args) -> None:
                 stored = time.perf_counter() - started
                 print(f"200 reactions sent in {sent:.2f} s: {likes + dislikes} stored ({likes} 👍, {dislikes} 👎) "
                       f"within {stored:.2f} s")
+                print(f"event loop blocked > {config.stall_warning_s:g} s: {bot.watchdog.stalls} times "
+                      f"(the warnings name the code)")
 
 
 def _elapsed_to_files(fake, interaction) -> float:

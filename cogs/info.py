@@ -8,19 +8,22 @@ from discord.ext import commands
 
 import db
 from cogs.utils.errors import UserError
+from cogs.utils.options import DEFAULT_SOUND, SOUND_CHOICES
 from cogs.utils.posting import piece_from_row
+from composer.render.presets import SOUNDS
+from composer.request import EXTEND_BARS, FORMS
 from composer.studio import Job
 
-HELP = """\
+HELP = f"""\
 **/compose** `style` `bars` — an original piece. Styles combine a game and a composer
 (`zelda-bach`, `doom-mozart`) or use one alone (`bach`). Options: tempo, key, time
-signature, form (AABA, ABAC, rondo, through), sound (chip, orchestra, piano), temperature, seed.
+signature, form ({", ".join(FORMS)}), sound ({", ".join(SOUNDS)}), temperature, seed.
 **/remix** `midi` `style` — re-imagine an attached MIDI file; `keep` the melody, bass,
 drums, chords or rhythm, and choose how much of the rest to change with `strength`.
 **/styles** — every game and composer the model knows.
 **/piece** `id` — post a stored piece again.
 
-Under each piece: 🔁 reroll (new seed) · 🎲 variation · ⏩ extend by 8 bars · 🎹 change sound.
+Under each piece: 🔁 reroll (new seed) · 🎲 variation · ⏩ extend by {EXTEND_BARS} bars · 🎹 change sound.
 React 👍 or 👎: ratings decide what the next model learns from.
 Same seed + same options = the same piece, so you can share recipes."""
 
@@ -54,13 +57,13 @@ class Info(commands.Cog):
 
     @app_commands.command(name="piece")
     @app_commands.describe(id="The piece number shown in its post", sound="Re-render with another sound")
-    @app_commands.choices(sound=[app_commands.Choice(name=n, value=n) for n in ("chip", "orchestra", "piano")])
+    @app_commands.choices(sound=SOUND_CHOICES)
     async def piece(self, interaction: discord.Interaction, id: app_commands.Range[int, 1], sound: str | None = None):
         """Post a stored piece again."""
         row = await db.get_piece(self.bot.db, id)
         if row is None:
             raise UserError(f"There is no piece #{id}.")
-        sound = sound or (row.params or {}).get("sound", "chip")
+        sound = sound or (row.params or {}).get("sound", DEFAULT_SOUND)
         await self.bot.get_cog("Compose").make(interaction, Job(piece=piece_from_row(row), sound=sound),
                                                kind="resound", parent_id=row.id)
 

@@ -55,7 +55,7 @@ class Result:
     originality_source: str | None
     sound: str = "chip"  # the sound actually used (chip after a SoundFont fallback)
     warnings: list[str] = field(default_factory=list)  # for the user, e.g. that fallback
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # queued, generate, render (the poster adds upload)
 
 
 @dataclass
@@ -63,6 +63,7 @@ class _Ticket:
     job: Job
     update: Update | None
     future: asyncio.Future
+    seconds: dict[str, float]  # the caller's: filled in as the job goes, so failures are measured too
     queued_at: float = field(default_factory=time.monotonic)
 
 
@@ -115,15 +116,21 @@ class Studio:
     def typical_job_seconds(self) -> float:
         return sorted(self._recent)[len(self._recent) // 2] if self._recent else 3.0
 
-    async def submit(self, job: Job, update: Update | None = None) -> Result:
-        """Queue a job and wait for its result; raises QueueFullError when the queue is full."""
+    async def submit(self, job: Job, update: Update | None = None, *,
+                     seconds: dict[str, float] | None = None) -> Result:
+        """Queue a job and wait for its result; raises QueueFullError when the queue is full.
+
+        ``seconds`` (if given) receives the time spent queued, generating and rendering as
+        the job goes, so a caller can report them even when the job fails; the result's
+        ``seconds`` is the same dict."""
+        seconds = {} if seconds is None else seconds
         if self._closed:
             raise ServiceClosedError()
         if len(self._waiting) >= self.max_queue:
             ahead = len(self._waiting) + self._running
             raise QueueFullError(retry_after=max(5.0, ahead * self.typical_job_seconds() / self.workers))
         await self.start()
-        ticket = _Ticket(job, update, asyncio.get_running_loop().create_future())
+        ticket = _Ticket(job, update, asyncio.get_running_loop().create_future(), seconds)
         self._waiting.append(ticket)
         position = len(self._waiting) + self._running - self.workers
         if position > 0:
@@ -145,6 +152,7 @@ class Studio:
                 continue
             self._running += 1
             started = time.monotonic()
+            ticket.seconds["queued"] = started - ticket.queued_at
             try:
                 # Progress edits go out in the background: composing never waits on Discord.
                 for position, other in enumerate(list(self._waiting), start=1):
@@ -154,7 +162,7 @@ class Studio:
                 def report(stage: str, loop=loop, ticket=ticket):
                     loop.call_soon_threadsafe(self._notify, ticket.update, stage)
 
-                result = await loop.run_in_executor(self._executor, self._run, ticket.job, report)
+                result = await loop.run_in_executor(self._executor, self._run, ticket.job, report, ticket.seconds)
                 if not ticket.future.done():
                     ticket.future.set_result(result)
             except Exception as e:  # delivered to the caller, who turns it into a message
@@ -170,9 +178,8 @@ class Studio:
             self._notifications.add(task)  # keep a reference until it is done
             task.add_done_callback(self._notifications.discard)
 
-    def _run(self, job: Job, report: Callable[[str], None]) -> Result:
+    def _run(self, job: Job, report: Callable[[str], None], seconds: dict[str, float]) -> Result:
         """Runs in a worker thread: generate (unless re-rendering), originality, render."""
-        seconds = {}
         t0 = time.perf_counter()
         if job.piece is not None:
             piece = job.piece

@@ -30,6 +30,7 @@ from .queries import (
     piece_by_message,
     rated_pieces,
     rating_counts,
+    remix_source_of,
     upsert_rating,
 )
 
@@ -41,5 +42,5 @@ __all__ = (
     'SessionFactory', 'RatedPiece', 'ModelVersionStats', 'DeletedUserData',
     'create_piece', 'get_piece', 'attach_message', 'piece_by_message', 'delete_piece',
     'upsert_rating', 'delete_rating', 'rating_counts', 'like_ratio_by_model_version', 'rated_pieces',
-    'add_remix_source', 'delete_user_data',
+    'add_remix_source', 'remix_source_of', 'delete_user_data',
 )

@@ -19,8 +19,10 @@ from .errors import DatabaseError
 
 __all__ = ('db_group',)
 
+# $DATABASE_URL, as the bot reads it (bot.BotConfig): migrations go to the database the bot uses.
 url_option = click.option(
-    '--url', default=lambda: os.environ.get('MOZART_DB_URL', DEFAULT_URL), show_default='$MOZART_DB_URL or ' + DEFAULT_URL,
+    '--url', default=lambda: os.environ.get('DATABASE_URL') or DEFAULT_URL,
+    show_default='$DATABASE_URL or ' + DEFAULT_URL,
     help='SQLAlchemy async URL, e.g. sqlite+aiosqlite:///mozart.db or postgresql+asyncpg://user@host/mozart.',
 )
 

@@ -367,6 +367,13 @@ async def add_remix_source(
     return await _transaction(db, work)
 
 
+async def remix_source_of(db: SessionFactory, piece_id: int) -> RemixSource | None:
+    """The upload that the remix ``piece_id`` re-imagined, or None."""
+    return await _transaction(
+        db, lambda s: s.scalar(select(RemixSource).where(RemixSource.piece_id == piece_id)), write=False
+    )
+
+
 async def delete_user_data(db: SessionFactory, user_id: int) -> DeletedUserData:
     """Delete everything stored about a user: their ratings, uploads and pieces.
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 
 import db
 from bot import BotConfig, build
+from cogs.utils.limits import ComposeLimits, user_tag
 from composer.request import GenerationRequest
 from composer.midi_io import to_midi
 from tests.fakediscord import FakeDiscord, Upload
@@ -22,7 +25,7 @@ OTHER_USER = 555_000_111
 
 def _config(tmp_path, tiny_checkpoint, **overrides) -> BotConfig:
     settings = dict(token="fake-token", database_url=f"sqlite+aiosqlite:///{tmp_path / 'mozart.db'}",
-                    checkpoint=str(tiny_checkpoint), device="cpu", compose_cooldown_s=0)
+                    checkpoint=str(tiny_checkpoint), device="cpu")
     settings.update(overrides)
     return BotConfig(**settings)
 
@@ -138,9 +141,6 @@ async def test_unknown_style_and_bad_values_get_a_private_answer(fake, tmp_path,
         interaction = await fake.slash("compose", {"style": "bach", "key": "H major"})
         response = await interaction.wait_response(3)
         assert response.ephemeral and "H major" in response.data["content"]
-        choices = await fake.autocomplete("compose", "style", "")
-        assert 0 < len(choices) <= 25
-        assert [c["value"] for c in await fake.autocomplete("compose", "style", "zelda-b")] == ["zelda-bach"]
 
 
 async def test_remix_of_a_real_midi_and_of_a_corrupt_one(fake, tmp_path, tiny_checkpoint):
@@ -217,9 +217,29 @@ async def test_restart_keeps_ratings_and_old_buttons_work(fake, tmp_path, tiny_c
         await _wait_rating(again, row.id, OTHER_USER, -1)
 
 
-async def test_styles_help_piece_and_cooldown(fake, tmp_path, tiny_checkpoint):
-    bot = await build(_config(tmp_path, tiny_checkpoint, compose_cooldown_s=30))
+async def test_typing_a_style_offers_the_styles_that_match(fake, tmp_path, tiny_checkpoint):
+    """The tiny model knows games dink, doom (zelda answered by dink) and composers bach, mozart."""
+    bot = await build(_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
+        async def offered(typed: str, command: str = "compose") -> list[str]:
+            choices = await fake.autocomplete(command, "style", typed)
+            assert all(c["name"] == c["value"] for c in choices)
+            return [c["value"] for c in choices]
+
+        assert await offered("zel") == ["zelda", "zelda-bach", "zelda-mozart"]
+        assert await offered("ZEL ") == ["zelda", "zelda-bach", "zelda-mozart"]  # as typed on a phone
+        assert await offered("bach") == ["bach", "dink-bach", "doom-bach", "zelda-bach"]  # bach itself first
+        assert await offered("zelda-b") == ["zelda-bach"]
+        assert await offered("beethoven") == []  # not in this model
+        assert await offered("", "remix") == ["dink", "doom", "zelda", "bach", "mozart", "dink-bach", "dink-mozart",
+                                              "doom-bach", "doom-mozart", "zelda-bach", "zelda-mozart"]
+
+
+async def test_styles_help_piece_and_asking_again_at_once(fake, tmp_path, tiny_checkpoint, caplog):
+    caplog.set_level(logging.INFO, logger="mozart.jobs")
+    bot = await build(_config(tmp_path, tiny_checkpoint))
+    async with fake.running(bot):
+        assert bot.watchdog is not None and bot.watchdog._thread.is_alive()  # started with the bot
         styles = await fake.slash("styles")
         response = await styles.wait_response(3)
         text = str(response.data["embeds"])
@@ -228,15 +248,135 @@ async def test_styles_help_piece_and_cooldown(fake, tmp_path, tiny_checkpoint):
         assert "/compose" in (await help_.wait_response(3)).data["content"]
         _, _, message = await _compose(fake)
         row = await db.piece_by_message(bot.db, message.id)
-        again = await fake.slash("compose", {"style": "bach"})
+        # Listened, and asks for another at once: it is composed and posted too.
+        again = await fake.slash("compose", {"style": "bach", "bars": 4})
         response = await again.wait_response(3)
-        assert response.ephemeral and "again in" in response.data["content"]
+        assert response.deferred and not response.ephemeral
+        posted = await _posted(fake, again)
+        assert "bach — 4 bars" in posted.embeds[0]["title"]
         show = await fake.slash("piece", {"id": row.id, "sound": "orchestra"})
         posted = await _posted(fake, show)
         assert set(_files_by_suffix(posted)) == {"mp3", "mid", "png"}
         missing = await fake.slash("piece", {"id": 9999})
         followup = await missing.wait_response(3)
         assert followup.ephemeral and "no piece #9999" in followup.data["content"]
+        watchdog_thread = bot.watchdog._thread
+    assert not watchdog_thread.is_alive()  # stopped with the bot
+    # One line per job in the log, the user under a pseudonym.
+    jobs = [r for r in caplog.records if r.name == "mozart.jobs"]
+    assert [(r.job["kind"], r.job["style"], r.job["bars"], r.job["outcome"]) for r in jobs] == [
+        ("compose", "zelda-bach", 4, "ok"), ("compose", "bach", 4, "ok"), ("resound", "zelda-bach", 4, "ok")]
+    tag = user_tag(fake.user_id, bot.config.log_salt)
+    for record in jobs:
+        assert record.job["user"] == tag and str(fake.user_id) not in record.getMessage()
+        assert record.job["render_s"] > 0 and record.job["upload_s"] > 0
+        assert (record.job["generate_s"] > 0) == (record.job["kind"] != "resound")  # a new sound composes nothing
+
+
+async def test_more_requests_than_the_limits_wait_their_turn_and_only_a_flood_is_refused(
+        fake, tmp_path, tiny_checkpoint, caplog):
+    caplog.set_level(logging.INFO, logger="mozart.jobs")
+    limits = ComposeLimits(in_flight=1, burst=5, refill_s=12, max_waiting=1)
+    bot = await build(_config(tmp_path, tiny_checkpoint, limits=limits))
+    async with fake.running(bot):
+        # Three at once from one person: one composes, one waits its turn, the third is too many.
+        sent = await asyncio.gather(*(fake.slash("compose", {"style": "zelda-bach", "bars": 4, "seed": s})
+                                      for s in (1, 2, 3)))
+        responses = [await i.wait_response(3) for i in sent]
+        refused = [i for i, r in zip(sent, responses) if r.ephemeral]
+        accepted = [i for i, r in zip(sent, responses) if r.deferred]
+        assert len(refused) == 1 and len(accepted) == 2
+        text = refused[0].response.data["content"]
+        assert re.fullmatch(r"You already have 1 piece on the way and 1 waiting\. Enjoy those first, "
+                            r"then try again in about \d+ s\.", text), text
+        posted = [await _posted(fake, i) for i in accepted]
+        assert sorted(_seed(m) for m in posted) == sorted(_seed_of(i) for i in accepted)
+        edits = [_edits(fake, i) for i in accepted]
+        assert sum(any(e.startswith("⏳ Queued: you have 1 piece on the way") for e in e_) for e_ in edits) == 1
+        # Someone else is not held up meanwhile.
+        other = await fake.slash("compose", {"style": "bach", "bars": 4}, user_id=OTHER_USER)
+        await _posted(fake, other)
+    outcomes = sorted(r.job["outcome"] for r in caplog.records if r.name == "mozart.jobs")
+    assert outcomes == ["TooManyWaitingError", "ok", "ok", "ok"]
+    waited = [r.job["limited_s"] for r in caplog.records if r.name == "mozart.jobs" and r.job["outcome"] == "ok"]
+    assert sum(w > 0 for w in waited) == 1
+
+
+def _seed(message) -> int:
+    return int({f["name"]: f["value"] for f in message.embeds[0]["fields"]}["Seed"])
+
+
+def _seed_of(interaction) -> int:
+    return next(o["value"] for o in interaction.payload["data"]["options"] if o["name"] == "seed")
+
+
+def _edits(fake, interaction) -> list[str]:
+    """The text of every edit the bot made to the interaction's message, in order."""
+    return [call.json.get("content") or "" for call in fake.calls
+            if call.method == "PATCH" and interaction.token in call.path and isinstance(call.json, dict)]
+
+
+def test_python_m_db_upgrade_migrates_the_database_the_bot_uses(tmp_path):
+    """`python -m db upgrade` in the Docker image must migrate the bot's database, not another file."""
+    from db.migrate import current_revision, head_revision
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'bot.db'}"
+    (tmp_path / "data").mkdir()
+    env = {**{k: v for k, v in os.environ.items() if k != "MOZART_DB_URL"}, "DATABASE_URL": url,
+           "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "mozart.db").exists()  # not the default file in the working directory
+    config = BotConfig.from_env({"DISCORD_TOKEN": "t", "DATABASE_URL": url})
+    assert config.database_url == url
+
+    async def revision():
+        engine = db.make_engine(config.database_url)
+        try:
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(revision()) == head_revision()
+
+
+def test_the_docker_image_points_the_bot_and_the_migrations_at_one_database():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"\bDATABASE_URL=sqlite\+aiosqlite:////data/\S+", dockerfile)  # on the /data volume
+    assert "MOZART_DB_URL" not in dockerfile
+    import tomllib
+
+    copied = {path for line in re.findall(r"^COPY (.+) \S+$", dockerfile, re.M) for path in line.split()}
+    modules = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["py-modules"]
+    assert {f"{m}.py" for m in modules} <= copied  # else `pip install .` fails in the image
+
+
+def test_every_variable_the_bot_reads_is_in_the_readme_table():
+    read: list[str] = []
+
+    class Recording(dict):
+        def get(self, key, default=None):
+            read.append(key)
+            return super().get(key, default)
+
+        def __getitem__(self, key):
+            read.append(key)
+            return super().__getitem__(key)
+
+    BotConfig.from_env(Recording(DISCORD_TOKEN="t", MOZART_LOG_SALT="s"))
+    table = re.findall(r"^\| `([A-Z_]+)` \| ([^|]+) \|", (ROOT / "README.md").read_text(), re.M)
+    documented = dict(table)
+    assert set(read) - set(documented) == set()
+    defaults = BotConfig(token="t")
+    assert documented["DATABASE_URL"].strip() == f"`{db.DEFAULT_URL}`" == f"`{defaults.database_url}`"
+    for name, value in (("MOZART_WORKERS", defaults.workers), ("MOZART_QUEUE", defaults.max_queue),
+                        ("MOZART_USER_IN_FLIGHT", defaults.limits.in_flight),
+                        ("MOZART_USER_BURST", defaults.limits.burst),
+                        ("MOZART_USER_REFILL_S", defaults.limits.refill_s),
+                        ("MOZART_USER_WAITING", defaults.limits.max_waiting),
+                        ("MOZART_STALL_WARNING_S", defaults.stall_warning_s)):
+        assert documented[name].strip() == f"`{value:g}`", name
 
 
 def test_missing_token_exits_with_code_2_and_a_clear_message():
@@ -247,6 +387,6 @@ def test_missing_token_exits_with_code_2_and_a_clear_message():
 
 
 def test_config_never_shows_the_token():
-    config = BotConfig.from_env({"DISCORD_TOKEN": "secret-token-value", "MOZART_WORKERS": "2"})
-    assert "secret-token-value" not in repr(config)
-    assert config.workers == 2 and config.database_url.startswith("sqlite+aiosqlite")
+    config = BotConfig.from_env({"DISCORD_TOKEN": "secret-token-value", "MOZART_WORKERS": "3"})
+    assert "secret-token-value" not in repr(config) and config.token == "secret-token-value"
+    assert config.workers == 3 and config.database_url == db.DEFAULT_URL

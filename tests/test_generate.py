@@ -20,7 +20,8 @@ from composer.sampling import clean_holds
 
 @pytest.mark.parametrize("bars, ts", [(1, "4/4"), (7, "4/4"), (5, "3/4"), (3, "6/8")])
 def test_bars_gives_exactly_that_many_bars(generator, bars, ts):
-    piece = generator.generate(GenerationRequest(style="doom", bars=bars, time_signature=ts, seed=1, steps=4))
+    piece = generator.generate(GenerationRequest(style="doom", bars=bars, time_signature=ts, seed=1, steps=4,
+                                                 form="through"))
     assert piece.n_bars == bars
     assert piece.n_frames == bars * piece.frames_per_bar
     assert import_midi(to_midi(piece)).n_bars == bars
@@ -113,7 +114,7 @@ def test_styles_resolve_and_unknown_style_is_a_clear_error(generator):
     assert (style.game, style.composer) == ("dink", "bach")
     assert generator.catalog.resolve("mozart").game is None
     with pytest.raises(UnknownStyleError) as info:
-        generator.generate(GenerationRequest(style="zelda-bahc", bars=2))
+        generator.generate(GenerationRequest(style="zelda-bahc", bars=2, form="through"))
     message = str(info.value)
     assert "zelda-bach" in message and "Known games: dink, doom, zelda" in message
     assert generator.catalog.suggest("zel")[0] == "zelda"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -22,7 +23,7 @@ def _fake_render(gate: threading.Event | None = None):
 
 
 def _job(seed: int) -> Job:
-    return Job(request=GenerationRequest(style="doom", bars=2, steps=2, seed=seed))
+    return Job(request=GenerationRequest(style="doom", bars=2, form="through", steps=2, seed=seed))
 
 
 async def test_jobs_run_off_the_loop_and_report_queue_positions(generator):
@@ -31,8 +32,10 @@ async def test_jobs_run_off_the_loop_and_report_queue_positions(generator):
     updates: dict[int, list[str]] = {1: [], 2: [], 3: []}
     tasks = [asyncio.create_task(service.submit(_job(i), updates[i].append)) for i in (1, 2, 3)]
     # The loop stays free while the first job is blocked in its worker thread.
+    started = time.perf_counter()
     for _ in range(50):
         await asyncio.sleep(0.01)
+    assert time.perf_counter() - started < 2.5  # 0.5 s of sleeps; a blocked loop would take the gate's 5 s
     assert not any(t.done() for t in tasks)
     gate.set()
     results = await asyncio.gather(*tasks)
@@ -80,7 +83,7 @@ async def test_generation_errors_reach_the_caller(generator):
     from composer.errors import UnknownStyleError
 
     with pytest.raises(UnknownStyleError):
-        await service.submit(Job(request=GenerationRequest(style="nope", bars=2)))
+        await service.submit(Job(request=GenerationRequest(style="nope", bars=2, form="through")))
     await service.close()
 
 
@@ -97,4 +100,27 @@ async def test_jobs_arriving_while_positions_are_announced_all_complete(generato
         await asyncio.sleep(0.005)
     results = await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
     assert sorted(r.files["mid"] for r in results) == sorted(f"mid:{s}".encode() for s in range(8))
+    await service.close()
+
+
+async def test_each_job_reports_where_its_time_went(generator):
+    """Queued, generating and rendering seconds reach the caller, for failed jobs too (the job log uses them)."""
+    gate = threading.Event()
+    service = Studio(generator, workers=1, max_queue=4, render_fn=_fake_render(gate))
+    first = asyncio.create_task(service.submit(_job(1)))
+    await asyncio.sleep(0.05)
+    timings: dict[str, float] = {}
+    second = asyncio.create_task(service.submit(_job(2), seconds=timings))
+    await asyncio.sleep(0.4)  # the first job's render waits at the gate; the second waits in the queue
+    gate.set()
+    one, two = await asyncio.gather(first, second)
+    assert two.seconds is timings and set(timings) == {"queued", "generate", "render"}
+    assert timings["queued"] >= 0.3 > one.seconds["queued"]
+    assert one.seconds["render"] >= 0.3 > timings["render"]
+    from composer.errors import UnknownStyleError
+
+    failed: dict[str, float] = {}
+    with pytest.raises(UnknownStyleError):
+        await service.submit(Job(request=GenerationRequest(style="nope", bars=2, form="through")), seconds=failed)
+    assert "queued" in failed and "render" not in failed
     await service.close()

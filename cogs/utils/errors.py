@@ -39,8 +39,6 @@ async def reply(interaction: discord.Interaction, content: str | None = None, **
 def user_message(error: BaseException) -> tuple[str, bool]:
     """(message, expected): expected errors are the user's to fix and are not logged as bugs."""
     original = getattr(error, "original", None) or getattr(error, "__cause__", None) or error
-    if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down a little: you can do that again in {error.retry_after:.0f} s.", True
     if isinstance(error, app_commands.CheckFailure):
         return "You can't use this command here.", True
     if isinstance(original, MozartError):

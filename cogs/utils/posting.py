@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 
 import discord
 
@@ -67,7 +68,9 @@ def build_files(result: Result, basename: str) -> list[discord.File]:
 
 async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind: str,
                   parent_id: int | None = None, remix_source_id: int | None = None, extra_params: dict | None = None):
-    """Store the piece, post it as the answer to ``interaction`` and prompt for ratings."""
+    """Store the piece, post it as the answer to ``interaction`` and prompt for ratings.
+
+    The seconds the upload took are added to ``result.seconds['upload']``."""
     from cogs.utils.views import PieceView
 
     piece = result.piece
@@ -92,9 +95,13 @@ async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind
     if not row_id:
         notes.append("I could not save this piece, so its buttons and ratings won't work.")
     content = "\n".join(f"⚠️ {note}" for note in notes) or None
-    message = await interaction.edit_original_response(content=content, embed=embed,
-                                                       attachments=build_files(result, basename),
-                                                       view=PieceView() if row_id else None)
+    started = time.perf_counter()
+    try:
+        message = await interaction.edit_original_response(content=content, embed=embed,
+                                                           attachments=build_files(result, basename),
+                                                           view=PieceView() if row_id else None)
+    finally:
+        result.seconds["upload"] = time.perf_counter() - started
     if row_id:
         try:
             await db.attach_message(bot.db, row_id, message.channel.id, message.id)

@@ -1,0 +1,63 @@
+"""Slash-command options built from ``GenerationRequest``'s declarations.
+
+A command still names its parameters in its signature (that is how discord.py reads them),
+but every range, default, choice and description comes from composer/request.py:
+
+    @app_commands.describe(**describe("style", "bars"))
+    @app_commands.choices(form=choices("form"))
+    async def compose(self, interaction, style: str, bars: BARS = default("bars")): ...
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from discord import app_commands
+
+from composer.render.presets import DEFAULT_SOUND, SOUNDS
+from composer.request import GenerationRequest, Spec
+
+DESCRIPTION_LIMIT = 100  # Discord's limit for option descriptions and choice names
+
+
+def _spec(name: str) -> Spec:
+    return GenerationRequest.specs()[name]
+
+
+def default(name: str) -> Any:
+    return GenerationRequest.default(name)
+
+
+def bounded(name: str) -> Any:
+    """``app_commands.Range`` over the parameter's declared bounds."""
+    spec = _spec(name)
+    return app_commands.Range[spec.kind, spec.kind(spec.low), spec.kind(spec.high)]
+
+
+def describe(*names: str, **extra: str) -> dict[str, str]:
+    """Option descriptions (Discord shows them under each option)."""
+    return {**{n: _spec(n).help[:DESCRIPTION_LIMIT] for n in names}, **extra}
+
+
+def choice_list(options: dict[str, str]) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=(f"{value} — {text}" if value else text)[:DESCRIPTION_LIMIT], value=value)
+            for value, text in options.items()]
+
+
+def choices(name: str) -> list[app_commands.Choice[str]]:
+    """The declared choices (or suggested values) of a parameter, each with what it means."""
+    spec = _spec(name)
+    return choice_list(dict(spec.choices or spec.suggestions))
+
+
+SOUND_CHOICES = choice_list({name: preset.description for name, preset in SOUNDS.items()})
+SOUND_HELP = "How it sounds in the MP3"
+
+# The ranged options the commands offer.
+BARS = bounded("bars")
+TEMPO = bounded("tempo")
+TEMPERATURE = bounded("temperature")
+SEED = bounded("seed")
+STRENGTH = bounded("strength")
+__all__ = ["BARS", "DEFAULT_SOUND", "SEED", "SOUND_CHOICES", "SOUND_HELP", "STRENGTH", "TEMPERATURE", "TEMPO",
+           "choice_list", "choices", "default", "describe"]
