@@ -1,43 +1,19 @@
 """Training batches: random windows of the encoded corpus, transposed and masked.
 
-The encoded corpus (``python -m composer corpus encode``) is a few flat arrays per split,
-so a batch costs a handful of NumPy slices: no per-step file I/O, no music parsing.
+The encoded corpus (``python -m composer corpus encode``, read with
+``composer.corpus.encoded.load_split``) is a few flat arrays per split, so a batch costs a
+handful of NumPy slices: no per-step file I/O, no music parsing.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from composer import tokens as T
+from composer.corpus.encoded import EncodedSplit
 
 PITCHED = slice(0, T.DRUM_VOICE)
-
-
-@dataclass
-class Split:
-    """One split of the encoded corpus, as stored by ``corpus encode``."""
-
-    grid: np.ndarray  # (total_frames, 5) uint8
-    offsets: np.ndarray  # (n + 1,) piece boundaries in frames
-    game: np.ndarray  # (n,) label index or -1
-    composer: np.ndarray  # (n,) label index or -1
-    frames_per_bar: np.ndarray  # (n,)
-    ids: np.ndarray  # (n,) piece ids
-
-    @classmethod
-    def load(cls, path: str | Path) -> Split:
-        with np.load(path, allow_pickle=False) as z:
-            return cls(**{k: z[k] for k in ("grid", "offsets", "game", "composer", "frames_per_bar", "ids")})
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def piece_grid(self, i: int) -> np.ndarray:
-        return self.grid[self.offsets[i] : self.offsets[i + 1]]
 
 
 def fix_leading_holds(window: np.ndarray) -> None:
@@ -71,12 +47,12 @@ class WindowSampler:
     until it is memorised).
     """
 
-    def __init__(self, split: Split, window_frames: int, max_shift: int = 6, balance: float = 0.5, seed: int = 0):
+    def __init__(self, split: EncodedSplit, window_frames: int, max_shift: int = 6, balance: float = 0.5, seed: int = 0):
         self.split = split
         self.window = window_frames
         self.max_shift = max_shift
         self.rng = np.random.default_rng(seed)
-        lengths = np.diff(split.offsets).astype(np.float64)
+        lengths = split.lengths.astype(np.float64)
         label = np.where(split.game >= 0, split.game, 1000 + split.composer)
         weights = np.zeros(len(split))
         for value in np.unique(label):
@@ -174,7 +150,7 @@ def to_model_inputs(batch: dict[str, np.ndarray], hidden: np.ndarray | None, n_g
     }
 
 
-def validation_windows(split: Split, window_frames: int):
+def validation_windows(split: EncodedSplit, window_frames: int):
     """Every piece cut into consecutive windows starting on bar lines (deterministic)."""
     for i in range(len(split)):
         grid = split.piece_grid(i)

@@ -24,19 +24,15 @@ def _nll_table(rows: dict[str, dict]) -> list[str]:
 
 def build_card(checkpoint: Path, data_dir: Path, test_windows: int = 2000) -> str:
     from composer.checkpoint import load_checkpoint
-    from composer.data import Split
+    from composer.corpus.encoded import load_split
     from composer.train import TrainConfig, evaluate
 
     model, meta = load_checkpoint(checkpoint)
     training = meta.training
     cfg = TrainConfig(**{k: v for k, v in training.get("train_config", {}).items() if k in TrainConfig.__dataclass_fields__})
     n_games, n_composers = meta.model.n_games, meta.model.n_composers
-    results = {}
-    for split in ("valid", "test"):
-        path = data_dir / f"{split}.npz"
-        if path.exists():
-            results[split] = evaluate(model, Split.load(path), cfg, "cpu", n_games, n_composers,
-                                      max_windows=test_windows)
+    results = {name: evaluate(model, load_split(data_dir, name), cfg, "cpu", n_games, n_composers,
+                              max_windows=test_windows) for name in ("valid", "test")}
     size_mb = (checkpoint / "model.safetensors").stat().st_size / 1e6
     label_rows = ["| label | kind | pieces | hours | typical tempo | source | licence |", "|---|---|---|---|---|---|---|"]
     for label in meta.games + meta.composers:
@@ -106,7 +102,8 @@ def build_card(checkpoint: Path, data_dir: Path, test_windows: int = 2000) -> st
 
 @click.command("card")
 @click.option("--checkpoint", type=click.Path(exists=True, file_okay=False), required=True)
-@click.option("--data", default="data/encoded", show_default=True, type=click.Path(file_okay=False))
+@click.option("--data", default="data/encoded", show_default=True, type=click.Path(file_okay=False),
+              help="The data root or its encoded/ folder.")
 @click.option("--out", default="MODEL_CARD.md", show_default=True)
 @click.option("--ship", type=click.Path(file_okay=False), help="Also write an fp16 copy of the checkpoint here.")
 def card_command(checkpoint, data, out, ship):

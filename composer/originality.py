@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from composer import tokens as T
+from composer.corpus.encoded import load_split
 from composer.grid import Piece
 
 __all__ = ["lead_symbols", "OriginalityIndex", "SEED"]
@@ -89,16 +90,14 @@ class OriginalityIndex:
                    np.array(offsets, np.int64), ids, np.array(frames_per_bar, np.int16))
 
     @classmethod
-    def from_encoded(cls, encoded_dir: str | Path, splits=("train",)) -> OriginalityIndex:
-        from composer.data import Split
-
+    def from_encoded(cls, data_dir: str | Path, splits=("train",)) -> OriginalityIndex:
+        """The index of the encoded corpus' ``splits`` (``data_dir``: the data root or its encoded/ folder)."""
         grids, ids, fpb = [], [], []
         for name in splits:
-            split = Split.load(Path(encoded_dir) / f"{name}.npz")
-            for i in range(len(split)):
-                grids.append(split.piece_grid(i))
-                ids.append(str(split.ids[i]))
-                fpb.append(int(split.frames_per_bar[i]))
+            split = load_split(data_dir, name)
+            grids += [split.piece_grid(i) for i in range(len(split))]
+            ids += split.ids
+            fpb += split.frames_per_bar.tolist()
         return cls.from_grids(grids, ids, fpb)
 
     def save(self, path: str | Path) -> None:

@@ -31,16 +31,19 @@ from composer.checkpoint import (
     save_checkpoint,
     save_training_state,
 )
-from composer.originality import OriginalityIndex
-from composer.data import Split, WindowSampler, make_mask, to_model_inputs, validation_windows
+from composer.corpus.encoded import EncodedSplit, load_meta, load_split, manifest_path
+from composer.corpus.store import read_manifest
+from composer.data import WindowSampler, make_mask, to_model_inputs, validation_windows
+from composer.errors import MozartError
 from composer.model import GridModel, ModelConfig, cell_nll, choose_device
+from composer.originality import OriginalityIndex
 
 DEFAULT_ALIASES = {"zelda": "dink"}  # no Zelda music is free: the closest free action-RPG answers
 
 
 @dataclass
 class TrainConfig:
-    data: str = "data/encoded"  # output of `corpus encode`
+    data: str = "data/encoded"  # output of `corpus encode`: the data root or its encoded/ folder
     window_bars: int = 16  # training window (16 bars of 4/4 = 256 frames)
     batch_size: int = 32
     lr: float = 2e-3  # peak learning rate
@@ -88,7 +91,7 @@ def loss_and_counts(model: GridModel, inputs: dict) -> tuple[torch.Tensor, torch
 
 
 @torch.no_grad()
-def evaluate(model: GridModel, split: Split, cfg: TrainConfig, device, n_games: int, n_composers: int,
+def evaluate(model: GridModel, split: EncodedSplit, cfg: TrainConfig, device, n_games: int, n_composers: int,
              mask_rate: float | None = None, max_windows: int | None = None) -> dict:
     """Masked-cell NLL per voice (nats per hidden cell) with a fixed random mask.
 
@@ -134,31 +137,23 @@ def evaluate(model: GridModel, split: Split, cfg: TrainConfig, device, n_games: 
             "nll_per_voice": dict(zip(T.VOICES, [round(x, 4) for x in per_voice]))}
 
 
-def label_info_from_manifest(data_dir: Path) -> dict:
+def label_info_from_manifest(manifest: Path) -> dict:
     """Per label: pieces, hours, median tempo, source and licence (for /styles and the card)."""
-    manifest = data_dir.parent / "corpus" / "manifest.jsonl"
     info: dict[str, dict] = {}
-    if not manifest.exists():
-        return info
     tempos: dict[str, list] = {}
-    for line in manifest.read_text().splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    for row in read_manifest(manifest):
         for kind in ("game", "composer"):
             label = row.get(kind)
             if not label:
                 continue
             entry = info.setdefault(label, {"kind": kind, "pieces": 0, "hours": 0.0, "sources": [], "licences": []})
             entry["pieces"] += 1
-            frames = row.get("frames") or row.get("bars", 0) * 16
-            tempo = float(row.get("tempo") or 120.0)
-            entry["hours"] += frames / 4 * 60 / tempo / 3600
-            tempos.setdefault(label, []).append(tempo)
+            entry["hours"] += row["seconds"] / 3600
+            tempos.setdefault(label, []).append(float(row["tempo"]))
             source = str(row.get("package") or row.get("source", "")).split(":")[0].split("/")[0]
             if source and source not in entry["sources"] and len(entry["sources"]) < 3:
                 entry["sources"].append(source)
-            licence = row.get("licence") or row.get("license")
+            licence = row.get("licence")
             if licence and licence not in entry["licences"] and len(entry["licences"]) < 3:
                 entry["licences"].append(licence)
     for label, entry in info.items():
@@ -175,11 +170,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool = Fa
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = choose_device(cfg.device)
-    data_dir = Path(cfg.data)
-    meta_json = json.loads((data_dir / "meta.json").read_text())
-    games, composers = meta_json["games"], meta_json["composers"]
-    train_split = Split.load(data_dir / "train.npz")
-    valid_split = Split.load(data_dir / "valid.npz")
+    train_split = load_split(cfg.data, "train")
+    valid_split = load_split(cfg.data, "valid")
+    games, composers = train_split.games, train_split.composers
     model_cfg.n_games, model_cfg.n_composers = len(games), len(composers)
 
     model = GridModel(model_cfg).to(device)
@@ -197,7 +190,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool = Fa
 
     meta = CheckpointMeta(
         model=model_cfg, games=games, composers=composers, aliases=cfg.aliases,
-        label_info=label_info_from_manifest(data_dir), manifest_hash=meta_json.get("manifest_sha256") or meta_json.get("manifest_hash", ""),
+        label_info=label_info_from_manifest(manifest_path(cfg.data)),
+        manifest_hash=load_meta(cfg.data)["manifest_sha256"],
         version=f"{out.name}-{time.strftime('%Y%m%d')}",
     )
     out.mkdir(parents=True, exist_ok=True)
@@ -265,7 +259,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool = Fa
     best_meta.training["curve"] = progress["history"]
     save_checkpoint(out, best_model, best_meta)
     # The originality index travels with the model: it is the corpus this model saw.
-    OriginalityIndex.from_encoded(data_dir, ("train",)).save(out / ORIGINALITY_INDEX)
+    OriginalityIndex.from_encoded(cfg.data, ("train",)).save(out / ORIGINALITY_INDEX)
     return best_meta.training
 
 
@@ -295,7 +289,7 @@ def load_config_file(path: str | None) -> tuple[TrainConfig, ModelConfig]:
 @click.command("train")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="JSON with 'train' and 'model' sections.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Checkpoint folder to write.")
-@click.option("--data", help="Encoded corpus folder (default: data/encoded).")
+@click.option("--data", help="The data root or its encoded/ folder (default: data/encoded).")
 @click.option("--arch", help="Override the architecture: lstm, bilstm, td_bilstm, td_bilstm_attn, transformer.")
 @click.option("--hidden", type=int, help="Override the hidden size.")
 @click.option("--max-steps", type=int, help="Override the number of optimisation steps.")
@@ -315,9 +309,10 @@ def train_command(config_path, out, data, arch, hidden, max_steps, max_minutes, 
     if hidden:
         model_cfg.hidden = hidden
     model_cfg.__post_init__()
-    if not (Path(cfg.data) / "meta.json").exists():
-        raise click.ClickException(f"No encoded corpus in {cfg.data}. Run `python -m composer corpus build` "
-                                   f"and `python -m composer corpus encode` first.")
+    try:
+        load_meta(cfg.data)
+    except MozartError as e:
+        raise click.ClickException(str(e)) from None
     command = "python -m composer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     summary = train(cfg, model_cfg, Path(out), resume=resume, command=command)
     click.echo(f"best validation NLL {summary['val_nll']:.4f} at step {summary['best_step']} "

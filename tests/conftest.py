@@ -1,27 +1,32 @@
-"""Shared fixtures: a tiny encoded corpus and a tiny checkpoint, made in seconds."""
+"""Shared fixtures: a tiny corpus stored and encoded the way `python -m composer corpus encode`
+does it, and a tiny checkpoint trained on it, made in seconds."""
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import pytest
 
 from composer import tokens as T
+from composer.corpus.encoded import ENCODED, encode_corpus
+from composer.corpus.store import CorpusStore, Unit
+from composer.grid import Piece
 
 GAMES = ["dink", "doom"]
 COMPOSERS = ["bach", "mozart"]
+PIECES_PER_LABEL = 5  # the split sends one to valid and one to test: 12 train, 4 valid, 4 test pieces
+BARS = 8
+METER = {"mozart": (3, 4)}  # minuets; every other label is in 4/4
+TEMPO = {"dink": 140.0, "doom": 160.0, "bach": 80.0, "mozart": 120.0}
 
 
-def synthetic_piece(rng: np.random.Generator, bars: int, fpb: int = 16, drums: bool = True) -> np.ndarray:
+def synthetic_piece(root: int, bars: int, time_signature=(4, 4), drums: bool = True, **labels) -> Piece:
     """A small, learnable piece: a repeating arpeggio over a bass line with a beat."""
-    grid = np.zeros((bars * fpb, T.N_VOICES), np.uint8)
-    root = int(rng.integers(55, 67))
+    piece = Piece.empty(bars, time_signature, **labels)
+    grid, fpb = piece.grid, piece.frames_per_bar
     pattern = [0, 4, 7, 12]
-    for f in range(0, bars * fpb, 2):
+    for f in range(0, len(grid), 2):
         grid[f, 0] = T.onset(root + pattern[(f // 2) % 4])
         grid[f + 1, 0] = T.HOLD
-    for f in range(0, bars * fpb, fpb):
+    for f in range(0, len(grid), fpb):
         grid[f, 3] = T.onset(root - 24)
         grid[f + 1 : f + fpb, 3] = T.HOLD
         grid[f, 1] = T.onset(root + 4)
@@ -29,38 +34,45 @@ def synthetic_piece(rng: np.random.Generator, bars: int, fpb: int = 16, drums: b
     if drums:
         grid[::4, 4] = T.drum_token("kick")
         grid[2::4, 4] = T.drum_token("hat")
-    return grid
+    return piece
 
 
-def write_encoded(folder, n_pieces: int = 12, bars: int = 8, seed: int = 0) -> None:
-    """An encoded corpus in the format `corpus encode` writes."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", n_pieces), ("valid", 4), ("test", 4)):
-        grids, game, composer = [], [], []
-        for i in range(n):
-            is_game = i % 2 == 0
-            grids.append(synthetic_piece(rng, bars, drums=is_game))
-            game.append(i % 4 // 2 if is_game else -1)
-            composer.append(-1 if is_game else i % 4 // 2)
-        np.savez(
-            folder / f"{split}.npz",
-            grid=np.concatenate(grids),
-            offsets=np.cumsum([0] + [len(g) for g in grids]),
-            game=np.array(game, np.int16),
-            composer=np.array(composer, np.int16),
-            frames_per_bar=np.full(n, 16, np.int16),
-            ids=np.array([f"{split}/{i}" for i in range(n)]),
-        )
-    (folder / "meta.json").write_text(json.dumps({"format_version": 1, "games": GAMES, "composers": COMPOSERS,
-                                                   "manifest_hash": "synthetic"}))
+def fixture_pieces() -> list[Piece]:
+    """``PIECES_PER_LABEL`` pieces of every label, each in its own key (so no two are duplicates)."""
+    pieces = []
+    for k, label in enumerate(GAMES + COMPOSERS):
+        kind = "game" if label in GAMES else "composer"
+        for j in range(PIECES_PER_LABEL):
+            pieces.append(synthetic_piece(55 + 2 * j + k, BARS, METER.get(label, (4, 4)), drums=kind == "game",
+                                          title=f"{label} {j}", tempo=TEMPO[label], **{kind: label}))
+    return pieces
+
+
+def store_pieces(data_dir, pieces: list[Piece]) -> list[str]:
+    """Store ``pieces`` in ``data_dir/corpus`` as `corpus build` does for a user folder:
+    one unit per label, ids ``<label>/p001``, ``<label>/p002``... numbered across labels."""
+    store = CorpusStore(data_dir)
+    units: dict[str, Unit] = {}
+    ids = []
+    for n, piece in enumerate(pieces, 1):
+        label = piece.game or piece.composer
+        unit = units.setdefault(label, Unit("synthetic", "user", label))
+        piece_id = store.add_piece(unit, f"{label}/p{n:03d}", piece, source_type="user", licence="CC0-1.0")
+        assert piece_id, f"piece {n} duplicates {unit.duplicates}"
+        ids.append(piece_id)
+    for label, unit in units.items():
+        store.set_unit(f"user:{label}", unit)
+    store.save()
+    return ids
 
 
 @pytest.fixture(scope="session")
 def encoded_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("encoded")
-    write_encoded(folder)
-    return folder
+    """``data/encoded`` of a data root whose corpus holds ``fixture_pieces()``."""
+    data_dir = tmp_path_factory.mktemp("data")
+    store_pieces(data_dir, fixture_pieces())
+    encode_corpus(data_dir)
+    return data_dir / ENCODED
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ import pytest
 from composer import tokens as T
 from composer.corpus.encoded import FORMAT_VERSION, encode_corpus, load_meta, load_split
 from composer.corpus.split import SPLITS, split_ids, stable_hash
-from composer.corpus.store import CorpusStore, Unit
 from composer.grid import Piece
+from tests.conftest import store_pieces
 
 # label -> number of pieces: every case of the split rule
 SIZES = {("game", "doom"): 25, ("game", "dink"): 3, ("game", "kobo"): 2, ("game", "pangzero"): 1, ("composer", "bach"): 12, ("composer", "haydn"): 2}
@@ -28,15 +28,8 @@ def fake_piece(n: int, kind: str, label: str) -> Piece:
 
 @pytest.fixture
 def data_dir(tmp_path):
-    store = CorpusStore(tmp_path)
-    n = 0
-    for (kind, label), count in SIZES.items():
-        unit = Unit("fp", "user", label)
-        for _ in range(count):
-            n += 1
-            store.add_piece(unit, f"{label}/p{n:03d}", fake_piece(n, kind, label), source_type="user")
-        store.set_unit(f"user:{label}", unit)
-    store.save()
+    labels = [key for key, count in SIZES.items() for _ in range(count)]
+    store_pieces(tmp_path, [fake_piece(n, kind, label) for n, (kind, label) in enumerate(labels, 1)])
     return tmp_path
 
 

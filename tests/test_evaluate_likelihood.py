@@ -10,16 +10,16 @@ import torch
 import torch.nn as nn
 
 from composer import tokens as T
-from composer.data import Split
+from composer.corpus.encoded import EncodedSplit
 from composer.evaluate import likelihood as L
+from composer.grid import Piece
 from composer.model import ModelConfig
 
 
-def _split(grids: list[np.ndarray], fpb: int = 16) -> Split:
-    n = len(grids)
-    return Split(grid=np.concatenate(grids), offsets=np.cumsum([0] + [len(g) for g in grids]),
-                 game=np.zeros(n, np.int16), composer=np.full(n, -1, np.int16),
-                 frames_per_bar=np.full(n, fpb, np.int16), ids=np.array([f"p{i}" for i in range(n)]))
+def _split(grids: list[np.ndarray]) -> EncodedSplit:
+    """4/4 pieces of the game "g"."""
+    pieces = [Piece(grid, game="g") for grid in grids]
+    return EncodedSplit.from_pieces("test", pieces, [f"p{i}" for i in range(len(grids))], ["g"], [])
 
 
 class Stub(nn.Module):
@@ -44,7 +44,7 @@ class Stub(nn.Module):
 
 
 @pytest.fixture
-def silent_split() -> Split:
+def silent_split() -> EncodedSplit:
     return _split([np.zeros((16 * 20, T.N_VOICES), np.uint8), np.zeros((16 * 9, T.N_VOICES), np.uint8)])
 
 

@@ -8,13 +8,8 @@ import numpy as np
 import pytest
 
 from composer import tokens as T
-from composer.evaluate.structure import (
-    bar_repetition,
-    plot_self_similarity,
-    self_similarity,
-    theme_return,
-    theme_return_detail,
-)
+from composer.evaluate.plots import plot_self_similarity
+from composer.evaluate.structure import bar_repetition, self_similarity, theme_return, theme_return_detail
 from composer.grid import Piece
 
 

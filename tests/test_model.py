@@ -8,14 +8,15 @@ import torch
 
 from composer import tokens as T
 from composer.checkpoint import load_checkpoint, save_checkpoint
-from composer.data import Split, WindowSampler, make_mask, to_model_inputs
+from composer.corpus.encoded import load_split
+from composer.data import WindowSampler, make_mask, to_model_inputs
 from composer.errors import CheckpointError
 from composer.model import ARCHITECTURES, GridModel, ModelConfig
 from composer.train import TrainConfig, loss_and_counts
 
 
 def _batch(encoded_dir, batch_size=8, seed=0):
-    split = Split.load(encoded_dir / "train.npz")
+    split = load_split(encoded_dir, "train")
     sampler = WindowSampler(split, 64, seed=seed)
     return sampler.sample(batch_size)
 
@@ -136,3 +137,12 @@ def test_harmony_features_are_for_bidirectional_models_only():
     """A window-wide key profile would show a next-frame model its future."""
     assert GridModel(ModelConfig.tiny(harmony=True)).uses_harmony
     assert not GridModel(ModelConfig.tiny(harmony=True, arch="lstm")).uses_harmony
+
+
+def test_the_model_card_measures_the_held_out_splits(tiny_checkpoint, encoded_dir):
+    from composer.model_card import build_card
+
+    card = build_card(tiny_checkpoint, encoded_dir, test_windows=8)
+    assert "| valid |" in card and "| test |" in card
+    assert "| mozart | composer | 5 | " in card  # label facts from the corpus manifest the training read
+    assert build_card(tiny_checkpoint, encoded_dir.parent, test_windows=8) == card  # the data root reads the same

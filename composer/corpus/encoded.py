@@ -32,6 +32,8 @@ from composer.grid import Piece
 
 FORMAT_VERSION = 1
 ENCODED = "encoded"
+# the arrays of ``<split>.npz``, in the order the module docstring describes them
+ARRAYS = ("grid", "offsets", "game", "composer", "frames_per_bar", "time_signature", "tempo", "ids")
 
 
 @dataclass
@@ -84,10 +86,41 @@ class EncodedSplit:
             source=f"corpus:{self.ids[i]}",
         )
 
+    @classmethod
+    def from_pieces(cls, name: str, pieces: list[Piece], ids: list[str], games: list[str],
+                    composers: list[str]) -> EncodedSplit:
+        """The split of ``pieces`` (their labels looked up in ``games`` / ``composers``)."""
+        lengths = np.array([p.n_frames for p in pieces], np.int64)
+        return cls(
+            name=name,
+            grid=np.concatenate([p.grid for p in pieces]) if pieces else np.zeros((0, T.N_VOICES), np.uint8),
+            offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            game=np.array([games.index(p.game) if p.game else -1 for p in pieces], np.int16),
+            composer=np.array([composers.index(p.composer) if p.composer else -1 for p in pieces], np.int16),
+            frames_per_bar=np.array([p.frames_per_bar for p in pieces], np.int16),
+            time_signature=np.array([p.time_signature for p in pieces], np.int16).reshape(-1, 2),
+            tempo=np.array([p.tempo for p in pieces], np.float32),
+            ids=list(ids),
+            games=list(games),
+            composers=list(composers),
+        )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What ``<split>.npz`` holds; ``load_split`` reads it back."""
+        arrays = {k: getattr(self, k) for k in ARRAYS}
+        arrays["ids"] = np.array(self.ids, dtype=str)
+        return arrays
+
 
 def encoded_dir(data_dir: Path) -> Path:
+    """The encoded corpus folder: ``data_dir`` itself when it holds ``meta.json``, else ``data_dir/encoded``."""
     data_dir = Path(data_dir)
     return data_dir if (data_dir / "meta.json").exists() else data_dir / ENCODED
+
+
+def manifest_path(data_dir: Path) -> Path:
+    """The corpus manifest the encoded corpus under ``data_dir`` (the data root or ``data/encoded``) is made from."""
+    return encoded_dir(data_dir).parent / "corpus" / MANIFEST
 
 
 def load_meta(data_dir: Path) -> dict:
@@ -110,41 +143,26 @@ def load_split(data_dir: Path, split: str) -> EncodedSplit:
         raise ValueError(f"split must be one of {', '.join(SPLITS)} (received {split!r})")
     meta = load_meta(data_dir)
     with np.load(encoded_dir(data_dir) / f"{split}.npz", allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
+        arrays = {k: z[k] for k in ARRAYS}
     return EncodedSplit(
         name=split,
-        grid=arrays["grid"],
-        offsets=arrays["offsets"],
-        game=arrays["game"],
-        composer=arrays["composer"],
-        frames_per_bar=arrays["frames_per_bar"],
-        time_signature=arrays["time_signature"],
-        tempo=arrays["tempo"],
+        **{k: arrays[k] for k in ARRAYS if k != "ids"},
         ids=[str(i) for i in arrays["ids"]],
         games=list(meta["games"]),
         composers=list(meta["composers"]),
     )
 
 
-def _arrays(entries: list[dict], corpus_root: Path, games: list[str], composers: list[str]) -> dict[str, np.ndarray]:
-    grids = []
+def _split_of(name: str, entries: list[dict], corpus_root: Path, games: list[str],
+              composers: list[str]) -> EncodedSplit:
+    """The split of the manifest ``entries``, read from their piece files."""
+    pieces = []
     for e in entries:
         piece = Piece.from_bytes((corpus_root / e["file"]).read_bytes())
         if piece.n_frames != e["frames"]:
             raise MozartError(f"{e['file']} does not match the manifest (frames). Rebuild: corpus build --force.")
-        grids.append(piece.grid)
-    lengths = np.array([len(g) for g in grids], np.int64)
-    ts = np.array([[int(x) for x in e["time_signature"].split("/")] for e in entries], np.int16).reshape(-1, 2)
-    return {
-        "grid": np.concatenate(grids) if grids else np.zeros((0, T.N_VOICES), np.uint8),
-        "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-        "game": np.array([games.index(e["game"]) if e.get("game") else -1 for e in entries], np.int16),
-        "composer": np.array([composers.index(e["composer"]) if e.get("composer") else -1 for e in entries], np.int16),
-        "frames_per_bar": np.array([e["frames_per_bar"] for e in entries], np.int16),
-        "time_signature": ts,
-        "tempo": np.array([e["tempo"] for e in entries], np.float32),
-        "ids": np.array([e["id"] for e in entries], dtype=str),
-    }
+        pieces.append(piece)
+    return EncodedSplit.from_pieces(name, pieces, [e["id"] for e in entries], games, composers)
 
 
 def encode_corpus(data_dir: Path, force: bool = False) -> tuple[dict, list[str]]:
@@ -177,10 +195,10 @@ def encode_corpus(data_dir: Path, force: bool = False) -> tuple[dict, list[str]]
     by_id = {e["id"]: e for e in entries}
     frames = {}
     for name in SPLITS:
-        arrays = _arrays([by_id[i] for i in split[name]], data_dir / "corpus", games, composers)
-        frames[name] = int(arrays["offsets"][-1])
+        encoded = _split_of(name, [by_id[i] for i in split[name]], data_dir / "corpus", games, composers)
+        frames[name] = encoded.n_frames
         buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
+        np.savez(buffer, **encoded.arrays())
         atomic_write(out / f"{name}.npz", buffer.getvalue())
     counts = {kind: {label: s.to_dict() for label, s in labels.items()} for kind, labels in label_stats(entries).items()}
     meta = {

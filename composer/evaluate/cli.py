@@ -33,10 +33,12 @@ def eval_command():
 
 
 def _checks(data: str) -> None:
-    folder = Path(data)
-    if not (folder / "meta.json").exists() and not (folder / "encoded" / "meta.json").exists():
-        raise click.ClickException(f"No encoded corpus in {data}. Run `python -m composer corpus build` and "
-                                   f"`python -m composer corpus encode` first.")
+    from composer.corpus.encoded import load_meta
+
+    try:
+        load_meta(data)
+    except MozartError as e:
+        raise click.ClickException(str(e)) from None
 
 
 THREADS_HELP = ("torch CPU threads (default: torch's choice). Use 1 when anything else is running: on a busy "
@@ -69,7 +71,8 @@ def run_command(checkpoint, n, bars, out, data, seed, steps, styles, baseline_ls
                 no_likelihood, threads):
     """Generate N pieces and measure them against held-out real music: report.md + figures.json."""
     from composer.checkpoint import default_checkpoint_path
-    from composer.evaluate.report import EvalConfig, evaluate_checkpoint
+    from composer.evaluate.plan import EvalConfig
+    from composer.evaluate.report import evaluate_checkpoint
 
     _checks(data)
     _threads(threads)

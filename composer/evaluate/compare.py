@@ -24,7 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from composer.evaluate.report import EvalConfig, RealData, _fmt, _save, _table, evaluate_checkpoint, jsonable
+from composer.corpus.encoded import load_meta, load_split
+from composer.evaluate.formatting import fmt, jsonable, table
+from composer.evaluate.plan import EvalConfig
+from composer.evaluate.plots import pyplot, save_figure
+from composer.evaluate.report import evaluate_checkpoint
 
 __all__ = ["ARCHS", "compare", "plan_training", "run_complete", "read_curve", "plot_learning_curves"]
 
@@ -46,17 +50,12 @@ def _time_steps(cfg, model_cfg, device, steps: int = 3) -> tuple[float, float]:
     import torch
 
     from composer.data import WindowSampler, make_mask, to_model_inputs
-    from composer.model import GridModel
-    from composer.model import choose_device
+    from composer.model import GridModel, choose_device
     from composer.train import loss_and_counts
 
     dev = choose_device(device)
-    data = Path(cfg.data)
-    meta = json.loads((data / "meta.json").read_text())
-    from composer.data import Split
-
-    split = Split.load(data / "train.npz")
-    model_cfg.n_games, model_cfg.n_composers = len(meta["games"]), len(meta["composers"])
+    split = load_split(cfg.data, "train")
+    model_cfg.n_games, model_cfg.n_composers = len(split.games), len(split.composers)
     model = GridModel(model_cfg).to(dev)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     sampler = WindowSampler(split, cfg.window_bars * 16, cfg.max_transpose, cfg.label_balance, seed=cfg.seed)
@@ -92,12 +91,12 @@ def _time_steps(cfg, model_cfg, device, steps: int = 3) -> tuple[float, float]:
     return step_s, val_batch_s
 
 
-def plan_training(arch: str, minutes: float, data_dir: Path, config_path: str | None, device: str, seed: int):
+def plan_training(arch: str, minutes: float, data: str | Path, config_path: str | None, device: str, seed: int):
     """TrainConfig and ModelConfig for one architecture under the budget (speed measured)."""
     from composer.train import load_config_file
 
     cfg, model_cfg = load_config_file(config_path)
-    cfg.data = str(data_dir)
+    cfg.data = str(data)
     cfg.device = device
     cfg.seed = seed + 1234
     model_cfg.arch = arch
@@ -128,12 +127,7 @@ def read_curve(run: Path) -> list[dict]:
 
 
 def plot_learning_curves(curves: dict[str, list[dict]], path: Path, minutes: float) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = pyplot().subplots(figsize=(7, 4.2))
     for arch, curve in curves.items():
         if not curve:
             continue
@@ -148,7 +142,7 @@ def plot_learning_curves(curves: dict[str, list[dict]], path: Path, minutes: flo
     ax.set_ylabel("validation NLL (nats/cell)")
     ax.set_title("Learning curves, same data and budget", fontsize=10)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def compare(archs, minutes: float, out: Path, data: str = "data", config_path: str | None = None, n: int = 16,
@@ -157,7 +151,7 @@ def compare(archs, minutes: float, out: Path, data: str = "data", config_path: s
     from composer.errors import MozartError
     from composer.train import train
 
-    data_dir = RealData.load(data, splits=()).folder
+    load_meta(data)  # no encoded corpus: say so before training anything
     out.mkdir(parents=True, exist_ok=True)
     results, curves, plans = {}, {}, {}
     for arch in archs:
@@ -176,7 +170,7 @@ def compare(archs, minutes: float, out: Path, data: str = "data", config_path: s
                 cfg, model_cfg = TrainConfig.from_dict(saved["train"]), ModelConfig.from_dict(saved["model"])
                 print(f"[{arch}] resuming in {run}")
             else:
-                cfg, model_cfg, speed = plan_training(arch, minutes, data_dir, config_path, device, seed)
+                cfg, model_cfg, speed = plan_training(arch, minutes, data, config_path, device, seed)
                 run.mkdir(parents=True, exist_ok=True)
                 plan_file.write_text(json.dumps({"train": asdict(cfg), "model": model_cfg.to_dict(), "speed": speed,
                                                  "minutes": minutes}, indent=1))
@@ -238,13 +232,13 @@ def _markdown(summary: dict, results: dict) -> str:
     rows = []
     for arch, r in summary["figures"].items():
         rows.append([f"[{arch}]({arch}/report.md)", f"{r['parameters']:,}" if r["parameters"] else "n/a",
-                     r["steps"] or "n/a", _fmt(r["minutes"], 1),
-                     _fmt(r["best_val_nll"]) + (" (next-frame)" if arch == "lstm" else ""),
-                     _fmt(r["test_continuation_nll"]), _fmt(r["test_masked_nll_0.5"]),
-                     _fmt(r["statistics_overlap"], 2), _fmt(r["theme_return_aaba"], 2),
-                     _fmt(r["theme_return_through"], 2), _fmt(r["copy_share"], pct=True),
-                     _fmt(r["bach_accuracy"], pct=True), _fmt(r["game_accuracy"], pct=True),
-                     _fmt(r["real_vs_generated"], pct=True)])
+                     r["steps"] or "n/a", fmt(r["minutes"], 1),
+                     fmt(r["best_val_nll"]) + (" (next-frame)" if arch == "lstm" else ""),
+                     fmt(r["test_continuation_nll"]), fmt(r["test_masked_nll_0.5"]),
+                     fmt(r["statistics_overlap"], 2), fmt(r["theme_return_aaba"], 2),
+                     fmt(r["theme_return_through"], 2), fmt(r["copy_share"], pct=True),
+                     fmt(r["bach_accuracy"], pct=True), fmt(r["game_accuracy"], pct=True),
+                     fmt(r["real_vs_generated"], pct=True)])
     ngram = next((r["ngram_continuation_nll"] for r in summary["figures"].values() if r["ngram_continuation_nll"]), None)
     real_overlap = next((r["statistics_overlap_real"] for r in summary["figures"].values()
                          if r["statistics_overlap_real"] is not None), None)
@@ -255,9 +249,9 @@ def _markdown(summary: dict, results: dict) -> str:
              f"Each trained for {summary['minutes']:g} wall-clock minutes on this machine with the same config "
              "(only `arch` changes), then evaluated like the shipped model (pieces per architecture: see each report).",
              "",
-             _table(header, rows), "",
-             f"n-gram baseline continuation NLL on the same test positions: {_fmt(ngram)}; held-out real music's "
-             f"statistics overlap with the training set: {_fmt(real_overlap, 2)}. NLL in nats per cell, lower is "
+             table(header, rows), "",
+             f"n-gram baseline continuation NLL on the same test positions: {fmt(ngram)}; held-out real music's "
+             f"statistics overlap with the training set: {fmt(real_overlap, 2)}. NLL in nats per cell, lower is "
              "better; `lstm` cannot score masked cells.", "",
              "![learning curves](learning_curves.png)", "",
              "Validation NLL against wall-clock time. The bidirectional models' curve is masked-cell NLL (rate 0.5); "

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from composer import tokens as T
-from composer.data import Split, fix_leading_holds, validation_windows
+from composer.corpus.encoded import EncodedSplit
+from composer.data import fix_leading_holds, validation_windows
 from composer.model import GridModel, cell_nll
 
 __all__ = [
@@ -76,7 +77,7 @@ def _stack(items, W):
     return tokens, valid
 
 
-def masked_windows(split: Split, window_frames: int = WINDOW_FRAMES, max_windows: int | None = 256,
+def masked_windows(split: EncodedSplit, window_frames: int = WINDOW_FRAMES, max_windows: int | None = 256,
                    seed: int = 0) -> EvalSet:
     """Consecutive bar-aligned windows of every piece (as in validation), then a seeded
     random subset of ``max_windows`` of them (all when None)."""
@@ -97,7 +98,7 @@ def masked_windows(split: Split, window_frames: int = WINDOW_FRAMES, max_windows
                    split.frames_per_bar[pieces].astype(np.int64), np.array(starts, np.int64)[order], pieces)
 
 
-def continuation_set(split: Split, n_positions: int = 512, context_frames: int = CONTEXT_FRAMES,
+def continuation_set(split: EncodedSplit, n_positions: int = 512, context_frames: int = CONTEXT_FRAMES,
                      window_frames: int = WINDOW_FRAMES, seed: int = 0) -> EvalSet:
     """``n_positions`` frames t drawn uniformly (seeded) from all frames after each piece's
     first bar; each with a bar-aligned window starting at most ``context_frames`` before t."""
@@ -227,7 +228,7 @@ class NGramBaseline:
         self.unigrams = unigrams  # [voice] (V,) counts
 
     @classmethod
-    def fit(cls, split: Split, order: int = 3, shifts=(0,)) -> NGramBaseline:
+    def fit(cls, split: EncodedSplit, order: int = 3, shifts=(0,)) -> NGramBaseline:
         """Count every context of up to ``order - 1`` tokens in ``split`` (train). With
         ``shifts`` the pitched voices are also counted transposed by each shift (pieces whose
         notes would leave the range skip that shift), as the neural models are trained."""
@@ -372,7 +373,7 @@ def ngram_continuation_nll(ngram: NGramBaseline, cset: EvalSet) -> dict:
     return _summary(sums, counts)
 
 
-def ngram_select_order(train: Split, valid: Split, orders=(2, 3, 4, 5), n_positions: int = 2048,
+def ngram_select_order(train: EncodedSplit, valid: EncodedSplit, orders=(2, 3, 4, 5), n_positions: int = 2048,
                        seed: int = 0, shifts=(0,)) -> tuple[NGramBaseline, dict[int, float]]:
     """Fit up to ``max(orders)`` on train, pick the order with the lowest continuation NLL
     on valid; returns the chosen model and every order's validation NLL."""

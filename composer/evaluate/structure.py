@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +24,6 @@ __all__ = [
     "theme_return",
     "theme_return_detail",
     "ThemeReturn",
-    "plot_self_similarity",
     "THEME_BARS",
     "MAX_SHIFT",
 ]
@@ -132,31 +130,3 @@ def theme_return(piece: Piece, theme_bars: int = THEME_BARS, max_shift: int = MA
     from the first lead note. A symbolic, transposition-aware reading of the repetition that
     self-similarity matrices show (Foote 1999)."""
     return theme_return_detail(piece, theme_bars, max_shift).score
-
-
-def plot_self_similarity(pieces: list[Piece], titles: list[str], path: str | Path, columns: int = 4) -> Path:
-    """One self-similarity picture per piece, in a grid, saved as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = max(1, len(pieces))
-    columns = min(columns, n)
-    rows = -(-n // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.2 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, piece, title in zip(axes.flat, pieces, titles):
-        s = self_similarity(piece)
-        ax.axis("on")
-        ax.imshow(s, cmap="magma", vmin=0, vmax=1, origin="upper", interpolation="nearest")
-        ax.set_title(title, fontsize=8)
-        ax.set_xlabel("bar", fontsize=7)
-        ax.set_ylabel("bar", fontsize=7)
-        ax.tick_params(labelsize=6)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
