@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import secrets
 import time
@@ -74,7 +75,7 @@ class Compose(commands.Cog):
     # -- /compose -------------------------------------------------------------------------
     @app_commands.command(name="compose")
     @app_commands.describe(**describe("style", "bars", "tempo", "key", "time_signature", "form", "temperature",
-                                      "seed", sound=SOUND_HELP))
+                                      "seed", "loop", sound=SOUND_HELP))
     @app_commands.choices(form=choices("form"), time_signature=choices("time_signature"), sound=SOUND_CHOICES)
     async def compose(
         self,
@@ -88,10 +89,11 @@ class Compose(commands.Cog):
         sound: str = DEFAULT_SOUND,
         temperature: TEMPERATURE = default("temperature"),
         seed: SEED | None = default("seed"),
+        loop: bool = default("loop"),
     ):
         """Compose an original piece of game music in a composer's style."""
         request = GenerationRequest(style=style, bars=bars, tempo=tempo, key=key, time_signature=time_signature,
-                                    form=form, temperature=temperature, seed=seed)
+                                    form=form, temperature=temperature, seed=seed, loop=loop)
         await self.make(interaction, Job(request=request, sound=sound), kind="compose")
 
     @compose.autocomplete("style")
@@ -115,6 +117,15 @@ class Compose(commands.Cog):
             raise UserError(f"This piece already has {MAX_BARS} bars, the most I can write.")
         request = extend_request(piece, GenerationRequest.from_params(row.params or {}), seed=_new_seed())
         await self.make(interaction, Job(request=request, sound=_sound_of(row)), kind="extend", parent_id=row.id)
+
+    async def stems(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
+        """One audio file per voice in a zip, privately: game developers mix their own."""
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        job = Job(piece=piece_from_row(row), sound=_sound_of(row), formats=("stems",))
+        result = await self.bot.studio.submit(job)
+        file = discord.File(io.BytesIO(result.files["stems"]), filename=f"mozart-{row.id}-stems.zip")
+        await interaction.followup.send(f"Stems of piece #{row.id} ({result.sound}): one audio file per voice, "
+                                        f"each as long as the piece, ready to mix.", file=file, ephemeral=True)
 
     async def resound(self, interaction: discord.Interaction, row: db.PieceRow, sound: str) -> None:
         piece = piece_from_row(row)

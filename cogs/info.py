@@ -23,7 +23,8 @@ drums, chords or rhythm, and choose how much of the rest to change with `strengt
 **/styles** — every game and composer the model knows.
 **/piece** `id` — post a stored piece again.
 
-Under each piece: 🔁 reroll (new seed) · 🎲 variation · ⏩ extend by {EXTEND_BARS} bars · 🎹 change sound.
+Under each piece: 🔁 reroll (new seed) · 🎲 variation · ⏩ extend by {EXTEND_BARS} bars · 📦 stems (one
+audio file per voice) · 🎹 change sound. `loop:true` makes the end lead back into the beginning.
 React 👍 or 👎: ratings decide what the next model learns from.
 Same seed + same options = the same piece, so you can share recipes."""
 

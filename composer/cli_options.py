@@ -30,7 +30,9 @@ def _parse_words(spec: Spec) -> Callable:
 def _option(name: str, spec: Spec, default: Any) -> Callable:
     flag = "--" + name.replace("_", "-")
     kwargs: dict[str, Any] = {"help": spec.help, "default": default, "show_default": default is not None}
-    if spec.kind is tuple:  # comma-separated words
+    if spec.kind is bool:
+        kwargs.update(is_flag=True, show_default=False)
+    elif spec.kind is tuple:  # comma-separated words
         kwargs.update(default=",".join(default), callback=_parse_words(spec), show_default=True)
         kwargs["help"] += f" ({', '.join(spec.choices)}; separate with commas)"
     elif spec.choices is not None:

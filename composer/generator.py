@@ -31,6 +31,8 @@ from composer.sampling import clean_holds, leap_sizes, move_to_key, nucleus, sca
 from composer.styles import Style, StyleCatalog
 
 DRUM_BLEND_SHARE = 0.3  # the composer's weight on drums is blend x this: games bring the groove
+LOOP_SEAM_BARS = 1  # bars before the end re-composed when a piece must loop
+LOOP_CONTEXT_BARS = 2  # bars of the opening the model sees after the end while doing so
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class Generator:
         groups: dict[tuple, list[int]] = {}
         for i, p in enumerate(prepared):
             r = p.request
-            groups.setdefault((r.bars, r.meter, r.form, r.steps), []).append(i)
+            groups.setdefault((r.bars, r.meter, r.form, r.steps, r.loop), []).append(i)
         done = 0
         for indices in groups.values():
             def sub_progress(f, n=len(indices), base=done):
@@ -145,6 +147,8 @@ class Generator:
         sections = r0.sections
         if not sections:
             x = self._gibbs(x, free, conds, fpb, r0.steps, gens, reqs, constraint, progress)
+            if r0.loop:
+                x = self._close_loop(x, free, conds, fpb, r0.steps, gens, reqs, constraint)
             return x.numpy().astype(np.uint8)
 
         # 1) section A alone; 2) lay out the form, infill the rest; 3) vary the repeats.
@@ -163,8 +167,26 @@ class Generator:
                     repeat[:, start : start + a_frames] = True
         x = self._gibbs(x, free, conds, fpb, r0.steps, gens, reqs, constraint, lambda f: progress(0.3 + 0.6 * f))
         x = self._vary(x, repeat, conds, fpb, gens, reqs, constraint)
+        if r0.loop:
+            x = self._close_loop(x, free | repeat, conds, fpb, r0.steps, gens, reqs, constraint)
         progress(1.0)
         return x.numpy().astype(np.uint8)
+
+    def _close_loop(self, x, free, conds, fpb, steps, gens, reqs, constraint) -> torch.Tensor:
+        """Re-compose the last bar with the opening placed after it, so the model sees where
+        the music goes next and the end leads back into the beginning (game music loops)."""
+        frames = x.shape[1]
+        bars = frames // fpb
+        context = min(LOOP_CONTEXT_BARS, bars) * fpb
+        seam = min(LOOP_SEAM_BARS, bars) * fpb
+        looped = torch.cat([x, x[:, :context]], 1)
+        redo = torch.zeros_like(looped, dtype=torch.bool)
+        redo[:, frames - seam : frames] = free[:, frames - seam :]
+        looped = torch.where(redo, GridModel.mask_ids(), looped)
+        if constraint is not None:
+            constraint = torch.cat([constraint, constraint[:, :context]], 1)
+        looped = self._gibbs(looped, redo, conds, fpb, max(4, steps // 2), gens, reqs, constraint, lambda f: None)
+        return looped[:, :frames]
 
     def _conditions(self, item: int, style: Style, blend: float, guidance: float = 0.0) -> list[Condition]:
         """Product of experts: the game-conditioned and composer-conditioned predictions,
@@ -335,7 +357,7 @@ class Generator:
             title=f"{style.name} #{request.seed}", game=style.game, composer=style.composer,
             sections=sections, source="generated",
             extra={"seed": int(request.seed), "style": style.name, "model_version": self.version,
-                   "params": request.params()},
+                   "params": request.params(), "loop": request.loop},
         )
         if request.key:
             piece = move_to_key(piece, request.key)

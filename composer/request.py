@@ -126,6 +126,7 @@ class GenerationRequest:
     guidance: float = param(0.0, "Push towards the style (0.5 is more typical of it, ~35 % slower; 0 = off)",
                             low=0.0, high=3.0)
     smoothness: float = param(0.4, "Penalty on melodic leaps (0 = the model's own, wider lines)", low=0.0, high=2.0)
+    loop: bool = param(False, "Make the end lead back into the beginning, so the piece loops in a game")
     keep: tuple[str, ...] = param(("melody",), "What to keep from the piece started from",
                                   choices={w: ", ".join(v) for w, v in KEEP_WORDS.items()}, kind=tuple)
     strength: float = param(0.7, "How much of the rest to re-compose (0.05 = a touch, 1 = all of it)",
@@ -255,6 +256,10 @@ def remix_request(source: Piece, style: str, keep: tuple[str, ...] = GenerationR
                   **changes) -> GenerationRequest:
     """Re-imagine ``source`` in ``style``: the voices named by ``keep`` stay as they are,
     ``strength`` of the other cells are re-composed (1.0 = all of them)."""
-    source = source.bars(0, min(source.n_bars, MAX_BARS)).pad_to_bars()
-    return _from_piece(source, GenerationRequest(style=style, **changes), keep=tuple(keep), strength=strength,
-                       seed=seed)
+    return _from_piece(remix_primer(source), GenerationRequest(style=style, **changes), keep=tuple(keep),
+                       strength=strength, seed=seed)
+
+
+def remix_primer(source: Piece) -> Piece:
+    """What a remix starts from: the source's first ``MAX_BARS`` bars, padded to whole bars."""
+    return source.bars(0, min(source.n_bars, MAX_BARS)).pad_to_bars()

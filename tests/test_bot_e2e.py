@@ -390,3 +390,29 @@ def test_config_never_shows_the_token():
     config = BotConfig.from_env({"DISCORD_TOKEN": "secret-token-value", "MOZART_WORKERS": "3"})
     assert "secret-token-value" not in repr(config) and config.token == "secret-token-value"
     assert config.workers == 3 and config.database_url == db.DEFAULT_URL
+
+
+async def test_loop_option_and_stems_button(fake, tmp_path, tiny_checkpoint):
+    import io
+    import zipfile
+
+    bot = await build(_config(tmp_path, tiny_checkpoint))
+    async with fake.running(bot):
+        _, _, message = await _compose(fake, seed=5, loop=True)
+        row = await db.piece_by_message(bot.db, message.id)
+        assert row.params["loop"] is True
+        click = await fake.click(message.id, "mozart:stems")
+        assert (await click.wait_response(3)).ephemeral
+        followup = await fake.wait_for(lambda: next((m for m in click.followups if m.files), None), 30, "stems")
+        assert followup.ephemeral and f"mozart-{row.id}-stems.zip" in followup.files
+        names = zipfile.ZipFile(io.BytesIO(followup.files[f"mozart-{row.id}-stems.zip"])).namelist()
+        sounding = [voice for voice, column in zip(("lead", "counter", "harmony", "bass", "drums"),
+                                                   _grid_columns(row.midi)) if column]
+        assert sorted(names) == sorted(f"{voice}.ogg" for voice in sounding)
+
+
+def _grid_columns(midi: bytes) -> list[bool]:
+    from composer.midi_io import import_midi
+
+    grid = import_midi(midi).grid
+    return [bool(grid[:, v].any()) for v in range(grid.shape[1])]

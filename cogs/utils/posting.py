@@ -27,7 +27,8 @@ def piece_from_row(row: db.PieceRow) -> Piece:
     piece.sections = params.get("sections")
     if piece.sections and len(piece.sections) != piece.n_bars:
         piece.sections = None
-    piece.extra = {"seed": row.seed, "style": row.style, "model_version": row.model_version, "params": params}
+    piece.extra = {"seed": row.seed, "style": row.style, "model_version": row.model_version, "params": params,
+                   "loop": bool(params.get("loop"))}
     return piece
 
 

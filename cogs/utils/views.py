@@ -9,7 +9,7 @@ from cogs.utils.errors import report_error, reply
 
 
 class PieceView(discord.ui.View):
-    """🔁 reroll · 🎲 variation · ⏩ extend · 🎹 change sound.
+    """🔁 reroll · 🎲 variation · ⏩ extend · 📦 stems · 🎹 change sound.
 
     The buttons carry fixed ``custom_id``s; the piece is found from the message they sit
     under, so one registered view serves every post, old or new.
@@ -52,6 +52,10 @@ class PieceView(discord.ui.View):
     @discord.ui.button(emoji="⏩", label="Extend", style=discord.ButtonStyle.secondary, custom_id="mozart:extend")
     async def extend(self, interaction: discord.Interaction, button: discord.ui.Button):
         await self._cog(interaction).extend(interaction, interaction.extras["piece_row"])
+
+    @discord.ui.button(emoji="📦", label="Stems", style=discord.ButtonStyle.secondary, custom_id="mozart:stems")
+    async def stems(self, interaction: discord.Interaction, button: discord.ui.Button):
+        await self._cog(interaction).stems(interaction, interaction.extras["piece_row"])
 
     @discord.ui.button(emoji="🎹", label="Sound", style=discord.ButtonStyle.secondary, custom_id="mozart:sound")
     async def sound(self, interaction: discord.Interaction, button: discord.ui.Button):

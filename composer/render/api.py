@@ -111,24 +111,27 @@ def audio_tags(piece: Piece, preset: Preset) -> dict[str, str]:
 
 
 # -- MIDI ----------------------------------------------------------------------------
-def preset_midi(piece: Piece, preset: Preset, tail_seconds: float = TAIL_SECONDS) -> bytes:
+def preset_midi(piece: Piece, preset: Preset, tail_seconds: float | None = TAIL_SECONDS) -> bytes:
     """The piece as MIDI with the preset's GM programs and channel volumes (CC 7).
 
-    One track per sounding voice. A final CC 7 on the last track ``tail_seconds`` after
-    the music keeps the file open for that long, so players (and the SoundFont
-    renderer) let the last notes ring out instead of cutting them off.
+    One track per sounding voice. For synthesis, a final CC 7 on the last track
+    ``tail_seconds`` after the music keeps the file open for that long, so the SoundFont
+    renderer lets the last notes ring out. ``tail_seconds=None`` is the file people get:
+    it ends exactly on the last bar line, so it loops in a game engine or a DAW.
     """
     import symusic  # noqa: PLC0415 - imported by midi_io anyway
 
-    from composer.midi_io import TICKS_PER_QUARTER, to_score  # noqa: PLC0415
+    from composer.midi_io import TICKS_PER_QUARTER, end_midi_at, to_score  # noqa: PLC0415
 
     score = to_score(piece, preset.programs)
     for track in score.tracks:
         voice = "drums" if track.is_drum else track.name
         score_volume = preset.volumes.get(voice, MIDI_VOLUME)
         track.controls.append(symusic.ControlChange(0, 7, score_volume))
+    end = piece.n_frames * TICKS_PER_QUARTER // T.FRAMES_PER_QUARTER
+    if tail_seconds is None:
+        return end_midi_at(bytes(score.dumps_midi()), end)
     if len(score.tracks):
-        end = piece.n_frames * TICKS_PER_QUARTER // T.FRAMES_PER_QUARTER
         tail = int(round(tail_seconds * piece.tempo / 60 * TICKS_PER_QUARTER))
         last = score.tracks[-1]
         volume = preset.volumes.get("drums" if last.is_drum else last.name, MIDI_VOLUME)
@@ -159,6 +162,24 @@ def synthesise(piece: Piece, preset: Preset, midi: bytes | None = None) -> tuple
             return x, _chip.config.sample_rate, "chip", [message]
     x = _chip.render(piece)
     return x, _chip.config.sample_rate, preset.name, []
+
+
+def loops(piece: Piece) -> bool:
+    """Whether the piece was composed to loop (``GenerationRequest.loop``)."""
+    return bool(piece.extra.get("loop"))
+
+
+def shape_end(x: np.ndarray, piece: Piece, rate: int) -> np.ndarray:
+    """A looping piece's release tail is folded onto its beginning, where it sounds when the
+    audio repeats, and the audio ends exactly with the music: no gap, no fade. Others keep
+    their tail."""
+    if not loops(piece):
+        return x
+    music = int(frame_samples(piece, rate)[-1])
+    x = x.copy()
+    tail = x[music:]
+    x[: len(tail)] += tail[: music]
+    return x[:music]
 
 
 def _expected_length(piece: Piece, rate: int) -> int:
@@ -212,18 +233,17 @@ def render(
     # first; then the encoders run as ffmpeg subprocesses while this thread draws the PNG.
     pool = ThreadPoolExecutor(max(1, len(audio_formats)), thread_name_prefix="render") if concurrent else _Inline()
     try:
-        midi = None
-        if "mid" in formats or (audio_formats and preset.engine == "soundfont"):
-            t = time.perf_counter()
+        if "mid" in formats:
+            result.data["mid"], timings["mid"] = _timed(preset_midi, piece, preset, None)
+        midi = None  # what the SoundFont renders: with a tail for the last notes' release
+        if (audio_formats or "stems" in formats) and preset.engine == "soundfont":
             midi = preset_midi(piece, preset)
-            timings["mid"] = time.perf_counter() - t
-            if "mid" in formats:
-                result.data["mid"] = midi
 
         futures: dict[str, Future] = {}
         if audio_formats or "stems" in formats:
             t = time.perf_counter()
             x, rate, used, warnings = synthesise(piece, preset, midi)
+            x = shape_end(x, piece, rate)
             timings["synth"] = time.perf_counter() - t
             result.sound, result.warnings = used, warnings
             result.seconds = len(x) / rate
@@ -234,7 +254,7 @@ def render(
             timings["stems"] = time.perf_counter() - t
         if audio_formats:
             t = time.perf_counter()
-            x = A.master(x, rate, copy=False)
+            x = A.master(x, rate, copy=False, fade_seconds=0.0 if loops(piece) else A.FADE_SECONDS)
             timings["master"] = time.perf_counter() - t
             pcm = A.to_int16(x)  # once for every format, before the PNG competes for the GIL
             del x
@@ -271,10 +291,11 @@ def stems_zip(piece: Piece, preset: Preset, length: int, gain: float | None, tag
             solo = piece.copy()
             solo.grid[:, [u for u in range(T.N_VOICES) if u != v]] = T.REST
             x, rate, _, _ = synthesise(solo, preset)
-            x = _fit_length(x, length)
+            x = _fit_length(shape_end(x, piece, rate), length)
             if gain is not None:
                 x *= np.float32(gain)
-            A.fade_out(x, rate)
+            if not loops(piece):
+                A.fade_out(x, rate)
             archive.writestr(f"{voice}.{STEM_FORMAT}", A.encode(x, rate, STEM_FORMAT, {**tags, "title": voice}))
     return buffer.getvalue()
 
