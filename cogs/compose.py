@@ -19,6 +19,7 @@ from cogs.utils.options import (BARS, DEFAULT_SOUND, SEED, SOUND_CHOICES, SOUND_
                                 default, describe)
 from cogs.utils.posting import deliver, piece_from_row
 from cogs.utils.replay import request_of
+from cogs.utils.views import SoundPicker
 from composer.request import MAX_BARS, MAX_SEED, GenerationRequest, extend_request, variation_request
 from composer.studio import Job
 
@@ -126,6 +127,10 @@ class Compose(commands.Cog):
         file = discord.File(io.BytesIO(result.files["stems"]), filename=f"mozart-{row.id}-stems.zip")
         await interaction.followup.send(f"Stems of piece #{row.id} ({result.sound}): one audio file per voice, "
                                         f"each as long as the piece, ready to mix.", file=file, ephemeral=True)
+
+    async def sound(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
+        """A private menu of sounds; picking one re-renders the piece (``resound``)."""
+        await interaction.response.send_message("Which sound?", view=SoundPicker(row, self), ephemeral=True)
 
     async def resound(self, interaction: discord.Interaction, row: db.PieceRow, sound: str) -> None:
         piece = piece_from_row(row)

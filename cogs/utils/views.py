@@ -8,6 +8,11 @@ import db
 from cogs.utils.errors import report_error, reply
 
 
+# (emoji, label, action): a button calls the Compose cog's method ``action`` with the piece's row.
+PIECE_ACTIONS = (("🔁", "Reroll", "reroll"), ("🎲", "Variation", "variation"), ("⏩", "Extend", "extend"),
+                 ("📦", "Stems", "stems"), ("🎹", "Sound", "sound"))
+
+
 class PieceView(discord.ui.View):
     """🔁 reroll · 🎲 variation · ⏩ extend · 📦 stems · 🎹 change sound.
 
@@ -17,6 +22,11 @@ class PieceView(discord.ui.View):
 
     def __init__(self):
         super().__init__(timeout=None)
+        for emoji, label, action in PIECE_ACTIONS:
+            button = discord.ui.Button(emoji=emoji, label=label, style=discord.ButtonStyle.secondary,
+                                       custom_id=f"mozart:{action}")
+            button.callback = self._forward(action)
+            self.add_item(button)
 
     async def _piece(self, interaction: discord.Interaction) -> db.PieceRow | None:
         row = await db.piece_by_message(interaction.client.db, interaction.message.id)
@@ -41,26 +51,10 @@ class PieceView(discord.ui.View):
     def _cog(self, interaction: discord.Interaction):
         return interaction.client.get_cog("Compose")
 
-    @discord.ui.button(emoji="🔁", label="Reroll", style=discord.ButtonStyle.secondary, custom_id="mozart:reroll")
-    async def reroll(self, interaction: discord.Interaction, button: discord.ui.Button):
-        await self._cog(interaction).reroll(interaction, interaction.extras["piece_row"])
-
-    @discord.ui.button(emoji="🎲", label="Variation", style=discord.ButtonStyle.secondary, custom_id="mozart:variation")
-    async def variation(self, interaction: discord.Interaction, button: discord.ui.Button):
-        await self._cog(interaction).variation(interaction, interaction.extras["piece_row"])
-
-    @discord.ui.button(emoji="⏩", label="Extend", style=discord.ButtonStyle.secondary, custom_id="mozart:extend")
-    async def extend(self, interaction: discord.Interaction, button: discord.ui.Button):
-        await self._cog(interaction).extend(interaction, interaction.extras["piece_row"])
-
-    @discord.ui.button(emoji="📦", label="Stems", style=discord.ButtonStyle.secondary, custom_id="mozart:stems")
-    async def stems(self, interaction: discord.Interaction, button: discord.ui.Button):
-        await self._cog(interaction).stems(interaction, interaction.extras["piece_row"])
-
-    @discord.ui.button(emoji="🎹", label="Sound", style=discord.ButtonStyle.secondary, custom_id="mozart:sound")
-    async def sound(self, interaction: discord.Interaction, button: discord.ui.Button):
-        view = SoundPicker(interaction.extras["piece_row"], self._cog(interaction))
-        await interaction.response.send_message("Which sound?", view=view, ephemeral=True)
+    def _forward(self, action: str):
+        async def callback(interaction: discord.Interaction) -> None:
+            await getattr(self._cog(interaction), action)(interaction, interaction.extras["piece_row"])
+        return callback
 
 
 class SoundPicker(discord.ui.View):

@@ -1,8 +1,9 @@
 """The plan of the evaluation: its knobs, and the pieces it asks the generator for.
 
 ``n`` pieces with fixed seeds (piece i gets ``seed + i``), round-robin over the checkpoint's
-styles (every single label plus a few game-composer blends) and ``FORMS``, generated in
-batches of the same form.
+styles (every single label plus a few game-composer blends) and every form of
+``composer.request.FORMS``, generated in batches of the same form. Sampling settings are the
+request's own defaults, so the evaluation measures what people get.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from tqdm import tqdm
 
 from composer.evaluate import likelihood as L
 from composer.grid import Piece
-from composer.request import GenerationRequest
+from composer.request import FORMS, GenerationRequest
 
-__all__ = ["FORMS", "EvalConfig", "default_styles", "plan_requests", "generate_pieces", "style_name"]
+__all__ = ["EvalConfig", "default_styles", "plan_requests", "generate_pieces", "style_name"]
 
-FORMS = ("through", "AABA", "rondo", "ABAC")
 HEADLINE_BLENDS = ("zelda-bach",)  # always in the plan when the checkpoint knows them
 N_BLENDS = 4  # game-composer blends in the default plan
 
@@ -27,11 +27,11 @@ N_BLENDS = 4  # game-composer blends in the default plan
 class EvalConfig:
     n: int = 64  # generated pieces
     bars: int = 16  # length of every generated piece and real excerpt (4/4 bars)
-    forms: tuple[str, ...] = FORMS  # cycled over the plan
+    forms: tuple[str, ...] = tuple(FORMS)  # cycled over the plan
     styles: list[str] | None = None  # None = every single label + a few blends
-    steps: int = 16  # Gibbs passes (the bot's default)
-    temperature: float = 0.9  # as the bot
-    top_p: float = 0.95
+    steps: int = GenerationRequest.default("steps")  # Gibbs passes
+    temperature: float = GenerationRequest.default("temperature")
+    top_p: float = GenerationRequest.default("top_p")
     seed: int = 0  # piece i gets seed + i; masks, positions and classifiers are seeded too
     batch: int = 16  # requests per generate_many call
     mask_rates: tuple[float, ...] = L.MASK_RATES

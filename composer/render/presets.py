@@ -32,34 +32,22 @@ class Preset:
             raise ValueError(f"unknown voices in preset {self.name!r}: {sorted(unknown)}")
 
 
-# Chip: the MIDI written beside the audio still needs programs; square leads and a
-# synth bass are the closest GM sounds to the pulse/triangle channels.
+# name -> (description, engine, GM program per voice, channel volume per voice); voices in
+# T.VOICES order. Chip: the MIDI written beside the audio still needs programs; square leads
+# and a synth bass are the closest GM sounds to the pulse/triangle channels. Orchestra: flute,
+# clarinet, harp, cello, standard kit (String Ensemble 1 as harmony costs TimGM6mb twice the
+# render time of all else together: its long releases pile up).
+_TABLE = {
+    "chip": ("8-bit console: pulse-wave melody and harmony, triangle bass, noise drums (default).",
+             "chip", (80, 80, 80, 38, 0), None),
+    "orchestra": ("Small orchestra: flute, clarinet, harp, cello and drum kit (General MIDI).",
+                  "soundfont", (73, 71, 46, 42, 0), (110, 100, 80, 90, 105)),
+    "piano": ("Solo piano for every pitched voice, with a light drum kit (General MIDI).",
+              "soundfont", (0, 0, 0, 0, 0), (115, 100, 95, 100, 70)),
+}
 SOUNDS: dict[str, Preset] = {
-    p.name: p
-    for p in (
-        Preset(
-            "chip",
-            "8-bit console: pulse-wave melody and harmony, triangle bass, noise drums (default).",
-            "chip",
-            {"lead": 80, "counter": 80, "harmony": 80, "bass": 38, "drums": 0},
-        ),
-        Preset(
-            "orchestra",
-            "Small orchestra: flute, clarinet, harp, cello and drum kit (General MIDI).",
-            "soundfont",
-            # flute, clarinet, harp, cello, standard kit. (String Ensemble 1 as harmony costs
-            # TimGM6mb twice the render time of all else together: its long releases pile up.)
-            {"lead": 73, "counter": 71, "harmony": 46, "bass": 42, "drums": 0},
-            {"lead": 110, "counter": 100, "harmony": 80, "bass": 90, "drums": 105},
-        ),
-        Preset(
-            "piano",
-            "Solo piano for every pitched voice, with a light drum kit (General MIDI).",
-            "soundfont",
-            {"lead": 0, "counter": 0, "harmony": 0, "bass": 0, "drums": 0},
-            {"lead": 115, "counter": 100, "harmony": 95, "bass": 100, "drums": 70},
-        ),
-    )
+    name: Preset(name, description, engine, dict(zip(T.VOICES, programs)), dict(zip(T.VOICES, volumes or ())))
+    for name, (description, engine, programs, volumes) in _TABLE.items()
 }
 DEFAULT_SOUND = "chip"
 
