@@ -151,7 +151,7 @@ def test_ngram_probabilities_sum_to_one_with_any_history():
             p = np.exp(ngram.log_prob(v, np.array([h] * V), np.arange(V)))
             assert p.sum() == pytest.approx(1.0), (v, h)
     assert ngram.with_order(2).order == 2
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"order must be in 1\.\.\d \(received 5\)"):
         ngram.with_order(5)
 
 

@@ -107,7 +107,7 @@ def test_transposition_stays_in_range_or_refuses():
     assert (lo, hi) == (T.PITCH_MIN - 30, T.PITCH_MAX - 100)
     with pytest.raises(TranspositionError, match="Allowed shifts"):
         piece.transpose(hi + 1)
-    with pytest.raises(TranspositionError):
+    with pytest.raises(TranspositionError, match=f"Cannot transpose by {lo - 1:+d} semitones"):
         piece.transpose(lo - 1)
 
 

@@ -82,7 +82,7 @@ async def test_generation_errors_reach_the_caller(generator):
     service = Studio(generator, render_fn=_fake_render())
     from composer.errors import UnknownStyleError
 
-    with pytest.raises(UnknownStyleError):
+    with pytest.raises(UnknownStyleError, match="Unknown style 'nope'.*Known games"):
         await service.submit(Job(request=GenerationRequest(style="nope", bars=2, form="through")))
     await service.close()
 
@@ -120,7 +120,7 @@ async def test_each_job_reports_where_its_time_went(generator):
     from composer.errors import UnknownStyleError
 
     failed: dict[str, float] = {}
-    with pytest.raises(UnknownStyleError):
+    with pytest.raises(UnknownStyleError, match="Unknown style 'nope'"):
         await service.submit(Job(request=GenerationRequest(style="nope", bars=2, form="through")), seconds=failed)
     assert "queued" in failed and "render" not in failed
     await service.close()
