@@ -31,6 +31,7 @@ from composer.sampling import clean_holds, leap_sizes, move_to_key, nucleus, sca
 from composer.styles import Style, StyleCatalog
 
 DRUM_BLEND_SHARE = 0.3  # the composer's weight on drums is blend x this: games bring the groove
+HABITS_STREAM = 1  # the seed's random stream for a style's habits (metre, tempo), apart from sampling
 LOOP_SEAM_BARS = 1  # bars before the end re-composed when a piece must loop
 LOOP_CONTEXT_BARS = 2  # bars of the opening the model sees after the end while doing so
 
@@ -93,10 +94,16 @@ class Generator:
         it answers, so a bad request is refused at once rather than after queueing."""
         if isinstance(request, Prepared):
             return request
-        request.validate()
         style = self.catalog.resolve(request.style)
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        return Prepared(request.replace(style=style.name, seed=seed), style)
+        # A style brings its habits: what the request leaves open is drawn from the seed.
+        habits = self.catalog.habits(style, request.blend)
+        rng = np.random.default_rng([seed, HABITS_STREAM])
+        metre = request.time_signature or habits.draw_metre(rng)
+        tempo = request.tempo or habits.draw_tempo(rng)
+        request = request.replace(style=style.name, seed=seed, time_signature=metre, tempo=tempo)
+        request.validate()
+        return Prepared(request, style)
 
     def generate(self, request: GenerationRequest | Prepared,
                  progress: Callable[[float], None] | None = None) -> Piece:
@@ -351,9 +358,8 @@ class Generator:
         if request.sections:
             sections = [label for label, n in zip(request.sections, section_lengths(request.bars, request.sections))
                         for _ in range(n)]
-        tempo = request.tempo or self.style_tempo(style, request.blend)
         piece = Piece(
-            grid=grid, time_signature=request.meter, tempo=round(float(tempo), 1),
+            grid=grid, time_signature=request.meter, tempo=round(float(request.tempo), 1),
             title=f"{style.name} #{request.seed}", game=style.game, composer=style.composer,
             sections=sections, source="generated",
             extra={"seed": int(request.seed), "style": style.name, "model_version": self.version,
@@ -364,13 +370,5 @@ class Generator:
         else:
             piece.key = estimate_key(piece)
         return piece
-
-    def style_tempo(self, style: Style, blend: float) -> float:
-        info = self.meta.label_info
-        game_t = info.get(style.game or "", {}).get("tempo")
-        comp_t = info.get(style.composer or "", {}).get("tempo")
-        if game_t and comp_t:
-            return (1 - blend) * game_t + blend * comp_t
-        return game_t or comp_t or 120.0
 
 

@@ -40,6 +40,7 @@ FORMS: dict[str, tuple[str, str]] = {
     "through": ("", "no repeats, always moving"),
 }
 
+DEFAULT_TIME_SIGNATURE = "4/4"  # where neither the request nor a style says otherwise
 # Metres offered by the interfaces; any n/2, n/4, n/8 or n/16 up to 8 beats is accepted.
 TIME_SIGNATURES: dict[str, str] = {
     "4/4": "four beats: marches, most game music",
@@ -109,8 +110,9 @@ class GenerationRequest:
     bars: int = param(32, "Length in bars", low=1, high=MAX_BARS)
     form: str = param("AABA", "How sections repeat, so the theme comes back",
                       choices={name: text for name, (_, text) in FORMS.items()})
-    time_signature: str = param("4/4", "Metre", suggestions=TIME_SIGNATURES)
-    tempo: float | None = param(None, "Quarter notes per minute (default: the style's usual tempo)",
+    time_signature: str | None = param(None, "Metre (default: one the style often uses)",
+                                       suggestions=TIME_SIGNATURES, kind=str)
+    tempo: float | None = param(None, "Quarter notes per minute (default: one of the style's usual tempi)",
                                 low=30, high=300, kind=float)
     key: str | None = param(None, "Key, like 'D minor' or 'Bb major' (default: the model's choice)", kind=str)
     blend: float = param(0.5, "0 = all game, 1 = all composer (two-label styles)", low=0.0, high=1.0)
@@ -144,7 +146,8 @@ class GenerationRequest:
 
     @property
     def meter(self) -> tuple[int, int]:
-        return parse_time_signature(self.time_signature)
+        """(beats, beat unit); the generator fills an open metre in from the style's habits."""
+        return parse_time_signature(self.time_signature or DEFAULT_TIME_SIGNATURE)
 
     @property
     def sections(self) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
+import numpy as np
+
 from composer.errors import UnknownStyleError
 
 
@@ -24,6 +26,29 @@ class Style:
     @property
     def is_blend(self) -> bool:
         return self.game is not None and self.composer is not None
+
+
+DEFAULT_METRE = "4/4"  # for labels whose checkpoint predates metre statistics
+DEFAULT_TEMPO = 120.0
+
+
+@dataclass(frozen=True)
+class Habits:
+    """What a style usually does, from its training pieces: which metres (share of pieces)
+    and which tempi (25th, 50th and 75th percentile, quarter notes per minute)."""
+
+    metres: dict[str, float]
+    tempo: tuple[float, float, float]
+
+    def draw_metre(self, rng: np.random.Generator) -> str:
+        names = list(self.metres)
+        shares = np.array([self.metres[n] for n in names], np.float64)
+        return names[int(rng.choice(len(names), p=shares / shares.sum()))]
+
+    def draw_tempo(self, rng: np.random.Generator) -> float:
+        """Uniform between the quartiles: the style's usual pace, not always the same one."""
+        low, _, high = self.tempo
+        return round(float(rng.uniform(low, high)), 1)
 
 
 class StyleCatalog:
@@ -86,6 +111,22 @@ class StyleCatalog:
         starts = [n for n in names if n.startswith(text)]
         contains = [n for n in names if text in n and n not in starts]
         return (starts + contains)[:limit]
+
+    def habits(self, style: Style, blend: float) -> Habits:
+        """The style's metres and tempi: a pair mixes its game's and composer's by ``blend``."""
+        weights = {style.game: 1.0 - blend, style.composer: blend} if style.is_blend else \
+            {style.game or style.composer: 1.0}
+        metres: dict[str, float] = {}
+        tempo = np.zeros(3)
+        for label, weight in weights.items():
+            info = self.label_info.get(label, {})
+            for metre, share in (info.get("metres") or {DEFAULT_METRE: 1.0}).items():
+                metres[metre] = metres.get(metre, 0.0) + weight * share
+            median = info.get("tempo", DEFAULT_TEMPO)
+            low, high = info.get("tempo_range", (median, median))
+            tempo += weight * np.array([low, median, high])
+        return Habits({m: s for m, s in metres.items() if s > 0} or {DEFAULT_METRE: 1.0},
+                      tuple(float(t) for t in tempo))
 
     def describe(self, label: str) -> str:
         info = self.label_info.get(label, {})

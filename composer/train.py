@@ -14,6 +14,7 @@ import platform
 import shlex
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -138,9 +139,12 @@ def evaluate(model: GridModel, split: EncodedSplit, cfg: TrainConfig, device, n_
 
 
 def label_info_from_manifest(manifest: Path) -> dict:
-    """Per label: pieces, hours, median tempo, source and licence (for /styles and the card)."""
+    """Per label: pieces, hours, source and licence (for /styles and the card), and the
+    style's habits that generation draws from: its metres (share of pieces) and its tempi
+    (median and quartiles)."""
     info: dict[str, dict] = {}
     tempos: dict[str, list] = {}
+    metres: dict[str, Counter] = {}
     for row in read_manifest(manifest):
         for kind in ("game", "composer"):
             label = row.get(kind)
@@ -150,6 +154,7 @@ def label_info_from_manifest(manifest: Path) -> dict:
             entry["pieces"] += 1
             entry["hours"] += row["seconds"] / 3600
             tempos.setdefault(label, []).append(float(row["tempo"]))
+            metres.setdefault(label, Counter())[row["time_signature"]] += 1
             source = str(row.get("package") or row.get("source", "")).split(":")[0].split("/")[0]
             if source and source not in entry["sources"] and len(entry["sources"]) < 3:
                 entry["sources"].append(source)
@@ -158,8 +163,19 @@ def label_info_from_manifest(manifest: Path) -> dict:
                 entry["licences"].append(licence)
     for label, entry in info.items():
         entry["hours"] = round(entry["hours"], 2)
-        entry["tempo"] = float(np.median(tempos[label]))
+        entry.update(style_habits(tempos[label], metres[label]))
     return info
+
+
+def style_habits(tempos: list[float], metres: Counter, min_share: float = 0.03) -> dict:
+    """``tempo`` (median), ``tempo_range`` (quartiles) and ``metres`` ({"3/4": share, ...};
+    metres of fewer than ``min_share`` of the pieces are left out: a style's rarities)."""
+    total = sum(metres.values())
+    common = {m: n / total for m, n in metres.most_common() if n / total >= min_share} or {metres.most_common(1)[0][0]: 1.0}
+    kept = sum(common.values())
+    return {"tempo": float(np.median(tempos)),
+            "tempo_range": [float(np.percentile(tempos, 25)), float(np.percentile(tempos, 75))],
+            "metres": {m: round(share / kept, 3) for m, share in common.items()}}
 
 
 def train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool = False, command: str = "",
