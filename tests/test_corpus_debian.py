@@ -130,7 +130,8 @@ def test_build_from_a_folder_of_debs(debs, tmp_path):
     assert again.nothing_to_do and again.added == 0
 
 
-def test_build_from_an_unpacked_tree(tmp_path):
+def test_build_from_an_unpacked_tree(tmp_path, monkeypatch):
+    monkeypatch.setattr(debian, "apt_get_available", lambda: False)  # the other arcade games: not fetched
     tree = tmp_path / "tree"
     music = tree / "usr/share/games/pinball/hurd"
     music.mkdir(parents=True)
@@ -139,15 +140,17 @@ def test_build_from_an_unpacked_tree(tmp_path):
     doc.mkdir(parents=True)
     (doc / "copyright").write_text(DEP5)
     (doc / "changelog.Debian.gz").write_bytes(gzip.compress(b"pinball-table-hurd-data (0.0.2-2) unstable; urgency=low\n"))
-    report = build(tmp_path / "data", only=("pinball",), from_dir=tree)
+    report = build(tmp_path / "data", only=("arcade",), from_dir=tree)
     (entry,) = read_manifest(tmp_path / "data/corpus/manifest.jsonl")
     assert report.added == 1
-    assert (entry["id"], entry["version"], entry["licence"]) == ("pinball/intro", "0.0.2-2", "GPL-2+")
+    assert (entry["id"], entry["version"], entry["licence"]) == ("arcade/intro", "0.0.2-2", "GPL-2+")
+    assert (entry["game"], entry["package"]) == ("arcade", "pinball-table-hurd-data")
+    assert any("kobodeluxe-data" in w and "--from DIR" in w for w in report.warnings), report.warnings
 
 
 def test_missing_apt_get_says_to_use_from(tmp_path, monkeypatch):
     monkeypatch.setattr(debian, "apt_get_available", lambda: False)
-    report = build(tmp_path, only=("kobo",))
+    report = build(tmp_path, only=("arcade",))
     assert report.added == 0
     assert any("apt-get is not available" in w and "--from DIR" in w for w in report.warnings)
 
@@ -160,7 +163,7 @@ def test_unknown_package_says_to_run_apt_get_update(tmp_path, monkeypatch):
         return subprocess.CompletedProcess(args, 100, "", f"E: Unable to locate package {args[2]}\n")
 
     monkeypatch.setattr(debian.subprocess, "run", fake_run)
-    report = build(tmp_path, only=("kobo",))
+    report = build(tmp_path, only=("arcade",))
     assert any("kobodeluxe-data" in w and "apt-get update" in w for w in report.warnings), report.warnings
 
 
@@ -177,3 +180,10 @@ def test_licence_of_a_file_from_dep5_and_free_text():
     )
     assert debian.licence_for(free, "usr/x.mid") == "Zlib / GPL-3+ (mixed, see copyright)"
     assert debian.licence_for("nothing useful", "x.mid") == "unknown (see copyright file)"
+
+
+def test_games_with_one_or_two_tracks_share_the_arcade_label():
+    labels = {p.package: p.label for p in debian.GAME_PACKAGES}
+    small = ("kobodeluxe-data", "pinball-table-hurd-data", "liquidwar-data", "pangzero")
+    assert {labels[p] for p in small} == {debian.ARCADE}
+    assert not {"kobo", "pinball", "liquidwar", "pangzero"} & set(labels.values())

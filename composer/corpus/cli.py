@@ -22,7 +22,7 @@ data_option = click.option(
 
 @click.group()
 def corpus() -> None:
-    """Build the training corpus (game MIDI, classical scores, your folders) and encode it."""
+    """Build the training corpus (game MIDI, classical scores, folk tunes, your folders) and encode it."""
 
 
 @corpus.command()
@@ -43,9 +43,11 @@ def corpus() -> None:
     help="Build only these sources (repeatable; default: all).",
 )
 @click.option("--palestrina-cap", type=click.IntRange(0), default=300, show_default=True, help="Palestrina pieces to use (of 1318).")
+@click.option("--non-commercial", is_flag=True,
+              help="Also use folk collections licensed for non-commercial use only (the Essen songs).")
 @click.option("--force", is_flag=True, help="Re-import everything, even what is up to date.")
 @click.option("--refresh", is_flag=True, help="Download the packages again (newer versions) instead of using the cache.")
-def build(data_dir: Path, only, from_dir, jobs, sources, palestrina_cap, force, refresh) -> None:
+def build(data_dir: Path, only, from_dir, jobs, sources, palestrina_cap, non_commercial, force, refresh) -> None:
     """Fetch and import every source into DATA/corpus (cached: a second run does nothing)."""
     from composer.corpus.build import build_corpus
 
@@ -56,6 +58,7 @@ def build(data_dir: Path, only, from_dir, jobs, sources, palestrina_cap, force, 
         jobs=jobs,
         sources=tuple(sources) or SOURCES,
         palestrina_cap=palestrina_cap,
+        non_commercial=non_commercial,
         force=force,
         refresh=refresh,
     )

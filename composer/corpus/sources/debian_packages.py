@@ -108,7 +108,7 @@ class DebianPackages(Source):
     def _build_package(self, spec: deb.GamePackage, how: str, where: Path) -> None:
         session = self.session
         if how == "deb":
-            fp = fingerprint(deb.sha256_file(where))
+            fp = fingerprint(deb.sha256_file(where), spec.label)  # a relabelled package is imported again
             if session.skip(unit_key(spec), fp):
                 return
             try:
@@ -127,7 +127,7 @@ class DebianPackages(Source):
         else:
             files = deb.package_files(where, spec)
             digest = [f"{deb.relpath(f, where)}:{deb.sha256_file(f)}" for f in files]
-            fp = fingerprint(*digest, deb.read_copyright(where, spec.package))
+            fp = fingerprint(*digest, deb.read_copyright(where, spec.package), spec.label)
             if session.skip(unit_key(spec), fp):
                 return
             version = deb.tree_version(where, spec.package) or "unknown"

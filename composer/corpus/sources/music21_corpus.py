@@ -3,7 +3,9 @@
 The composers in ``COMPOSERS`` (``music21.corpus.getComposer``); when one work is there in
 several formats (``bach/bwv277.krn`` and ``.mxl``) the first of ``FORMAT_PREFERENCE`` is
 kept; files that are not scores (Monteverdi's ``.rntxt`` Roman-numeral analyses) are left
-out. Palestrina is capped: the pieces are chosen by a stable hash of their path.
+out. Palestrina is capped: the pieces are chosen by a stable hash of their path. The
+folk tune books of music21's corpus (Ryan's Mammoth, O'Neill's, Essen...) are the ``folk``
+source (``composer.corpus.sources.folk``), one piece per tune.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class Music21Corpus(FileSource):
         return chosen
 
     def units(self) -> list[WorkUnit]:
+        """One unit per file, largest first: the pool parses in that order and commits in
+        this one, so files are stored as they finish. (In ``files()`` order the first to
+        commit is a small Bach chorale, parsed last: an interrupted cold build kept nothing.)"""
         try:
             files = self.files()
         except ImportError as e:
@@ -85,4 +90,4 @@ class Music21Corpus(FileSource):
             job = ScoreJob(str(path), {"composer": composer, "source": f"music21:{rel}"}, inner.replace("/", " "))
             piece_id = f"{composer}/{slugify(inner.replace('/', '-'))}"
             units.append(WorkUnit(rel, composer, fingerprint(deb.sha256_file(path)), piece_id, job))
-        return units
+        return sorted(units, key=lambda u: (-Path(u.job.path).stat().st_size, u.rel))
