@@ -18,6 +18,7 @@ from composer import tokens as T
 from composer.errors import MozartError, TranspositionError
 
 SUPPORTED_DENOMINATORS = (2, 4, 8, 16)
+DEFAULT_TIME_SIGNATURE = "4/4"  # where neither a request, a style nor a file says otherwise
 _MAGIC = b"MZG1"
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from composer import tokens as T
 from composer.errors import GenerationParameterError, MozartError
-from composer.grid import Piece, frames_per_bar, parse_key, parse_time_signature
+from composer.grid import DEFAULT_TIME_SIGNATURE, Piece, frames_per_bar, parse_key, parse_time_signature
 from composer.model import MAX_FRAMES_PER_BAR
 
 MAX_BARS = 128
@@ -40,7 +40,6 @@ FORMS: dict[str, tuple[str, str]] = {
     "through": ("", "no repeats, always moving"),
 }
 
-DEFAULT_TIME_SIGNATURE = "4/4"  # where neither the request nor a style says otherwise
 # Metres offered by the interfaces; any n/2, n/4, n/8 or n/16 up to 8 beats is accepted.
 TIME_SIGNATURES: dict[str, str] = {
     "4/4": "four beats: marches, most game music",

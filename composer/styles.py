@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from composer.errors import UnknownStyleError
+from composer.grid import DEFAULT_TIME_SIGNATURE
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,7 @@ class Style:
         return self.game is not None and self.composer is not None
 
 
-DEFAULT_METRE = "4/4"  # for labels whose checkpoint predates metre statistics
-DEFAULT_TEMPO = 120.0
+DEFAULT_TEMPO = 120.0  # for labels whose checkpoint records none
 
 
 @dataclass(frozen=True)
@@ -120,12 +120,12 @@ class StyleCatalog:
         tempo = np.zeros(3)
         for label, weight in weights.items():
             info = self.label_info.get(label, {})
-            for metre, share in (info.get("metres") or {DEFAULT_METRE: 1.0}).items():
+            for metre, share in (info.get("metres") or {DEFAULT_TIME_SIGNATURE: 1.0}).items():
                 metres[metre] = metres.get(metre, 0.0) + weight * share
             median = info.get("tempo", DEFAULT_TEMPO)
             low, high = info.get("tempo_range", (median, median))
             tempo += weight * np.array([low, median, high])
-        return Habits({m: s for m, s in metres.items() if s > 0} or {DEFAULT_METRE: 1.0},
+        return Habits({m: s for m, s in metres.items() if s > 0} or {DEFAULT_TIME_SIGNATURE: 1.0},
                       tuple(float(t) for t in tempo))
 
     def describe(self, label: str) -> str:

@@ -36,7 +36,8 @@ from composer.corpus.encoded import EncodedSplit, load_meta, load_split, manifes
 from composer.corpus.store import read_manifest
 from composer.data import WindowSampler, make_mask, to_model_inputs, validation_windows
 from composer.errors import MozartError
-from composer.model import GridModel, ModelConfig, cell_nll, choose_device
+from composer.grid import DEFAULT_TIME_SIGNATURE, frames_per_bar, parse_time_signature
+from composer.model import MAX_FRAMES_PER_BAR, GridModel, ModelConfig, cell_nll, choose_device
 from composer.originality import OriginalityIndex
 
 DEFAULT_ALIASES = {"zelda": "dink"}  # no Zelda music is free: the closest free action-RPG answers
@@ -167,9 +168,16 @@ def label_info_from_manifest(manifest: Path) -> dict:
     return info
 
 
+MIN_FRAMES_PER_BAR = 6  # 3/8; shorter "bars" (1/8, 2/8) are MIDI files' bogus metres, not a habit
+
+
 def style_habits(tempos: list[float], metres: Counter, min_share: float = 0.03) -> dict:
     """``tempo`` (median), ``tempo_range`` (quartiles) and ``metres`` ({"3/4": share, ...};
-    metres of fewer than ``min_share`` of the pieces are left out: a style's rarities)."""
+    metres of fewer than ``min_share`` of the pieces are left out: a style's rarities, as are
+    metres whose bars are too short or too long to compose in)."""
+    metres = Counter({m: n for m, n in metres.items()
+                      if MIN_FRAMES_PER_BAR <= frames_per_bar(parse_time_signature(m)) <= MAX_FRAMES_PER_BAR})
+    metres = metres or Counter({DEFAULT_TIME_SIGNATURE: 1})
     total = sum(metres.values())
     common = {m: n / total for m, n in metres.most_common() if n / total >= min_share} or {metres.most_common(1)[0][0]: 1.0}
     kept = sum(common.values())

@@ -13,8 +13,9 @@ from composer.train import style_habits
 
 
 def test_style_habits_keep_the_common_metres_and_the_tempo_quartiles():
-    habits = style_habits([60, 80, 100, 120, 140], Counter({"4/4": 90, "3/4": 8, "5/4": 2}))
-    assert habits["metres"] == pytest.approx({"4/4": 90 / 98, "3/4": 8 / 98}, abs=1e-3)  # 5/4: a rarity
+    habits = style_habits([60, 80, 100, 120, 140], Counter({"4/4": 90, "3/4": 8, "5/4": 2, "1/8": 10}))
+    # 5/4: a rarity; 1/8: two-frame "bars", a MIDI file's bogus metre
+    assert habits["metres"] == pytest.approx({"4/4": 90 / 98, "3/4": 8 / 98}, abs=1e-3)
     assert habits["tempo"] == 100 and habits["tempo_range"] == [80, 120]
 
 
