@@ -122,25 +122,37 @@ class FileSource(Source):
         done: dict[int, tuple] = {}
         next_commit = 0
         jobs = self.session.jobs
-        with self.session.bar(len(units), self.score_bar) as bar:
+        with self.session.bar(sum(map(self.work, units)), self.score_bar, unit=self.work_unit) as bar:
             order = sorted(range(len(units)), key=lambda i: -Path(units[i].job.path).stat().st_size)
             if jobs > 1 and len(units) > 1:
                 pool = ProcessPoolExecutor(max_workers=min(jobs, len(units)))
-                futures = {pool.submit(import_score_job, units[i].job): i for i in order}
+                futures = {pool.submit(self.parse_job, units[i].job): i for i in order}
                 results = ((futures[f], f.result()) for f in as_completed(futures))
             else:
                 pool = None
-                results = ((i, import_score_job(units[i].job)) for i in order)
+                results = ((i, self.parse_job(units[i].job)) for i in order)
             try:
                 for i, result in results:
                     done[i] = result
-                    bar.update()
+                    bar.update(self.work(units[i]))
                     while next_commit in done:
                         self.commit(units[next_commit], done.pop(next_commit))
                         next_commit += 1
             finally:
                 if pool is not None:
                     pool.shutdown(wait=False, cancel_futures=True)
+
+    # What parses one score unit (in a worker process: a module-level function), and how much
+    # of the progress bar a unit is worth, counted in ``work_unit``s.
+    parse_job = staticmethod(import_score_job)
+    work_unit = "file"
+
+    def work(self, unit: WorkUnit) -> int:
+        return 1
+
+    def licence_of(self, unit: WorkUnit) -> str:
+        """The licence the manifest records for the unit's pieces."""
+        return self.licence
 
     def commit(self, unit: WorkUnit, result: tuple[list[Piece], str | None]) -> None:
         """Store what one file gave (``(pieces, reason it was skipped)``) and record the unit."""
@@ -158,7 +170,7 @@ class FileSource(Source):
                 source=unit.job.meta["source"],
                 source_type=self.name,
                 path=unit.rel,
-                licence=self.licence,
+                licence=self.licence_of(unit),
             )
         session.commit(key, record)
 

@@ -21,7 +21,6 @@ voice (a few have a second one), so most pieces fill only the lead.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -156,7 +155,7 @@ def import_tune_book(job: ScoreJob) -> tuple[list[Piece], str | None]:
 class FolkTunes(FileSource):
     """The folk tune books of ``COLLECTIONS``, from music21's corpus (or ``folk_root``)."""
 
-    licence = PUBLIC_DOMAIN  # per collection: see ``commit``
+    licence = PUBLIC_DOMAIN  # per collection: see ``licence_of``
     score_bar = "folk tunes"
 
     def __init__(self, session: BuildSession, name: str, *, folk_root: Path | None = None,
@@ -207,35 +206,12 @@ class FolkTunes(FileSource):
             units.append(unit)
         return sorted(units, key=lambda u: (-size.get(u.rel, 0), u.rel))
 
-    def parse_scores(self, units: list[WorkUnit]) -> None:
-        """``FileSource.parse_scores`` with ``import_tune_book`` (one piece per tune) as the job,
-        and a bar that counts tunes: books run from one tune to 720, so files make a poor ETA."""
-        if not units:
-            return
-        done: dict[int, tuple] = {}
-        next_commit = 0
-        jobs = self.session.jobs
-        with self.session.bar(sum(self.tunes[u.rel] for u in units), self.score_bar, unit="tune") as bar:
-            order = sorted(range(len(units)), key=lambda i: -Path(units[i].job.path).stat().st_size)
-            if jobs > 1 and len(units) > 1:
-                pool = ProcessPoolExecutor(max_workers=min(jobs, len(units)))
-                futures = {pool.submit(import_tune_book, units[i].job): i for i in order}
-                results = ((futures[f], f.result()) for f in as_completed(futures))
-            else:
-                pool = None
-                results = ((i, import_tune_book(units[i].job)) for i in order)
-            try:
-                for i, result in results:
-                    done[i] = result
-                    bar.update(self.tunes[units[i].rel])
-                    while next_commit in done:
-                        self.commit(units[next_commit], done.pop(next_commit))
-                        next_commit += 1
-            finally:
-                if pool is not None:
-                    pool.shutdown(wait=False, cancel_futures=True)
+    # One piece per tune; the bar counts tunes: books run from one tune to 720, so files make a poor ETA.
+    parse_job = staticmethod(import_tune_book)
+    work_unit = "tune"
 
-    def commit(self, unit: WorkUnit, result: tuple[list[Piece], str | None]) -> None:
-        # FileSource.commit writes ``self.licence`` into the manifest: the unit's collection's.
-        self.licence = COLLECTIONS[unit.rel.split("/", 1)[0]].licence
-        super().commit(unit, result)
+    def work(self, unit: WorkUnit) -> int:
+        return self.tunes[unit.rel]
+
+    def licence_of(self, unit: WorkUnit) -> str:
+        return COLLECTIONS[unit.rel.split("/", 1)[0]].licence
