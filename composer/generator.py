@@ -32,8 +32,11 @@ from composer.styles import Style, StyleCatalog
 
 DRUM_BLEND_SHARE = 0.3  # the composer's weight on drums is blend x this: games bring the groove
 HABITS_STREAM = 1  # the seed's random stream for a style's habits (metre, tempo), apart from sampling
-LOOP_SEAM_BARS = 1  # bars before the end re-composed when a piece must loop
-LOOP_CONTEXT_BARS = 2  # bars of the opening the model sees after the end while doing so
+# A piece that loops re-composes its last LOOP_SEAM_BARS with LOOP_CONTEXT_BARS of its opening
+# after them. Seam score (evaluate/loops.py; 1 = as smooth as the piece's own bar lines), 16
+# pieces of 16 bars: no loop 1.54 (median), 1 bar 1.34, 2 bars 0.98, 2 bars with 4 of context 1.02.
+LOOP_SEAM_BARS = 2
+LOOP_CONTEXT_BARS = 2
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,7 @@ class Generator:
         frames = x.shape[1]
         bars = frames // fpb
         context = min(LOOP_CONTEXT_BARS, bars) * fpb
-        seam = min(LOOP_SEAM_BARS, bars) * fpb
+        seam = min(LOOP_SEAM_BARS, max(1, bars // 2)) * fpb
         looped = torch.cat([x, x[:, :context]], 1)
         redo = torch.zeros_like(looped, dtype=torch.bool)
         redo[:, frames - seam : frames] = free[:, frames - seam :]
