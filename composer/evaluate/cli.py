@@ -13,6 +13,8 @@ from pathlib import Path
 import click
 
 from composer.errors import MozartError
+from composer.evaluate.plan import EvalConfig
+from composer.request import MAX_BARS
 
 
 class DefaultGroup(click.Group):
@@ -54,16 +56,17 @@ def _threads(threads: int | None) -> None:
 
 @eval_command.command("run")
 @click.option("--checkpoint", type=click.Path(file_okay=False), help="Model folder (default: the shipped model or $MOZART_CHECKPOINT).")
-@click.option("--n", "n", default=64, show_default=True, type=click.IntRange(1, 4096), help="Pieces to generate.")
-@click.option("--bars", default=16, show_default=True, type=click.IntRange(8, 128), help="Length of every generated piece and real excerpt.")
+@click.option("--n", "n", default=EvalConfig.n, show_default=True, type=click.IntRange(1, 4096), help="Pieces to generate.")
+@click.option("--bars", default=EvalConfig.bars, show_default=True, type=click.IntRange(8, MAX_BARS),
+              help="Length of every generated piece and real excerpt.")
 @click.option("--out", type=click.Path(file_okay=False), help="Report folder (default: reports/<checkpoint name>).")
 @click.option("--data", default="data", show_default=True, help="Data root (or its encoded/ folder).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Piece i gets seed + i; masks and classifiers are seeded too.")
-@click.option("--steps", default=16, show_default=True, type=int, help="Gibbs passes per piece.")
+@click.option("--seed", default=EvalConfig.seed, show_default=True, type=int, help="Piece i gets seed + i; masks and classifiers are seeded too.")
+@click.option("--steps", default=EvalConfig.steps, show_default=True, type=int, help="Gibbs passes per piece.")
 @click.option("--styles", help="Comma-separated styles to generate (default: every label + a few blends).")
 @click.option("--baseline-lstm", type=click.Path(file_okay=False), help="Checkpoint of a unidirectional `lstm` model: the original's approach, as a likelihood baseline.")
-@click.option("--positions", default=1024, show_default=True, type=int, help="Test frames scored for continuation NLL.")
-@click.option("--windows", default=256, show_default=True, type=int, help="Test windows scored for masked-cell NLL.")
+@click.option("--positions", default=EvalConfig.continuation_positions, show_default=True, type=int, help="Test frames scored for continuation NLL.")
+@click.option("--windows", default=EvalConfig.masked_windows, show_default=True, type=int, help="Test windows scored for masked-cell NLL.")
 @click.option("--device", default="auto", show_default=True, help="cuda, mps, cpu or auto.")
 @click.option("--no-likelihood", is_flag=True, help="Skip the likelihood section.")
 @click.option("--threads", type=click.IntRange(1, 256), help=THREADS_HELP)
@@ -71,7 +74,6 @@ def run_command(checkpoint, n, bars, out, data, seed, steps, styles, baseline_ls
                 no_likelihood, threads):
     """Generate N pieces and measure them against held-out real music: report.md + figures.json."""
     from composer.checkpoint import default_checkpoint_path
-    from composer.evaluate.plan import EvalConfig
     from composer.evaluate.report import evaluate_checkpoint
 
     _checks(data)
