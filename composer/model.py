@@ -124,6 +124,8 @@ class GridModel(nn.Module):
         B, L, _ = tokens.shape
         hidden = tokens == self.mask_ids().to(tokens.device)  # (B, T, 5)
         voices = [emb(tokens[..., v]) for v, emb in enumerate(self.token_embed)]  # 5 x (B, T, E)
+        # A corpus piece in a metre longer than the tables (a folk tune in 9/4) is read as the longest.
+        frames_per_bar = frames_per_bar.clamp(1, MAX_FRAMES_PER_BAR)
         positions = (torch.arange(L, device=tokens.device) + start_frame)[None, :] % frames_per_bar[:, None]
         style = torch.cat([self.game_embed(game), self.composer_embed(composer), self.meter_embed(frames_per_bar)], -1)
         features = voices + [hidden.float(), self.position_embed(positions), style[:, None, :].expand(B, L, -1)]

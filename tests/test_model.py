@@ -146,3 +146,15 @@ def test_the_model_card_measures_the_held_out_splits(tiny_checkpoint, encoded_di
     assert "| valid |" in card and "| test |" in card
     assert "| mozart | composer | 5 | " in card  # label facts from the corpus manifest the training read
     assert build_card(tiny_checkpoint, encoded_dir.parent, test_windows=8) == card  # the data root reads the same
+
+
+def test_a_metre_longer_than_the_tables_reads_as_the_longest_instead_of_crashing():
+    from composer.model import MAX_FRAMES_PER_BAR
+
+    model = GridModel(ModelConfig.tiny(n_games=1, n_composers=1)).eval()
+    tokens = GridModel.mask_ids().expand(1, 2 * MAX_FRAMES_PER_BAR, -1).clone()
+    labels = torch.zeros(1, dtype=torch.long)
+    with torch.no_grad():
+        longest = model(tokens, labels, labels, torch.tensor([MAX_FRAMES_PER_BAR]))
+        longer = model(tokens, labels, labels, torch.tensor([MAX_FRAMES_PER_BAR + 4]))  # a folk tune in 9/4
+    assert all(torch.equal(a, b) for a, b in zip(longest, longer))
