@@ -134,7 +134,7 @@ class Studio:
         self._waiting.append(ticket)
         position = len(self._waiting) + self._running - self.workers
         if position > 0:
-            await _call(update, f"Queued: {position} piece{'s' if position > 1 else ''} ahead of yours.")
+            await send_update(update, f"Queued: {position} piece{'s' if position > 1 else ''} ahead of yours.")
         self._wakeup.set()
         return await ticket.future
 
@@ -174,7 +174,7 @@ class Studio:
 
     def _notify(self, update: Update | None, text: str) -> None:
         if update is not None:
-            task = asyncio.ensure_future(_call(update, text))
+            task = asyncio.ensure_future(send_update(update, text))
             self._notifications.add(task)  # keep a reference until it is done
             task.add_done_callback(self._notifications.discard)
 
@@ -238,7 +238,8 @@ def _warm_up_renderer() -> None:
         log.warning("renderer warm-up failed", exc_info=True)
 
 
-async def _call(update: Update | None, text: str) -> None:
+async def send_update(update: Update | None, text: str) -> None:
+    """Tell the caller something (queue place, progress); a failure is logged, never raised."""
     if update is None:
         return
     try:

@@ -22,14 +22,14 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Callable
 
 from composer.errors import MozartError
+from composer.studio import Update, send_update
 
 jobs_log = logging.getLogger("mozart.jobs")
 
 Clock = Callable[[], float]
-Update = Callable[[str], Awaitable[None] | None]
 
 
 class TooManyWaitingError(MozartError):
@@ -124,7 +124,7 @@ class Turn:
             text = self._limiter.describe(self)
             if text != last:
                 last = text
-                await _call(update, text)
+                await send_update(update, text)
             if not self.granted and self.error is None:
                 await self._changed.wait()
         if self.error is not None:
@@ -282,14 +282,3 @@ def log_job(*, user_id: int, salt: str, kind: str, style: str | None, bars: int 
                  for stage in ("limited", "queued", "generate", "render", "upload")},
               "outcome": outcome}
     jobs_log.info("job " + " ".join(f"{k}={v}" for k, v in fields.items()), extra={"job": fields})
-
-
-async def _call(update: Update | None, text: str) -> None:
-    if update is None:
-        return
-    try:
-        outcome = update(text)
-        if asyncio.iscoroutine(outcome):
-            await outcome
-    except Exception:  # a failed progress edit must never fail the request
-        logging.getLogger(__name__).debug("queue position update failed", exc_info=True)
