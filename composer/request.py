@@ -236,7 +236,9 @@ def section_lengths(bars: int, sections: str) -> list[int]:
 def _from_piece(piece: Piece, base: GenerationRequest, **changes) -> GenerationRequest:
     """``base``'s sampling settings on ``piece``'s shape: same metre, tempo and length."""
     ts = f"{piece.time_signature[0]}/{piece.time_signature[1]}"
-    return base.replace(primer=piece, bars=piece.n_bars, time_signature=ts, tempo=piece.tempo, form="through",
+    spec = GenerationRequest.specs()["tempo"]
+    tempo = min(max(piece.tempo, spec.low), spec.high)  # a file may be slower or faster than we compose
+    return base.replace(primer=piece, bars=piece.n_bars, time_signature=ts, tempo=tempo, form="through",
                         key=None, **changes)
 
 

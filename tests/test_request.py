@@ -92,6 +92,13 @@ def test_the_keep_mask_comes_from_the_seed_and_keeps_the_named_voices_whole():
     assert rhythm.rhythm_of is rhythm.primer and rhythm.keep_mask(64, np.random.default_rng(0))[:, T.DRUM_VOICE].all()
 
 
+def test_remix_of_a_very_slow_or_fast_file_keeps_a_tempo_we_compose_at():
+    slow, fast = _primer(), _primer()
+    slow.tempo, fast.tempo = 22.0, 380.0  # MIDI import accepts 20-400 bpm
+    assert remix_request(slow, "doom").tempo == 30 and remix_request(fast, "doom").tempo == 300
+    remix_request(slow, "doom").validate()
+
+
 def test_remix_of_a_long_file_is_cut_to_the_longest_piece():
     request = remix_request(_primer(bars=MAX_BARS + 10), "doom")
     assert request.bars == MAX_BARS and request.primer.n_bars == MAX_BARS
