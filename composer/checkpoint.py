@@ -1,5 +1,8 @@
 """Checkpoints: a folder with ``model.safetensors`` and ``config.json``. Loading never unpickles.
 
+A v2 composer's folder also holds ``draft/``, a checkpoint of the same shape for the
+next-frame network that writes the first draft (see ``generator.py``).
+
 ``config.json`` holds everything needed to use the weights (after MidiTok, the
 tokenizer's config travels with the model): the model config, the grid vocabulary, the
 style list, the corpus manifest hash, training metrics and a version string.
@@ -24,6 +27,7 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 TRAINING_STATE = "training_state.safetensors"
 ORIGINALITY_INDEX = "originality.npz"  # lead-line n-gram index of the training corpus
+DRAFT = "draft"  # sub-folder holding a v2 composer's next-frame draft network (a checkpoint itself)
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 
 

@@ -8,6 +8,7 @@ TimeDistributed head per voice giving logits over that voice's vocabulary.
 The same config selects the architectures we compare (``ModelConfig.arch``):
 
 * ``lstm``            unidirectional next-frame model: the original experiment's approach
+* ``td_lstm``         the TimeDistributed dense layers before a unidirectional LSTM: v2's draft
 * ``bilstm``          embeddings straight into the BiLSTM (no dense layers)
 * ``td_bilstm``       the default described above
 * ``td_bilstm_attn``  plus one self-attention block after the BiLSTM
@@ -25,7 +26,8 @@ import torch.nn.functional as F
 
 from composer import tokens as T
 
-ARCHITECTURES = ("lstm", "bilstm", "td_bilstm", "td_bilstm_attn", "transformer")
+ARCHITECTURES = ("lstm", "td_lstm", "bilstm", "td_bilstm", "td_bilstm_attn", "transformer")
+CAUSAL_ARCHITECTURES = ("lstm", "td_lstm")  # next-frame models: they draft left to right
 MAX_FRAMES_PER_BAR = 32  # position-in-bar table size (up to 8/4)
 
 
@@ -64,7 +66,7 @@ class ModelConfig:
 
     @property
     def causal(self) -> bool:
-        return self.arch == "lstm"
+        return self.arch in CAUSAL_ARCHITECTURES
 
 
 class GridModel(nn.Module):
@@ -84,7 +86,7 @@ class GridModel(nn.Module):
             self.sounding_embed = nn.Embedding(T.PITCHED_VOCAB, c.embed_dim)
             frame_dim += 2 * 12
 
-        if c.arch in ("td_bilstm", "td_bilstm_attn", "transformer"):
+        if c.arch in ("td_lstm", "td_bilstm", "td_bilstm_attn", "transformer"):
             self.td = nn.Sequential(  # TimeDistributed: Linear acts on every frame alike
                 nn.Linear(frame_dim, c.hidden), nn.GELU(), nn.Dropout(c.dropout),
                 nn.Linear(c.hidden, c.hidden), nn.GELU(), nn.Dropout(c.dropout),
@@ -164,14 +166,16 @@ class GridModel(nn.Module):
         return [head(x) for head in self.heads]  # 5 x (B, T, V_v)
 
     @torch.no_grad()
-    def step(self, previous, game, composer, frames_per_bar, frame_index, state=None):
-        """One frame of the causal ``lstm`` model: logits for frame ``frame_index`` given
-        the previous frame's tokens (B, 5) and the recurrent state."""
-        assert self.config.causal, "step() is only for the unidirectional lstm model"
-        x = self.frame_features(previous[:, None, :], game, composer, frames_per_bar, start_frame=frame_index)
+    def step(self, inputs, game, composer, frames_per_bar, frame_index, state=None):
+        """Read k more frames with a next-frame (causal) model: ``inputs`` (B, k, 5) are the
+        frames before ``frame_index`` .. ``frame_index + k - 1`` (the first frame's input is
+        all MASK). Returns the logits for frame ``frame_index + k - 1`` and the new state;
+        frames that are already fixed are read k at a time in one call."""
+        assert self.config.causal, "step() is only for the next-frame (causal) models"
+        x = self.frame_features(inputs, game, composer, frames_per_bar, start_frame=frame_index)
         x, state = self.lstm(self.td(x), state)
-        x = self.out_norm(x)
-        return [head(x[:, 0]) for head in self.heads], state
+        x = self.out_norm(x[:, -1])
+        return [head(x) for head in self.heads], state
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -49,31 +49,56 @@ def scale_bonus(grid: torch.Tensor, reqs: list[GenerationRequest]) -> list[torch
     return out
 
 
-def leap_sizes(column: torch.Tensor, cells: torch.Tensor, free_interval: int = 4) -> torch.Tensor:
-    """(len(cells), pitches): how far each candidate pitch at each cell leaps beyond
-    ``free_interval`` semitones from the voice's previous and next notes as they stand.
+def leap_sizes(columns: torch.Tensor, frames: torch.Tensor, voices: torch.Tensor,
+               free_interval: int = 4) -> torch.Tensor:
+    """(len(frames), pitches): how far each candidate pitch at each cell (``frames[i]``,
+    ``voices[i]``) leaps beyond ``free_interval`` semitones from that voice's previous and
+    next notes as they stand in ``columns`` (T, voices).
 
     The model alone writes lines that leap: 37-47 % of generated melodic intervals were
     wider than a fifth (real music: 4-13 %), with Gibbs passes and with frame-by-frame
     sampling alike. A penalty per semitone of leap (the request's ``smoothness``) brings
     them to real proportions (5-6 % at 0.3) without forbidding leaps."""
-    tokens = column.numpy()
+    tokens = columns.numpy()
     n = len(tokens)
-    frames = np.arange(n)
+    index = np.arange(n)[:, None]
     is_note = (tokens >= T.PITCH_OFFSET) & (tokens < T.PITCHED_VOCAB)  # MASK is not a note
-    last = np.maximum.accumulate(np.where(is_note, frames, -1))  # latest note at or before t
-    following = np.minimum.accumulate(np.where(is_note, frames, n)[::-1])[::-1]  # first at or after t
-    c = cells.numpy()
-    before = np.where(c > 0, last[np.maximum(c - 1, 0)], -1)
-    after = np.where(c + 1 < n, following[np.minimum(c + 1, n - 1)], n)
+    last = np.maximum.accumulate(np.where(is_note, index, -1), axis=0)  # latest note at or before t
+    following = np.minimum.accumulate(np.where(is_note, index, n)[::-1], axis=0)[::-1]  # first at or after t
+    f, v = frames.numpy(), voices.numpy()
+    before = np.where(f > 0, last[np.maximum(f - 1, 0), v], -1)
+    after = np.where(f + 1 < n, following[np.minimum(f + 1, n - 1), v], n)
     candidates = torch.arange(T.PITCH_MIN, T.PITCH_MAX + 1, dtype=torch.float32)[None, :]
-    out = torch.zeros((len(c), candidates.shape[1]))
+    out = torch.zeros((len(f), candidates.shape[1]))
     for neighbour in (before, after):
         found = (neighbour >= 0) & (neighbour < n)
-        pitch = tokens[np.clip(neighbour, 0, n - 1)].astype(np.float32) - T.PITCH_OFFSET + T.PITCH_MIN
+        pitch = tokens[np.clip(neighbour, 0, n - 1), v].astype(np.float32) - T.PITCH_OFFSET + T.PITCH_MIN
         leap = (candidates - torch.from_numpy(pitch)[:, None]).abs().sub(free_interval).clamp_min(0)
         out += leap * torch.from_numpy(found.astype(np.float32))[:, None]
     return out
+
+
+def draw(scores: torch.Tensor, first: int, temperature: float, top_p: float, generator: torch.Generator,
+         shape_notes=None) -> torch.Tensor:
+    """Sample one token per row of ``scores`` (N, V) in two draws: *whether* a note starts
+    (the ``first`` tokens before the notes, or any note) from the model's own odds, then
+    *which* note with temperature and nucleus filtering; ``shape_notes(rows)`` adds scores
+    over the notes of those rows (tonal pull, leap penalty).
+
+    Sharpening the whole distribution would favour rests and holds (they carry most of
+    the mass) and, compounded over Gibbs passes, thin the music out; keeping the first
+    draw at temperature 1 keeps the note density of the style."""
+    probs = torch.softmax(scores, -1)
+    kinds = torch.cat([probs[:, :first], probs[:, first:].sum(-1, keepdim=True)], -1)
+    tokens = torch.multinomial(kinds, 1, generator=generator).flatten()
+    notes = torch.nonzero(tokens == first).flatten()
+    if len(notes):
+        note_scores = scores[notes, first:]
+        if shape_notes is not None:
+            note_scores = note_scores + shape_notes(notes)
+        note_probs = nucleus(torch.softmax(note_scores / temperature, -1), top_p)
+        tokens[notes] = first + torch.multinomial(note_probs, 1, generator=generator).flatten()
+    return tokens
 
 
 def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:

@@ -4,6 +4,7 @@ Read top to bottom: the config, the loop (sample windows -> hide cells -> predic
 AdamW step), validation (masked-cell NLL per voice), checkpoints, the CLI.
 
     python -m composer train --config configs/default.json --out checkpoints/NAME
+    python -m composer train --recipe configs/v2.json --out runs/v2     (several stages: recipe.py)
 """
 
 from __future__ import annotations
@@ -312,6 +313,9 @@ def load_config_file(path: str | None) -> tuple[TrainConfig, ModelConfig]:
 
 @click.command("train")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="JSON with 'train' and 'model' sections.")
+@click.option("--recipe", "recipe_path", type=click.Path(exists=True, dir_okay=False),
+              help="JSON listing training stages (configs/v2.json): runs them all, resuming what was stopped, "
+                   "and assembles the composer in OUT/model.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Checkpoint folder to write.")
 @click.option("--data", help="The data root or its encoded/ folder (default: data/encoded).")
 @click.option("--arch", help="Override the architecture: lstm, bilstm, td_bilstm, td_bilstm_attn, transformer.")
@@ -321,8 +325,20 @@ def load_config_file(path: str | None) -> tuple[TrainConfig, ModelConfig]:
 @click.option("--batch-size", type=int, help="Override the batch size.")
 @click.option("--device", help="cuda, mps or cpu (default: auto).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last if present.")
-def train_command(config_path, out, data, arch, hidden, max_steps, max_minutes, batch_size, device, resume):
+def train_command(config_path, recipe_path, out, data, arch, hidden, max_steps, max_minutes, batch_size, device, resume):
     """Train a composer model on the encoded corpus."""
+    command = "python -m composer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if recipe_path:
+        from composer.recipe import run_recipe
+
+        if config_path or arch or hidden or max_steps or max_minutes or batch_size:
+            raise click.UsageError("--recipe takes its settings from the recipe: only --out, --data and --device apply.")
+        try:
+            folder = run_recipe(recipe_path, out, data=data, device=device, command=command)
+        except MozartError as e:
+            raise click.ClickException(str(e)) from None
+        click.echo(f"composer assembled in {folder}")
+        return
     cfg, model_cfg = load_config_file(config_path)
     for name, value in (("data", data), ("max_steps", max_steps), ("max_minutes", max_minutes),
                         ("batch_size", batch_size), ("device", device)):
@@ -337,7 +353,6 @@ def train_command(config_path, out, data, arch, hidden, max_steps, max_minutes, 
         load_meta(cfg.data)
     except MozartError as e:
         raise click.ClickException(str(e)) from None
-    command = "python -m composer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     summary = train(cfg, model_cfg, Path(out), resume=resume, command=command)
     click.echo(f"best validation NLL {summary['val_nll']:.4f} at step {summary['best_step']} "
                f"({summary['seconds_to_best'] / 60:.1f} min); stopped: {summary['stop_reason']}")
