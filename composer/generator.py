@@ -39,7 +39,7 @@ from composer.sampling import clean_holds, draw, leap_sizes, move_to_key, scale_
 from composer.styles import Style, StyleCatalog
 
 DRUM_BLEND_SHARE = 0.3  # the composer's weight on drums is blend x this: games bring the groove
-HABITS_STREAM = 1  # the seed's random stream for a style's habits (metre, tempo), apart from sampling
+HABITS_STREAM = 1  # the seed's random stream for a style's habits (metre, tempo, key), apart from sampling
 # A piece that loops re-composes its last LOOP_SEAM_BARS with LOOP_CONTEXT_BARS of its opening
 # after them. Seam score (evaluate/loops.py; 1 = as smooth as the piece's own bar lines), 16
 # pieces of 16 bars: no loop 1.54 (median), 1 bar 1.34, 2 bars 0.98, 2 bars with 4 of context 1.02.
@@ -48,7 +48,8 @@ LOOP_CONTEXT_BARS = 2
 # With a draft, the infiller re-writes this many bars before each returning theme, so the
 # drafted section (which could not see the theme coming) leads into it.
 MEND_BARS = 1
-LEAP_CONTEXT_BARS = 2  # how far back a drafted note looks for the previous note of its voice
+LEAP_CONTEXT_BARS = 2
+REWRITE_CONTEXT_BARS = 4  # bars either side that the infiller reads when it re-writes a few bars  # how far back a drafted note looks for the previous note of its voice
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,9 @@ class Generator:
         rng = np.random.default_rng([seed, HABITS_STREAM])
         metre = request.time_signature or habits.draw_metre(rng)
         tempo = request.tempo or habits.draw_tempo(rng)
-        request = request.replace(style=style.name, seed=seed, time_signature=metre, tempo=tempo)
+        # A primer brings its own key (the notes kept from it are in it): none is drawn for it.
+        key = request.key or (habits.draw_key(rng) if request.primer is None else None)
+        request = request.replace(style=style.name, seed=seed, time_signature=metre, tempo=tempo, key=key)
         request.validate()
         return Prepared(request, style)
 
@@ -222,8 +225,16 @@ class Generator:
         """Hide ``region`` and infill it with the bidirectional network, both sides in view."""
         if not region.any():
             return x
-        x = torch.where(region, GridModel.mask_ids(), x)
-        return self._gibbs(x, region, conds, fpb, max(4, steps // 2), gens, reqs, constraint, lambda f: None)
+        # Only the bars around the region are read: REWRITE_CONTEXT_BARS either side is context enough.
+        frames = torch.nonzero(region.any(-1).any(0)).flatten()
+        lo = max(0, int(frames[0]) // fpb - REWRITE_CONTEXT_BARS) * fpb  # on a bar line: positions count from it
+        hi = min(x.shape[1], int(frames[-1]) + 1 + REWRITE_CONTEXT_BARS * fpb)
+        part = torch.where(region[:, lo:hi], GridModel.mask_ids(), x[:, lo:hi])
+        part = self._gibbs(part, region[:, lo:hi], conds, fpb, max(4, steps // 2), gens, reqs,
+                           None if constraint is None else constraint[:, lo:hi], lambda f: None)
+        x = x.clone()
+        x[:, lo:hi] = part
+        return x
 
     def _close_loop(self, x, free, conds, fpb, steps, gens, reqs, constraint) -> torch.Tensor:
         """Re-compose the last bars with the opening placed after them, so the model sees where

@@ -23,7 +23,7 @@ def _nll_table(rows: dict[str, dict]) -> list[str]:
 
 
 def build_card(checkpoint: Path, data_dir: Path, test_windows: int = 2000) -> str:
-    from composer.checkpoint import load_checkpoint
+    from composer.checkpoint import DRAFT, load_checkpoint
     from composer.corpus.encoded import load_split
     from composer.train import TrainConfig, evaluate
 
@@ -33,44 +33,88 @@ def build_card(checkpoint: Path, data_dir: Path, test_windows: int = 2000) -> st
     n_games, n_composers = meta.model.n_games, meta.model.n_composers
     results = {name: evaluate(model, load_split(data_dir, name), cfg, "cpu", n_games, n_composers,
                               max_windows=test_windows) for name in ("valid", "test")}
-    size_mb = (checkpoint / "model.safetensors").stat().st_size / 1e6
     label_rows = ["| label | kind | pieces | hours | typical tempo | source | licence |", "|---|---|---|---|---|---|---|"]
     for label in meta.games + meta.composers:
         info = meta.label_info.get(label, {})
         label_rows.append(f"| {label} | {info.get('kind', '?')} | {info.get('pieces', '?')} | {info.get('hours', 0):.2f} "
                           f"| {info.get('tempo', 0):.0f} | {', '.join(info.get('sources', []))} "
                           f"| {'; '.join(info.get('licences', []))[:80]} |")
-    curve = training.get("curve", [])
-    curve_rows = ["| step | minutes | validation NLL |", "|---|---|---|"] + [
-        f"| {r['step']} | {r['seconds'] / 60:.1f} | {r['val_nll']:.4f} |" for r in curve]
+    draft_dir = checkpoint / DRAFT
+    draft_meta = load_checkpoint(draft_dir)[1] if draft_dir.is_dir() else None
     m = meta.model
+    networks = [("infiller", meta)] + ([("draft", draft_meta)] if draft_meta else [])
+    size_mb = sum((folder / "model.safetensors").stat().st_size for folder in (checkpoint, draft_dir)
+                  if (folder / "model.safetensors").exists()) / 1e6
+    recipe = training.get("recipe")
     lines = [
         "# Model card: the shipped default model",
         "",
-        f"**Version** `{meta.version}` · **architecture** `{m.arch}` (TimeDistributed dense ×2 → "
-        f"BiLSTM ×{m.lstm_layers}, hidden {m.hidden} per direction, token embedding {m.embed_dim}, "
-        f"style embedding {m.style_dim}) · **{training.get('parameters', model.num_parameters()) / 1e6:.2f} M parameters** · "
-        f"weights {size_mb:.1f} MB (fp16 safetensors) · files in `composer/default_model/`.",
+        f"**Version** `{meta.version}` · weights {size_mb:.1f} MB in all (fp16 safetensors) · files in "
+        "`composer/default_model/`" + (" (the draft network in `draft/`)" if draft_meta else "") + ".",
         "",
-        "It fills in hidden cells of the five-voice 16th-note grid (lead, counter, harmony, bass, drums), "
-        "conditioned on a game label and/or a composer label; generation is annealed block Gibbs sampling "
-        "(see DESIGN.md). Styles: games " + ", ".join(meta.games) + "; composers " + ", ".join(meta.composers)
+    ]
+    if draft_meta:
+        d = draft_meta.model
+        lines += [
+            "Two networks compose together (see `composer/generator.py`):",
+            "",
+            f"- **draft** `{d.arch}`: TimeDistributed dense ×2 → unidirectional LSTM ×{d.lstm_layers}, hidden {d.hidden}, "
+            f"{draft_meta.training.get('parameters', 0) / 1e6:.2f} M parameters. It writes a new piece frame by "
+            "frame, each 16th-note frame seeing every frame before it; fixed cells (a returning theme, the "
+            "piece an extension continues) are read, not written.",
+            f"- **infiller** `{m.arch}`: TimeDistributed dense ×2 → BiLSTM ×{m.lstm_layers}, hidden {m.hidden} per "
+            f"direction, {training.get('parameters', model.num_parameters()) / 1e6:.2f} M parameters. It sees both "
+            "sides: it re-writes the bar before each returning theme and the end of a loop so they lead into "
+            "what follows, varies repeats, and does remixes and variations by annealed block Gibbs sampling.",
+            "",
+        ]
+    else:
+        lines += [f"Architecture `{m.arch}` (TimeDistributed dense ×2 → BiLSTM ×{m.lstm_layers}, hidden {m.hidden} "
+                  f"per direction), {training.get('parameters', model.num_parameters()) / 1e6:.2f} M parameters; "
+                  "generation is annealed block Gibbs sampling (see DESIGN.md).", ""]
+    lines += [
+        "Both see the five-voice 16th-note grid (lead, counter, harmony, bass, drums), conditioned on a game label "
+        "and/or a composer label. Styles: games " + ", ".join(meta.games) + "; composers " + ", ".join(meta.composers)
         + "; aliases " + ", ".join(f"`{a}` → `{b}`" for a, b in meta.aliases.items()) + ".",
         "",
         "## Training",
         "",
-        f"- Command: `{training.get('command', '?')}` (config `configs/default.json`), then "
-        f"`python -m composer card --checkpoint runs/default --ship composer/default_model` to ship it in fp16.",
-        f"- Hardware: {training.get('hardware', '?')} ({training.get('device', '?')}), torch {training.get('torch', '?')}.",
-        f"- Wall-clock time: {training.get('total_seconds', 0) / 60:.1f} min in all; best validation at step "
-        f"{training.get('best_step', '?')} after {training.get('seconds_to_best', 0) / 60:.1f} min "
-        f"(stopped: {training.get('stop_reason', '?')}).",
-        f"- Objective: masked-cell cross-entropy (random cell masks at a random rate, whole future hidden, "
-        f"whole voices hidden, bar blocks hidden, everything hidden), windows of {cfg.window_bars} bars, batch "
-        f"{cfg.batch_size}, AdamW lr {cfg.lr} with warm-up and cosine decay, gradient clipping {cfg.grad_clip}, "
-        f"random transposition ±{cfg.max_transpose} semitones, label dropout {cfg.style_dropout}.",
-        f"- Corpus manifest hash `{meta.manifest_hash[:16]}…`.",
-        "",
+    ]
+    if recipe:
+        total = sum(n.training.get("total_seconds", 0) for _, n in networks)
+        lines += [f"Recipe `configs/{recipe['name']}.json`: `python -m composer train --recipe configs/{recipe['name']}.json "
+                  f"--out runs/{recipe['name']}`, then `python -m composer card --checkpoint runs/{recipe['name']}/model "
+                  f"--ship composer/default_model`. Its stages took {total / 60:.0f} min in all; each resumes "
+                  "after an interruption.", ""]
+    else:
+        lines += [f"Command: `{training.get('command', '?')}` (config `configs/default.json`), then "
+                  "`python -m composer card --checkpoint runs/default --ship composer/default_model` to ship it in fp16.", ""]
+    for role, net in networks:
+        t = net.training
+        c = TrainConfig(**{k: v for k, v in t.get("train_config", {}).items() if k in TrainConfig.__dataclass_fields__})
+        objective = ("next-frame cross-entropy over every cell" if net.model.causal else
+                     "masked-cell cross-entropy (random cell masks at a random rate, whole future hidden, whole "
+                     "voices hidden, bar blocks hidden, everything hidden)")
+        lines += [
+            f"**{role}** (`{net.model.arch}`):",
+            "",
+            f"- Hardware: {t.get('hardware', '?')} ({t.get('device', '?')}), torch {t.get('torch', '?')}.",
+            f"- Wall-clock time: {t.get('total_seconds', 0) / 60:.1f} min; best validation NLL {t.get('val_nll', '?')} "
+            f"at step {t.get('best_step', '?')} after {t.get('seconds_to_best', 0) / 60:.1f} min "
+            f"(stopped: {t.get('stop_reason', '?')}).",
+            f"- Objective: {objective}; windows of {c.window_bars} bars, batch {c.batch_size}, AdamW lr {c.lr} with "
+            f"warm-up and cosine decay, gradient clipping {c.grad_clip}, random transposition ±{c.max_transpose} "
+            f"semitones, label dropout {c.style_dropout}.",
+            "",
+        ]
+    lines += [f"Corpus manifest hash `{meta.manifest_hash[:16]}…`.", ""]
+    curve_lines = []
+    for role, net in networks:
+        curve = net.training.get("curve", [])
+        curve_lines += [f"**{role}** (validation NLL: {'next-frame' if net.model.causal else 'masked cells, rate 0.5'})",
+                        "", "| step | minutes | validation NLL |", "|---|---|---|"]
+        curve_lines += [f"| {r['step']} | {r['seconds'] / 60:.1f} | {r['val_nll']:.4f} |" for r in curve] + [""]
+    lines += [
         "## Data",
         "",
         *label_rows,
@@ -86,10 +130,9 @@ def build_card(checkpoint: Path, data_dir: Path, test_windows: int = 2000) -> st
         "Drums are near 0 for classical pieces (always silent) and carry the games' grooves otherwise. "
         "Evaluation against baselines and musical statistics is in docs/EVALUATION.md.",
         "",
-        "## Learning curve",
+        "## Learning curves",
         "",
-        *curve_rows,
-        "",
+        *curve_lines,
         "## Limits",
         "",
         "- Trained for under an hour on a 2-core CPU; a GPU run of the same config for longer would lower the NLL.",
@@ -110,15 +153,17 @@ def card_command(checkpoint, data, out, ship):
     """Write the model card (and optionally an fp16 copy for shipping)."""
     checkpoint = Path(checkpoint)
     if ship:
-        from composer.checkpoint import ORIGINALITY_INDEX, load_checkpoint, save_checkpoint
+        from composer.checkpoint import DRAFT, ORIGINALITY_INDEX, load_checkpoint, save_checkpoint
 
-        model, meta = load_checkpoint(checkpoint)
-        save_checkpoint(ship, model, meta, half=True)
+        for source, target in ((checkpoint, Path(ship)), (checkpoint / DRAFT, Path(ship) / DRAFT)):
+            if source.is_dir():
+                save_checkpoint(target, *load_checkpoint(source), half=True)
         index = checkpoint / ORIGINALITY_INDEX
         if index.exists():
             (Path(ship) / ORIGINALITY_INDEX).write_bytes(index.read_bytes())
         checkpoint = Path(ship)
-        click.echo(f"fp16 copy in {ship}: {(checkpoint / 'model.safetensors').stat().st_size / 1e6:.1f} MB")
+        size = sum(f.stat().st_size for f in checkpoint.rglob("model.safetensors")) / 1e6
+        click.echo(f"fp16 copy in {ship}: {size:.1f} MB of weights")
     Path(out).write_text(build_card(checkpoint, Path(data)))
     click.echo(f"wrote {out}")
     summary = json.loads((checkpoint / "config.json").read_text())["training"]

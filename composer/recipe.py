@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from composer.checkpoint import CONFIG, DRAFT, ORIGINALITY_INDEX, load_checkpoint, save_checkpoint
+from composer.corpus.encoded import load_meta, manifest_path
 from composer.errors import MozartError
 from composer.model import ModelConfig
-from composer.train import TrainConfig, train
+from composer.train import TrainConfig, label_info_from_manifest, train
 
 ROLES = ("infill", "draft")
 
@@ -95,6 +96,9 @@ def assemble(recipe: Recipe, out: Path) -> Path:
         target = model_dir if stage.role == "infill" else model_dir / DRAFT
         network, meta = load_checkpoint(source)
         meta.version = version
+        data = stage.train.data
+        if load_meta(data)["manifest_sha256"] == meta.manifest_hash:  # the styles' habits, as this Mozart records them
+            meta.label_info = label_info_from_manifest(manifest_path(data))
         meta.training["recipe"] = {"name": recipe.name, "stage": stage.name, "role": stage.role}
         save_checkpoint(target, network, meta, half=True)
         if stage.role == "infill":

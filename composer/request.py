@@ -120,7 +120,8 @@ class GenerationRequest:
     top_p: float = param(0.95, "Nucleus sampling: keep the likeliest notes holding this much probability",
                          low=0.05, high=1.0)
     seed: int | None = param(None, "Same seed and options give the same piece", low=0, high=MAX_SEED, kind=int)
-    steps: int = param(16, "Gibbs sampling passes", low=1, high=200)
+    steps: int = param(16, "Infilling passes (Gibbs) for remixes and variations; half as many to mend seams",
+                       low=1, high=200)
     variation: float = param(0.3, "Share of a repeated section's cells re-composed (real repeats are rarely exact)",
                              low=0.0, high=1.0)
     tonality: float = param(2.0, "Pull towards the key's scale while choosing pitches (0 = off)", low=0.0, high=3.0)

@@ -8,7 +8,7 @@ the closest free action-RPG soundtrack) are stored in the checkpoint too.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,21 +34,29 @@ DEFAULT_TEMPO = 120.0  # for labels whose checkpoint records none
 
 @dataclass(frozen=True)
 class Habits:
-    """What a style usually does, from its training pieces: which metres (share of pieces)
-    and which tempi (25th, 50th and 75th percentile, quarter notes per minute)."""
+    """What a style usually does, from its training pieces: which metres and keys (share of
+    pieces) and which tempi (25th, 50th and 75th percentile, quarter notes per minute)."""
 
     metres: dict[str, float]
     tempo: tuple[float, float, float]
+    keys: dict[str, float] = field(default_factory=dict)  # none recorded: the model chooses
 
     def draw_metre(self, rng: np.random.Generator) -> str:
-        names = list(self.metres)
-        shares = np.array([self.metres[n] for n in names], np.float64)
-        return names[int(rng.choice(len(names), p=shares / shares.sum()))]
+        return _draw(self.metres, rng)
+
+    def draw_key(self, rng: np.random.Generator) -> str | None:
+        return _draw(self.keys, rng) if self.keys else None
 
     def draw_tempo(self, rng: np.random.Generator) -> float:
         """Uniform between the quartiles: the style's usual pace, not always the same one."""
         low, _, high = self.tempo
         return round(float(rng.uniform(low, high)), 1)
+
+
+def _draw(shares: dict[str, float], rng: np.random.Generator) -> str:
+    names = list(shares)
+    p = np.array([shares[n] for n in names], np.float64)
+    return names[int(rng.choice(len(names), p=p / p.sum()))]
 
 
 class StyleCatalog:
@@ -113,20 +121,23 @@ class StyleCatalog:
         return (starts + contains)[:limit]
 
     def habits(self, style: Style, blend: float) -> Habits:
-        """The style's metres and tempi: a pair mixes its game's and composer's by ``blend``."""
+        """The style's metres, keys and tempi: a pair mixes its game's and composer's by ``blend``."""
         weights = {style.game: 1.0 - blend, style.composer: blend} if style.is_blend else \
             {style.game or style.composer: 1.0}
         metres: dict[str, float] = {}
+        keys: dict[str, float] = {}
         tempo = np.zeros(3)
         for label, weight in weights.items():
             info = self.label_info.get(label, {})
             for metre, share in (info.get("metres") or {DEFAULT_TIME_SIGNATURE: 1.0}).items():
                 metres[metre] = metres.get(metre, 0.0) + weight * share
+            for key, share in (info.get("keys") or {}).items():
+                keys[key] = keys.get(key, 0.0) + weight * share
             median = info.get("tempo", DEFAULT_TEMPO)
             low, high = info.get("tempo_range", (median, median))
             tempo += weight * np.array([low, median, high])
         return Habits({m: s for m, s in metres.items() if s > 0} or {DEFAULT_TIME_SIGNATURE: 1.0},
-                      tuple(float(t) for t in tempo))
+                      tuple(float(t) for t in tempo), {k: s for k, s in keys.items() if s > 0})
 
     def describe(self, label: str) -> str:
         info = self.label_info.get(label, {})

@@ -46,3 +46,26 @@ def test_open_metre_and_tempo_are_drawn_from_the_style_and_stored_for_replay(gen
     assert GenerationRequest.from_params(piece.extra["params"]) == waltz  # replays without drawing again
     asked = generator.prepare(GenerationRequest(style="mozart", time_signature="4/4", tempo=99, seed=3)).request
     assert (asked.time_signature, asked.tempo) == ("4/4", 99)  # what is asked for wins
+
+
+def test_a_style_draws_its_usual_keys_but_a_primer_keeps_its_own(generator):
+    habits = style_habits([100, 120], Counter({"4/4": 3}), Counter({"D minor": 60, "A minor": 38, "F# major": 2}))
+    assert habits["keys"] == pytest.approx({"D minor": 60 / 98, "A minor": 38 / 98}, abs=1e-3)  # F#: a rarity
+    catalog = StyleCatalog(["doom"], ["bach"], label_info={"doom": {"keys": {"D minor": 1.0}},
+                                                           "bach": {"keys": {"G major": 1.0}}})
+    keys = Counter(catalog.habits(catalog.resolve("doom-bach"), 0.5).draw_key(np.random.default_rng(s))
+                   for s in range(200))
+    assert set(keys) == {"D minor", "G major"} and 70 < keys["D minor"] < 130
+    assert StyleCatalog(["x"], []).habits(StyleCatalog(["x"], []).resolve("x"), 0.5).draw_key(None) is None
+
+    generator.catalog.label_info["doom"]["keys"] = {"E minor": 1.0}
+    try:
+        drawn = generator.prepare(GenerationRequest(style="doom", bars=4, seed=5)).request
+        assert drawn.key == "E minor"
+        piece = generator.generate(drawn)
+        assert piece.key == "E minor" and piece.extra["params"]["key"] == "E minor"  # stored for replay
+        remix = generator.prepare(GenerationRequest(style="doom", bars=4, seed=5, form="through", primer=piece,
+                                                    keep=("melody",)))
+        assert remix.request.key is None  # the primer's notes decide the key
+    finally:
+        del generator.catalog.label_info["doom"]["keys"]

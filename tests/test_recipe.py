@@ -110,3 +110,13 @@ def test_only_whole_frames_after_every_fixed_cell_can_be_drafted():
     free[:] = False
     free[:4] = True
     assert not is_continuation(free)  # a fixed ending: the draft could not lead into it
+
+
+def test_the_model_card_describes_both_networks_and_the_recipe(composer_dir, encoded_dir):
+    from composer.model_card import build_card
+
+    _, recipe, out = composer_dir
+    card = build_card(run_recipe(recipe, out, quiet=True), encoded_dir, test_windows=4)
+    assert "**draft** `td_lstm`" in card and "**infiller** `td_bilstm`" in card
+    assert "--recipe configs/tiny.json" in card
+    assert card.count("| step | minutes | validation NLL |") == 2  # a learning curve per network

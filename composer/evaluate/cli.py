@@ -70,8 +70,10 @@ def _threads(threads: int | None) -> None:
 @click.option("--device", default="auto", show_default=True, help="cuda, mps, cpu or auto.")
 @click.option("--no-likelihood", is_flag=True, help="Skip the likelihood section.")
 @click.option("--threads", type=click.IntRange(1, 256), help=THREADS_HELP)
+@click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE",
+              help="Set a request field for every piece, e.g. --set smoothness=0 (repeatable): to measure a sampler change.")
 def run_command(checkpoint, n, bars, out, data, seed, steps, styles, baseline_lstm, positions, windows, device,
-                no_likelihood, threads):
+                no_likelihood, threads, settings):
     """Generate N pieces and measure them against held-out real music: report.md + figures.json."""
     from composer.checkpoint import default_checkpoint_path
     from composer.evaluate.report import evaluate_checkpoint
@@ -83,6 +85,7 @@ def run_command(checkpoint, n, bars, out, data, seed, steps, styles, baseline_ls
     cfg = EvalConfig(n=n, bars=bars, seed=seed, steps=steps, device=device, baseline_lstm=baseline_lstm,
                      styles=[s.strip() for s in styles.split(",") if s.strip()] if styles else None,
                      continuation_positions=positions, masked_windows=windows, likelihood=not no_likelihood,
+                     request=_request_settings(settings),
                      command="python -m composer " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     try:
         fig = evaluate_checkpoint(checkpoint, data, cfg, out)
@@ -92,6 +95,25 @@ def run_command(checkpoint, n, bars, out, data, seed, steps, styles, baseline_ls
         colour = {"met": "green", "missed": "red"}.get(t["status"], "yellow")
         click.secho(f"{key:13s} {t['status']:13s} {t['detail']}", fg=colour)
     click.echo(f"report: {out / 'report.md'} ({fig['meta']['seconds'] / 60:.1f} min)")
+
+
+def _request_settings(settings: tuple[str, ...]) -> dict:
+    import json
+
+    from composer.request import GenerationRequest
+
+    known = GenerationRequest.specs()
+    out = {}
+    for item in settings:
+        name, sep, value = item.partition("=")
+        if not sep or name not in known:
+            raise click.BadParameter(f"{item!r}: expected FIELD=VALUE with FIELD one of {', '.join(sorted(known))}",
+                                     param_hint="--set")
+        try:
+            out[name] = json.loads(value)  # numbers, true/false
+        except ValueError:
+            out[name] = value  # words: a key, a metre
+    return out
 
 
 @eval_command.command("compare")

@@ -8,7 +8,7 @@ request's own defaults, so the evaluation measures what people get.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from itertools import cycle
 
 from tqdm import tqdm
@@ -32,6 +32,7 @@ class EvalConfig:
     steps: int = GenerationRequest.default("steps")  # Gibbs passes
     temperature: float = GenerationRequest.default("temperature")
     top_p: float = GenerationRequest.default("top_p")
+    request: dict = field(default_factory=dict)  # other request fields to set (`eval run --set smoothness=0`)
     seed: int = 0  # piece i gets seed + i; masks, positions and classifiers are seeded too
     batch: int = 16  # requests per generate_many call
     mask_rates: tuple[float, ...] = L.MASK_RATES
@@ -81,7 +82,7 @@ def plan_requests(catalog, cfg: EvalConfig):
         style = styles[i % len(styles)]
         form = cfg.forms[(i % len(styles) + i // len(styles)) % len(cfg.forms)]
         requests.append(GenerationRequest(style=style, bars=cfg.bars, form=form, seed=cfg.seed + i, steps=cfg.steps,
-                                          temperature=cfg.temperature, top_p=cfg.top_p))
+                                          temperature=cfg.temperature, top_p=cfg.top_p, **cfg.request))
     return requests
 
 

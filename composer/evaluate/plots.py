@@ -16,7 +16,8 @@ from composer.evaluate.structure import self_similarity
 from composer.evaluate.targets import COPY_BARS
 from composer.grid import Piece
 
-__all__ = ["pyplot", "save_figure", "plot_statistics", "plot_likelihood", "plot_originality", "plot_self_similarity"]
+__all__ = ["pyplot", "save_figure", "plot_statistics", "plot_likelihood", "plot_originality", "plot_self_similarity",
+           "plot_rolls"]
 
 
 def pyplot():
@@ -124,4 +125,57 @@ def plot_self_similarity(pieces: list[Piece], titles: list[str], path: str | Pat
         ax.set_xlabel("bar", fontsize=7)
         ax.set_ylabel("bar", fontsize=7)
         ax.tick_params(labelsize=6)
+    return save_figure(fig, path)
+
+
+ROLL_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd")  # lead, counter, harmony, bass
+
+
+def _roll_image(piece: Piece, bars: int, lo: int, hi: int) -> np.ndarray:
+    """(pitches, frames) voice index + 1 where a note sounds (lower voices drawn first), else 0."""
+    frames = min(len(piece.grid), bars * piece.frames_per_bar)
+    image = np.zeros((hi - lo + 1, frames), np.int8)
+    for v in reversed(range(T.DRUM_VOICE)):
+        column = piece.grid[:frames, v].astype(np.int64)
+        pitch = np.where(T.is_onset(column), T.pitch_of(np.maximum(column, T.PITCH_OFFSET)), -1)
+        for f in range(1, frames):  # a hold sounds the note before it
+            if column[f] == T.HOLD and pitch[f - 1] >= 0:
+                pitch[f] = pitch[f - 1]
+        sounding = (pitch >= lo) & (pitch <= hi)
+        image[pitch[sounding] - lo, np.flatnonzero(sounding)] = v + 1
+    return image
+
+
+def plot_rolls(generated: list[Piece], real: list[Piece], path: str | Path, bars: int = 8) -> Path | None:
+    """Per style, the first ``bars`` bars of a generated piece beside a held-out real one of
+    that label: what a reader can compare without listening. Blends have no real twin."""
+    from matplotlib.colors import ListedColormap
+
+    from composer.evaluate.real import label_of
+
+    real_by_label = {}
+    for piece in real:
+        real_by_label.setdefault(label_of(piece), piece)
+    pairs = []
+    for piece in generated:
+        labels = piece.labels
+        if len(labels) == 1 and labels[0] in real_by_label and labels[0] not in [p[0] for p in pairs]:
+            pairs.append((labels[0], piece, real_by_label[labels[0]]))
+    if not pairs:
+        return None
+    plt = pyplot()
+    cmap = ListedColormap(["white", *ROLL_COLOURS])
+    fig, axes = plt.subplots(len(pairs), 2, figsize=(12, 1.6 * len(pairs)), squeeze=False)
+    for row, (label, made, source) in enumerate(pairs):
+        for col, (piece, kind) in enumerate(((made, "generated"), (source, "real"))):
+            ax = axes[row, col]
+            span = piece.pitch_range() or (48, 84)
+            ax.imshow(_roll_image(piece, bars, span[0], span[1]), origin="lower", aspect="auto", cmap=cmap,
+                      vmin=0, vmax=len(ROLL_COLOURS), interpolation="nearest")
+            for bar in range(1, bars):
+                ax.axvline(bar * piece.frames_per_bar - 0.5, color="#cccccc", lw=0.5)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{kind} {label}" + (f" (seed {piece.extra.get('seed')})" if kind == "generated" else
+                                                f" ({piece.source.split(':', 1)[-1][:40]})"), fontsize=8)
     return save_figure(fig, path)

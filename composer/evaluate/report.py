@@ -72,7 +72,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, cfg: EvalConfi
 
     fig: dict = {}
     if cfg.likelihood:
-        fig["likelihood"] = likelihood_section(generator.model, generator.meta, real, cfg, device, bar)
+        fig["likelihood"] = likelihood_section(generator.model, generator.meta, real, cfg, device, bar,
+                                               draft=generator.draft)
     stage("likelihood")
     fig["statistics"] = statistics_section(generated, test_stats, train_stats)
     stage("statistics")

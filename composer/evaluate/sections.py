@@ -42,8 +42,9 @@ def summary(values) -> dict:
             "min": float(x.min()), "max": float(x.max())}
 
 
-def likelihood_section(model, meta, real: RealData, cfg: EvalConfig, device, bar=None) -> dict:
-    """Masked-cell and continuation NLL on test for the model, the n-gram and (optionally) the LSTM."""
+def likelihood_section(model, meta, real: RealData, cfg: EvalConfig, device, bar=None, draft=None) -> dict:
+    """Masked-cell and continuation NLL on test for the model (and a v2 composer's draft
+    network), the n-gram and (optionally) the LSTM."""
     test = real.splits["test"]
     windows = L.masked_windows(test, max_windows=cfg.masked_windows, seed=cfg.seed)
     cset = L.continuation_set(test, cfg.continuation_positions, seed=cfg.seed)
@@ -61,6 +62,8 @@ def likelihood_section(model, meta, real: RealData, cfg: EvalConfig, device, bar
         }
 
     neural("model", model, meta.games, meta.composers)
+    if draft is not None:
+        neural("draft", draft, meta.games, meta.composers)
     if bar:
         bar.set_postfix_str("n-gram")
     started = time.time()

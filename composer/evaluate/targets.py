@@ -56,7 +56,8 @@ def _likelihood(fig: dict) -> dict:
     if not lk:
         return _verdict(NOT_MEASURED, "likelihood skipped")
     models = lk["models"]
-    mine = models["model"]["continuation"]["nll"]
+    # A v2 composer continues a piece with its draft network: that is the one to score.
+    mine = models.get("draft", models["model"])["continuation"]["nll"]
     ngram = models["ngram"]["continuation"]["nll"]
     lstm = models.get("lstm", {}).get("continuation", {}).get("nll")
     if not (_known(mine) and _known(ngram)):

@@ -9,7 +9,7 @@ from composer import tokens as T
 from composer.evaluate.formatting import fmt, jsonable, table
 from composer.evaluate.metrics import METRIC_LABELS
 from composer.evaluate.plan import style_name
-from composer.evaluate.plots import plot_likelihood, plot_originality, plot_self_similarity, plot_statistics
+from composer.evaluate.plots import plot_likelihood, plot_originality, plot_rolls, plot_self_similarity, plot_statistics
 from composer.evaluate.real import label_of
 from composer.evaluate.targets import STATUSES, TARGETS
 from composer.grid import Piece
@@ -43,6 +43,9 @@ def write_report(fig: dict, out: Path, generated: list[Piece] | None = None, rea
                 shown.append(p)
                 titles.append(f"real {label_of(p)} ({p.source.split(':', 1)[-1]})")
         images["structure"] = plot_self_similarity(shown, titles, out / "self_similarity.png").name
+        rolls = plot_rolls(generated, real_first or [], out / "rolls.png")
+        if rolls:
+            images["rolls"] = rolls.name
     md = render_markdown(fig, images, title)
     (out / "report.md").write_text(md)
     return out / "report.md"
@@ -147,6 +150,9 @@ def render_markdown(fig: dict, images: dict, title: str = "Mozart evaluation") -
     lines += [table(["pieces", "n", "theme return (median)", "10–90 %", "bar repetition (median)"], rows), ""]
     if "structure" in images:
         lines += [f"![self-similarity]({images['structure']})", ""]
+    if "rolls" in images:
+        lines += ["Piano rolls, generated beside held-out real music of the same label (first 8 bars of each; "
+                  "lead red, counter blue, harmony green, bass purple):", "", f"![piano rolls]({images['rolls']})", ""]
 
     og = fig["originality"]
     lines += ["## 4. Originality", "",
