@@ -256,9 +256,11 @@ class Generator:
 
         ``guidance`` g > 0 adds classifier-free guidance: (1 + g) x the styled prediction
         - g x the unlabelled one (the model learnt both: labels are dropped in training).
-        Measured at 0.5 (128 pieces): style-classifier accuracy on game styles 50 % -> 62 %,
-        but statistics overlap with real music 0.750 -> 0.725 and one more row in every
-        forward pass (~35 % slower); so it is off by default."""
+        Measured with v2 (96 pieces, tonality 0.5): guidance 0 -> 1 raised style-classifier
+        accuracy on game styles from 44 % to 78 % at the same statistics overlap (0.775,
+        0.777); 1.5 gave 82 % on another 192 pieces but less overlap (0.80 against 0.82). The
+        draft pays little for the extra row (one LSTM step batches it); the infiller's passes
+        cost about a third more."""
         if not style.is_blend:
             game = style.game_index if style.game_index is not None else self.none_game
             composer = style.composer_index if style.composer_index is not None else self.none_composer

@@ -172,13 +172,44 @@ class GridModel(nn.Module):
         all MASK). Returns the logits for frame ``frame_index + k - 1`` and the new state;
         frames that are already fixed are read k at a time in one call."""
         assert self.config.causal, "step() is only for the next-frame (causal) models"
-        x = self.frame_features(inputs, game, composer, frames_per_bar, start_frame=frame_index)
-        x, state = self.lstm(self.td(x), state)
-        x = self.out_norm(x[:, -1])
-        return [head(x) for head in self.heads], state
+        x = self.td(self.frame_features(inputs, game, composer, frames_per_bar, start_frame=frame_index))
+        if x.shape[1] <= STEPWISE_FRAMES:
+            for j in range(x.shape[1]):
+                out, state = lstm_step(self.lstm, x[:, j], state)
+        else:
+            x, state = self.lstm(x, state)
+            out = x[:, -1]
+        out = self.out_norm(out)
+        return [head(out) for head in self.heads], state
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+STEPWISE_FRAMES = 8  # up to this many frames, step() runs the LSTM's equations itself (lstm_step)
+
+
+def lstm_step(lstm: nn.LSTM, x: torch.Tensor, state=None):
+    """One frame (B, input) through a unidirectional ``nn.LSTM`` in eval mode, by its own
+    equations (gates in torch's order: input, forget, cell, output): the same numbers as
+    ``lstm(x[:, None], state)``, but torch's fused kernel has a fixed cost per call that
+    dwarfs one frame's arithmetic on the CPU (4.3 ms against 0.28 ms for hidden 256 x 3
+    layers, one thread). Returns the top layer's output (B, H) and the state (h, c)."""
+    layers, hidden = lstm.num_layers, lstm.hidden_size
+    if state is None:
+        zeros = x.new_zeros(layers, x.shape[0], hidden)
+        state = (zeros, zeros)
+    h, c = state
+    hs, cs = [], []
+    for layer in range(layers):
+        gates = F.linear(x, getattr(lstm, f"weight_ih_l{layer}"), getattr(lstm, f"bias_ih_l{layer}")) \
+            + F.linear(h[layer], getattr(lstm, f"weight_hh_l{layer}"), getattr(lstm, f"bias_hh_l{layer}"))
+        i, f, g, o = gates.chunk(4, -1)
+        c_new = torch.sigmoid(f) * c[layer] + torch.sigmoid(i) * torch.tanh(g)
+        x = torch.sigmoid(o) * torch.tanh(c_new)
+        hs.append(x)
+        cs.append(c_new)
+    return x, (torch.stack(hs), torch.stack(cs))
 
 
 def sounding_notes(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

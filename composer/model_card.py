@@ -39,6 +39,8 @@ def build_card(checkpoint: Path, data_dir: Path, test_windows: int = 2000) -> st
         label_rows.append(f"| {label} | {info.get('kind', '?')} | {info.get('pieces', '?')} | {info.get('hours', 0):.2f} "
                           f"| {info.get('tempo', 0):.0f} | {', '.join(info.get('sources', []))} "
                           f"| {'; '.join(info.get('licences', []))[:80]} |")
+    small = [f"{label} {meta.label_info[label]['pieces']}" for label in meta.games + meta.composers
+             if meta.label_info.get(label, {}).get("pieces", 99) < 20]
     draft_dir = checkpoint / DRAFT
     draft_meta = load_checkpoint(draft_dir)[1] if draft_dir.is_dir() else None
     m = meta.model
@@ -135,9 +137,10 @@ def build_card(checkpoint: Path, data_dir: Path, test_windows: int = 2000) -> st
         *curve_lines,
         "## Limits",
         "",
-        "- Trained for under an hour on a 2-core CPU; a GPU run of the same config for longer would lower the NLL.",
-        "- Single-track labels (liquidwar, pangzero) cannot be validated and are easy to imitate too closely; "
-        "every generated piece is checked against the training corpus (originality in bars).",
+        "- Each network trained for under an hour on a 2-core CPU; a GPU run of the same configs for longer "
+        "would lower the NLL.",
+        f"- Labels with few pieces ({', '.join(small) or 'none'}) are learnt from little music and are easier to "
+        "imitate too closely; every generated piece is checked against the training corpus (originality in bars).",
         "- `zelda` is an alias of Dink Smallwood's soundtrack: no Zelda music is free to train on.",
     ]
     return "\n".join(lines) + "\n"

@@ -158,3 +158,37 @@ def test_a_metre_longer_than_the_tables_reads_as_the_longest_instead_of_crashing
         longest = model(tokens, labels, labels, torch.tensor([MAX_FRAMES_PER_BAR]))
         longer = model(tokens, labels, labels, torch.tensor([MAX_FRAMES_PER_BAR + 4]))  # a folk tune in 9/4
     assert all(torch.equal(a, b) for a, b in zip(longest, longer))
+
+
+def test_the_stepwise_lstm_computes_what_torch_computes():
+    import torch
+
+    from composer.model import lstm_step
+
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(12, 16, 3, batch_first=True, dropout=0.1).eval()
+    frames = torch.randn(2, 5, 12)
+    with torch.no_grad():
+        expected, (h, c) = lstm(frames)
+        state = None
+        for t in range(5):
+            out, state = lstm_step(lstm, frames[:, t], state)
+            assert torch.allclose(out, expected[:, t], atol=1e-5)
+    assert torch.allclose(state[0], h, atol=1e-5) and torch.allclose(state[1], c, atol=1e-5)
+
+
+def test_a_causal_model_reads_fixed_frames_in_one_call_as_it_would_one_by_one():
+    import torch
+
+    model = GridModel(ModelConfig.tiny(arch="td_lstm", n_games=2, n_composers=2)).eval()
+    tokens = torch.randint(0, 3, (1, 20, T.N_VOICES))
+    labels = torch.tensor([0]), torch.tensor([1]), torch.tensor([16])
+    start = GridModel.mask_ids().expand(1, 1, -1)
+    inputs = torch.cat([start, tokens[:, :-1]], 1)
+    whole, _ = model.step(inputs, *labels, 0)  # 20 frames at once: the fused kernel
+    state = None
+    for t in range(20):
+        one, state = model.step(inputs[:, t : t + 1], *labels, t, state)  # frame by frame: lstm_step
+    full = model(tokens, *labels)  # the training-time forward
+    for v in range(T.N_VOICES):
+        assert torch.allclose(whole[v], one[v], atol=1e-5) and torch.allclose(one[v], full[v][:, -1], atol=1e-5)

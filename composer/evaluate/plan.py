@@ -81,8 +81,8 @@ def plan_requests(catalog, cfg: EvalConfig):
     for i in range(cfg.n):
         style = styles[i % len(styles)]
         form = cfg.forms[(i % len(styles) + i // len(styles)) % len(cfg.forms)]
-        requests.append(GenerationRequest(style=style, bars=cfg.bars, form=form, seed=cfg.seed + i, steps=cfg.steps,
-                                          temperature=cfg.temperature, top_p=cfg.top_p, **cfg.request))
+        sampling = {"steps": cfg.steps, "temperature": cfg.temperature, "top_p": cfg.top_p, **cfg.request}
+        requests.append(GenerationRequest(style=style, bars=cfg.bars, form=form, seed=cfg.seed + i, **sampling))
     return requests
 
 
