@@ -67,9 +67,10 @@ def _formats(midi_only: bool, stems: bool) -> tuple[str, ...]:
 
 def _make(request: GenerationRequest, sound: str, checkpoint: str | None, out_dir: Path,
           formats: tuple[str, ...]) -> None:
-    from composer.generator import Generator
+    from composer.generator import Generator, compose_on_one_cpu_thread
 
     generator = Generator.load(checkpoint)
+    compose_on_one_cpu_thread(generator.device)
     started = time.perf_counter()
     piece = generator.generate(request)
     took = time.perf_counter() - started

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import click
 
-from composer.generator import Generator
+from composer.generator import Generator, compose_on_one_cpu_thread
 from composer.request import GenerationRequest
 
 
@@ -46,15 +46,21 @@ def competing_load(processes: int):
 @click.option("--runs", default=7, show_default=True, help="Timed runs per length (after one warm-up).")
 @click.option("--bars", "bar_counts", multiple=True, type=int, default=(8, 32, 128), show_default=True)
 @click.option("--device", default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(1, 256),
+              help="torch CPU threads (default: one, as the CLI and the bot compose).")
 @click.option("--load", "load", default=0, show_default=True, type=click.IntRange(0, 64),
               help="Also time it with this many busy-looping processes competing for the CPU "
                    f"(this machine has {os.cpu_count()} cores).")
-def generate_bench(checkpoint, style, form, runs, bar_counts, device, load):
+def generate_bench(checkpoint, style, form, runs, bar_counts, device, threads, load):
     """Seconds to compose 8, 32 and 128 bars (p50/p95), how cost grows with length, peak memory;
     with --load, the same under a competing load and the slowdown."""
     import torch
 
     generator = Generator.load(checkpoint, device=device)
+    if threads:
+        torch.set_num_threads(threads)
+    else:
+        compose_on_one_cpu_thread(generator.device)
     click.echo(f"model {generator.version} ({generator.meta.model.arch}, hidden {generator.meta.model.hidden}, "
                f"{generator.model.num_parameters() / 1e6:.2f} M parameters"
                + (f"; draft {generator.draft.config.arch}, {generator.draft.num_parameters() / 1e6:.2f} M"

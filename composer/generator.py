@@ -442,3 +442,14 @@ def is_continuation(free: torch.Tensor) -> bool:
     if not bool((whole | ~free.any(-1)).all()):
         return False
     return bool((whole.int().diff() >= 0).all()) if len(whole) > 1 else True
+
+
+def compose_on_one_cpu_thread(device: str | torch.device) -> None:
+    """On the CPU, compose with one torch thread (the CLI, the bench and every bot worker).
+
+    Measured on the 2-core machine with v2, 32 bars: two threads take 0.80 s idle but
+    7.1 s while two other processes keep both cores busy (x8.9: each thread waits for the
+    other); one thread takes 1.29 s idle and 2.13 s busy (x1.65). From a worker thread two
+    threads are slower even when idle (the oneDNN LSTM runs ~7x slower there)."""
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(1)

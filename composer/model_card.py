@@ -43,6 +43,14 @@ def build_card(checkpoint: Path, data_dir: Path, test_windows: int = 2000) -> st
              if meta.label_info.get(label, {}).get("pieces", 99) < 20]
     draft_dir = checkpoint / DRAFT
     draft_meta = load_checkpoint(draft_dir)[1] if draft_dir.is_dir() else None
+    draft_lines = []
+    if draft_meta:
+        draft_model = load_checkpoint(draft_dir)[0]
+        draft_results = {name: evaluate(draft_model, load_split(data_dir, name), cfg, "cpu", n_games, n_composers,
+                                        max_windows=test_windows) for name in ("valid", "test")}
+        draft_lines = ["The draft's next-frame negative log-likelihood in nats per cell (every cell scored, "
+                       "each frame seeing the frames before it), on the same windows:", "",
+                       *_nll_table(draft_results), ""]
     m = meta.model
     networks = [("infiller", meta)] + ([("draft", draft_meta)] if draft_meta else [])
     size_mb = sum((folder / "model.safetensors").stat().st_size for folder in (checkpoint, draft_dir)
@@ -123,12 +131,13 @@ def build_card(checkpoint: Path, data_dir: Path, test_windows: int = 2000) -> st
         "",
         "## Likelihood",
         "",
-        f"Masked-cell negative log-likelihood in nats per hidden cell, each cell hidden with probability "
+        f"The infiller's masked-cell negative log-likelihood in nats per hidden cell, each cell hidden with probability "
         f"{cfg.val_mask_rate}, fixed mask seed, on up to {test_windows} windows of the held-out splits "
         "(split by piece, never by window):",
         "",
         *_nll_table(results),
         "",
+        *draft_lines,
         "Drums are near 0 for classical pieces (always silent) and carry the games' grooves otherwise. "
         "Evaluation against baselines and musical statistics is in docs/EVALUATION.md.",
         "",

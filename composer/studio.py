@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from composer.errors import MozartError
-from composer.generator import Generator
+from composer.generator import Generator, compose_on_one_cpu_thread
 from composer.request import GenerationRequest
 from composer.grid import Piece
 
@@ -77,7 +77,7 @@ class Studio:
         self.originality = originality or generator.originality_of
         self._render_fn = render_fn
         self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="composer",
-                                            initializer=_limit_cpu_threads, initargs=(str(generator.device),))
+                                            initializer=compose_on_one_cpu_thread, initargs=(str(generator.device),))
         self._waiting: deque[_Ticket] = deque()
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -215,18 +215,6 @@ def _default_render(piece: Piece, sound: str, formats: tuple[str, ...]):
     from composer.render import render
 
     return render(piece, sound=sound, formats=formats)
-
-
-def _limit_cpu_threads(device: str) -> None:
-    """One torch thread per worker when composing on the CPU.
-
-    Measured on the 2-core machine (torch 2.13 CPU): 32 bars take 0.9 s with two threads
-    from the main thread, but 4.5-5 s with two threads from a worker thread (the oneDNN
-    LSTM is ~7x slower there), and 1.5 s with one thread. More cores: more workers."""
-    if device == "cpu":
-        import torch
-
-        torch.set_num_threads(1)
 
 
 def _warm_up_renderer() -> None:

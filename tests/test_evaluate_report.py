@@ -46,6 +46,17 @@ def test_eval_writes_report_and_figures(tiny_checkpoint, encoded_dir, tmp_path):
     likelihood = figures["targets"]["likelihood"]  # no LSTM baseline: never claimed met
     assert likelihood["status"] != "met" and "pass --baseline-lstm" in likelihood["detail"]
 
+    # The same report twice, side by side: every target row, both columns equal, no verdict without a bound.
+    versus = CliRunner().invoke(cli, ["eval", "versus", str(out), str(out), "--names", "old,new"])
+    assert versus.exit_code == 0, versus.output
+    rows = [line.split(" | ") for line in versus.output.splitlines()[2:]]
+    assert len(rows) == 10 and all(row[1] == row[2] for row in rows)
+    copies = figures["originality"]["generated_share"]
+    verdict = "**met**" if copies <= 0.15 else "**missed**"
+    assert f"| ≤ 15 % of pieces copy ≥ 2 bars | {copies:.0%} | {copies:.0%} | {verdict} |" in versus.output
+    assert "| continuation NLL below the unidirectional LSTM's |" in versus.output and " n/a | – |" in versus.output
+    assert "| masked-cell NLL (rate 0.5) of the infiller below the old model's |" in versus.output
+
 
 def test_eval_help_lists_run_and_compare():
     result = CliRunner().invoke(cli, ["eval", "--help"])

@@ -14,6 +14,7 @@ import click
 
 from composer.errors import MozartError
 from composer.evaluate.plan import EvalConfig
+from composer.evaluate.versus import versus_command
 from composer.request import MAX_BARS
 
 
@@ -31,7 +32,11 @@ class DefaultGroup(click.Group):
 
 @click.group("eval", cls=DefaultGroup)
 def eval_command():
-    """Evaluate a checkpoint (default: `run`), or compare the five architectures (`compare`)."""
+    """Evaluate a checkpoint (default: `run`), compare the five architectures (`compare`), or put two
+    reports side by side (`versus`)."""
+
+
+eval_command.add_command(versus_command)
 
 
 def _checks(data: str) -> None:

@@ -98,6 +98,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, cfg: EvalConfi
     meta = generator.meta
     fig["meta"] = {
         "checkpoint": _shown_path(checkpoint), "version": meta.version, "arch": meta.model.arch,
+        "draft": None if generator.draft is None else {"arch": generator.draft.config.arch,
+                                                       "parameters": generator.draft.num_parameters()},
         "parameters": generator.model.num_parameters(), "training": {k: meta.training.get(k) for k in
                                                                       ("val_nll", "best_step", "seconds_to_best",
                                                                        "total_seconds", "stop_reason", "hardware")},

@@ -56,7 +56,9 @@ def render_markdown(fig: dict, images: dict, title: str = "Mozart evaluation") -
     cfg = meta["config"]
     lines = [f"# {title}", "",
              f"Checkpoint `{meta['checkpoint']}` (version {meta['version']}, arch `{meta['arch']}`, "
-             f"{meta['parameters']:,} parameters), data `{meta['data']}`; {cfg['n']} generated pieces of "
+             f"{meta['parameters']:,} parameters"
+             + (f"; draft `{meta['draft']['arch']}`, {meta['draft']['parameters']:,} parameters" if meta.get("draft") else "")
+             + f"), data `{meta['data']}`; {cfg['n']} generated pieces of "
              f"{cfg['bars']} bars (seeds {cfg['seed']}..{cfg['seed'] + cfg['n'] - 1}, {cfg['steps']} Gibbs passes, "
              f"temperature {cfg['temperature']}, top-p {cfg['top_p']}). {meta['date']}, {meta['machine']}; "
              f"took {meta['seconds'] / 60:.1f} min."
