@@ -8,10 +8,17 @@ import secrets
 import discord
 from discord import app_commands
 
+from cogs.utils.limits import user_tag
 from composer.errors import MozartError
 from db.errors import DatabaseError
 
 log = logging.getLogger("mozart.errors")
+_PROCESS_SALT = secrets.token_hex(16)  # for a client without the bot's config (tests, scripts)
+
+
+def _log_salt(interaction: discord.Interaction) -> str:
+    config = getattr(interaction.client, "config", None)
+    return getattr(config, "log_salt", None) or _PROCESS_SALT
 
 
 class UserError(MozartError):
@@ -55,9 +62,10 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
     if not expected:
         error_id = secrets.token_hex(4)
         original = getattr(error, "original", error)
-        log.error("error %s in %s for user %s", error_id, command, interaction.user.id,
+        user = user_tag(interaction.user.id, _log_salt(interaction))  # a pseudonym, as in the job log
+        log.error("error %s in %s for user %s", error_id, command, user,
                   exc_info=(type(original), original, original.__traceback__),
-                  extra={"error_id": error_id, "user_id": interaction.user.id, "command": command})
+                  extra={"error_id": error_id, "user": user, "command": command})
         message = (message or f"Something went wrong in '{command}'.") + f" (error id `{error_id}`)"
     try:
         await reply(interaction, message)
