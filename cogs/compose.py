@@ -14,7 +14,7 @@ from discord.ext import commands
 
 import db
 from cogs.utils.errors import UserError
-from cogs.utils.limits import log_job
+from cogs.utils.limits import log_job, user_tag
 from cogs.utils.options import (BARS, DEFAULT_SOUND, SEED, SOUND_CHOICES, SOUND_HELP, TEMPERATURE, TEMPO, choices,
                                 default, describe)
 from cogs.utils.posting import deliver, piece_from_row
@@ -40,9 +40,12 @@ class Compose(commands.Cog):
 
     # -- shared by every command that makes a piece ---------------------------------------
     async def make(self, interaction: discord.Interaction, job: Job, *, kind: str, parent_id: int | None = None,
-                   extra_params: dict | None = None, remix_source_id: int | None = None) -> int | None:
+                   extra_params: dict | None = None, remix_upload: tuple[str, bytes] | None = None) -> int | None:
         """Check the request, take the person's turn (``bot.limiter``: wait in line, or refused when far over),
-        defer, queue the job with progress edits, then post the result; one job-log line however it ends."""
+        defer, queue the job with progress edits, then post the result; one job-log line however it ends.
+
+        ``remix_upload`` (file name, bytes) is kept with the remix once it is made: a request that is
+        refused or fails stores nothing of the person's file."""
         if job.request is not None:  # a bad request is answered at once, privately, before deferring
             job = dataclasses.replace(job, request=self.bot.studio.generator.prepare(job.request).request)
         seconds: dict[str, float] = {}  # limited, queued, generate, render, upload: for the job log
@@ -62,6 +65,7 @@ class Compose(commands.Cog):
 
                 seconds["limited"] = await turn.wait(update)
                 result = await self.bot.studio.submit(job, update, seconds=seconds)
+                remix_source_id = await self._keep_upload(interaction, remix_upload) if remix_upload else None
                 return await deliver(self.bot, interaction, result, kind=kind, parent_id=parent_id,
                                      extra_params=extra_params, remix_source_id=remix_source_id)
         except BaseException as e:
@@ -72,6 +76,16 @@ class Compose(commands.Cog):
             log_job(user_id=interaction.user.id, salt=self.bot.config.log_salt, kind=kind,
                     style=job.request.style if job.request is not None else piece.extra.get("style"),
                     bars=piece.n_bars if piece is not None else job.request.bars, seconds=seconds, outcome=outcome)
+
+    async def _keep_upload(self, interaction: discord.Interaction, upload: tuple[str, bytes]) -> int | None:
+        """Store a remix's source file; the remix is still posted if the database fails."""
+        filename, data = upload
+        try:
+            return (await db.add_remix_source(self.bot.db, user_id=interaction.user.id, filename=filename, midi=data)).id
+        except db.DatabaseError:
+            log.exception("could not store a remix source for user %s",
+                          user_tag(interaction.user.id, self.bot.config.log_salt))
+            return None
 
     # -- /compose -------------------------------------------------------------------------
     @app_commands.command(name="compose")

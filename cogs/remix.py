@@ -10,7 +10,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-import db
 from cogs.utils.errors import UserError
 from cogs.utils.options import DEFAULT_SOUND, SOUND_CHOICES, SOUND_HELP, STRENGTH, choice_list, default, describe
 from composer.request import KEEP_PRESETS, GenerationRequest, remix_request
@@ -55,9 +54,8 @@ class Remix(commands.Cog):
         source = await asyncio.to_thread(import_midi, data, max_bytes=config.max_upload_bytes,
                                          crop_bars=config.max_remix_bars, title=PurePath(midi.filename).stem)
         request = remix_request(source, style, keep=words, strength=strength)
-        stored = await db.add_remix_source(self.bot.db, user_id=interaction.user.id, filename=midi.filename, midi=data)
         await self.bot.get_cog("Compose").make(
-            interaction, Job(request=request, sound=sound), kind="remix", remix_source_id=stored.id,
+            interaction, Job(request=request, sound=sound), kind="remix", remix_upload=(midi.filename, data),
             extra_params={"source_file": midi.filename, "source_bars": source.n_bars})
 
     @remix.autocomplete("style")

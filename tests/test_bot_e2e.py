@@ -167,6 +167,28 @@ async def test_remix_of_a_real_midi_and_of_a_corrupt_one(fake, tmp_path, tiny_ch
         assert response.ephemeral and "not a MIDI file" in response.data["content"]
 
 
+async def test_a_refused_remix_keeps_nothing_of_the_file(fake, tmp_path, tiny_checkpoint):
+    from sqlalchemy import func, select
+
+    from composer.generator import Generator
+
+    source = Generator.load(tiny_checkpoint).generate(GenerationRequest(style="doom", bars=4, seed=1, steps=4))
+    limits = ComposeLimits(in_flight=1, burst=1, refill_s=600, max_waiting=0)  # one piece, then nobody waits
+    bot = await build(_config(tmp_path, tiny_checkpoint, limits=limits))
+    async with fake.running(bot):
+        made = await fake.slash("remix", {"midi": Upload("tune1.mid", to_midi(source)), "style": "bach"})
+        message = await _posted(fake, made)
+        row = await db.piece_by_message(bot.db, message.id)
+        refused = await fake.slash("remix", {"midi": Upload("tune2.mid", to_midi(source)), "style": "bach"})
+        answer = await fake.wait_for(lambda: next((m for m in refused.followups if m.ephemeral), None), 10)
+        assert "try again" in answer.content
+        async with bot.db() as session:
+            kept = (await session.execute(select(db.RemixSource.piece_id, func.count()).group_by(
+                db.RemixSource.piece_id))).all()
+        assert kept == [(row.id, 1)]  # the refused file was never stored
+        assert (await db.remix_source_of(bot.db, row.id)).midi == to_midi(source)
+
+
 async def test_buttons_reroll_variation_extend_and_sound(fake, tmp_path, tiny_checkpoint):
     bot = await build(_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):

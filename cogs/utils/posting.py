@@ -9,6 +9,7 @@ import time
 import discord
 
 import db
+from cogs.utils.limits import user_tag
 from composer.grid import Piece
 from composer.midi_io import import_midi
 from composer.studio import Result
@@ -89,7 +90,7 @@ async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind
         )
         row_id = row.id
     except db.DatabaseError:
-        log.exception("could not store a %s piece for user %s", kind, interaction.user.id)
+        log.exception("could not store a %s piece for user %s", kind, user_tag(interaction.user.id, bot.config.log_salt))
     basename = _basename(piece, row_id)
     embed = build_embed(piece, result, row_id, sound, kind, basename)
     notes = list(result.warnings)
