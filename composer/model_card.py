@@ -71,11 +71,13 @@ def build_card(checkpoint: Path, data_dir: Path, test_windows: int = 2000) -> st
             f"- **draft** `{d.arch}`: TimeDistributed dense ×2 → unidirectional LSTM ×{d.lstm_layers}, hidden {d.hidden}, "
             f"{draft_meta.training.get('parameters', 0) / 1e6:.2f} M parameters. It writes a new piece frame by "
             "frame, each 16th-note frame seeing every frame before it; fixed cells (a returning theme, the "
-            "piece an extension continues) are read, not written.",
+            "piece an extension continues) are read, not written. For a loop it reads the end and writes the "
+            "opening again as its continuation.",
             f"- **infiller** `{m.arch}`: TimeDistributed dense ×2 → BiLSTM ×{m.lstm_layers}, hidden {m.hidden} per "
             f"direction, {training.get('parameters', model.num_parameters()) / 1e6:.2f} M parameters. It sees both "
-            "sides: it re-writes the bar before each returning theme and the end of a loop so they lead into "
-            "what follows, varies repeats, and does remixes and variations by annealed block Gibbs sampling.",
+            "sides: it re-writes the bar before each returning theme (and where a loop's new opening meets the "
+            "rest) so it leads into what follows, varies repeats, and does remixes and variations by annealed "
+            "block Gibbs sampling.",
             "",
         ]
     else:

@@ -120,3 +120,17 @@ def test_the_model_card_describes_both_networks_and_the_recipe(composer_dir, enc
     assert "**draft** `td_lstm`" in card and "**infiller** `td_bilstm`" in card
     assert "--recipe configs/tiny.json" in card
     assert card.count("| step | minutes | validation NLL |") == 2  # a learning curve per network
+
+
+def test_a_drafted_loop_rewrites_only_its_opening_to_follow_its_end(composer_dir):
+    from composer.generator import LOOP_SEAM_BARS
+
+    _, recipe, out = composer_dir
+    generator = Generator.load(run_recipe(recipe, out, quiet=True), device="cpu")
+    style = generator.catalog.names()[0]
+    plain = generator.generate(GenerationRequest(style=style, bars=8, form="through", seed=9))
+    looped = generator.generate(GenerationRequest(style=style, bars=8, form="through", seed=9, loop=True))
+    head = LOOP_SEAM_BARS * plain.frames_per_bar
+    assert np.array_equal(looped.grid[head:], plain.grid[head:])  # the rest of the piece is the same draft
+    assert not np.array_equal(looped.grid[:head], plain.grid[:head])  # the opening now continues the end
+    assert looped.extra["loop"] and looped.n_bars == 8
