@@ -53,8 +53,8 @@ LOOP_CONTEXT_BARS = 2
 # With a draft, the infiller re-writes this many bars before each returning theme, so the
 # drafted section (which could not see the theme coming) leads into it.
 MEND_BARS = 1
-LEAP_CONTEXT_BARS = 2
-REWRITE_CONTEXT_BARS = 4  # bars either side that the infiller reads when it re-writes a few bars  # how far back a drafted note looks for the previous note of its voice
+LEAP_CONTEXT_BARS = 2  # how far back a drafted note looks for the previous note of its voice
+REWRITE_CONTEXT_BARS = 4  # bars either side that the infiller reads when it re-writes a few bars
 
 
 @dataclass(frozen=True)
@@ -310,22 +310,34 @@ class Generator:
                   for c in experts]
         return guided + [Condition(item, self.none_game, self.none_composer, -guidance, -guidance)]
 
-    def _predict(self, inputs: torch.Tensor, conds: list[Condition], fpb: int) -> list[torch.Tensor]:
-        """Blended log-probabilities per voice: 5 x (B, T, V)."""
+    def _labels(self, conds: list[Condition], fpb: int):
+        """One forward row per condition: the request each row belongs to, its label tensors,
+        and per voice the rows' weights in the product of experts."""
         rows = torch.tensor([c.item for c in conds])
         game = torch.tensor([c.game for c in conds], device=self.device)
         composer = torch.tensor([c.composer for c in conds], device=self.device)
         meter = torch.full((len(conds),), fpb, device=self.device)
-        logits = self.model(inputs[rows].to(self.device), game, composer, meter)
+        weights = [torch.tensor([c.weight_drums if v == T.DRUM_VOICE else c.weight_pitched for c in conds],
+                                device=self.device) for v in range(T.N_VOICES)]
+        return rows, game, composer, meter, weights
+
+    def _blend(self, logits: list[torch.Tensor], rows: torch.Tensor, weights: list[torch.Tensor],
+               batch: int) -> list[torch.Tensor]:
+        """Product of experts: each row's log-probabilities times its weight, summed per
+        request: 5 x (batch, ..., V), on the CPU."""
         out = []
-        for v, lg in enumerate(logits):
-            weights = torch.tensor([c.weight_drums if v == T.DRUM_VOICE else c.weight_pitched for c in conds],
-                                   device=self.device)
-            logp = torch.log_softmax(lg.float(), -1) * weights[:, None, None]
-            combined = torch.zeros((inputs.shape[0],) + logp.shape[1:], device=self.device)
-            combined.index_add_(0, rows.to(self.device), logp)
+        for lg, w in zip(logits, weights):
+            logp = torch.log_softmax(lg.float(), -1) * w.view(-1, *([1] * (lg.dim() - 1)))
+            combined = torch.zeros((batch,) + logp.shape[1:], device=logp.device)
+            combined.index_add_(0, rows.to(logp.device), logp)
             out.append(combined.cpu())
         return out
+
+    def _predict(self, inputs: torch.Tensor, conds: list[Condition], fpb: int) -> list[torch.Tensor]:
+        """Blended log-probabilities per voice: 5 x (B, T, V)."""
+        rows, game, composer, meter, weights = self._labels(conds, fpb)
+        logits = self.model(inputs[rows].to(self.device), game, composer, meter)
+        return self._blend(logits, rows, weights, inputs.shape[0])
 
     def _gibbs(self, x, free, conds, fpb, steps, gens, reqs, constraint, progress,
                p_max=0.9, p_min=0.05, eta=0.75) -> torch.Tensor:
@@ -362,12 +374,7 @@ class Generator:
     def _autoregressive(self, network, x, free, conds, fpb, gens, reqs, constraint, progress) -> torch.Tensor:
         """Frame-by-frame sampling with a next-frame ``network``: free cells are written,
         fixed ones are read, and every frame sees all the frames before it."""
-        rows = torch.tensor([c.item for c in conds])
-        game = torch.tensor([c.game for c in conds], device=self.device)
-        composer = torch.tensor([c.composer for c in conds], device=self.device)
-        meter = torch.full((len(conds),), fpb, device=self.device)
-        weights = [torch.tensor([c.weight_drums if v == T.DRUM_VOICE else c.weight_pitched for c in conds])[:, None]
-                   for v in range(T.N_VOICES)]
+        rows, game, composer, meter, weights = self._labels(conds, fpb)
         start = GridModel.mask_ids().expand(len(conds), 1, -1).to(self.device)  # what comes before frame 0
         state = bonus = None
         x = x.clone()
@@ -380,11 +387,7 @@ class Generator:
                 inputs = torch.cat([start, inputs], 1)
             logits, state = network.step(inputs, game, composer, meter, fed, state)
             fed = t + 1
-            logp = []
-            for v, lg in enumerate(logits):
-                combined = torch.zeros((x.shape[0], lg.shape[-1]))
-                combined.index_add_(0, rows, torch.log_softmax(lg.float().cpu(), -1) * weights[v])
-                logp.append(combined[:, None, :])
+            logp = [lp[:, None, :] for lp in self._blend(logits, rows, weights, x.shape[0])]
             if bonus is None or t % fpb == 0:  # re-estimate the key once a bar from what is written
                 bonus = scale_bonus(x[:, :t], reqs)
             # The frame with the bars before it, so the leap penalty sees the previous notes.
@@ -471,9 +474,8 @@ def is_continuation(free: torch.Tensor) -> bool:
     """Whether the free cells of one grid (T, 5) are whole frames after every fixed cell:
     what a left-to-right draft can write (a new piece, or an extension of one)."""
     whole = free.all(-1)
-    if not bool((whole | ~free.any(-1)).all()):
-        return False
-    return bool((whole.int().diff() >= 0).all()) if len(whole) > 1 else True
+    partial = free.any(-1) & ~whole
+    return not bool(partial.any()) and bool((whole.int().diff() >= 0).all())
 
 
 def compose_on_one_cpu_thread(device: str | torch.device) -> None:

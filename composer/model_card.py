@@ -42,10 +42,9 @@ def build_card(checkpoint: Path, data_dir: Path, test_windows: int = 2000) -> st
     small = [f"{label} {meta.label_info[label]['pieces']}" for label in meta.games + meta.composers
              if meta.label_info.get(label, {}).get("pieces", 99) < 20]
     draft_dir = checkpoint / DRAFT
-    draft_meta = load_checkpoint(draft_dir)[1] if draft_dir.is_dir() else None
+    draft_model, draft_meta = load_checkpoint(draft_dir) if draft_dir.is_dir() else (None, None)
     draft_lines = []
     if draft_meta:
-        draft_model = load_checkpoint(draft_dir)[0]
         draft_results = {name: evaluate(draft_model, load_split(data_dir, name), cfg, "cpu", n_games, n_composers,
                                         max_windows=test_windows) for name in ("valid", "test")}
         draft_lines = ["The draft's next-frame negative log-likelihood in nats per cell (every cell scored, "
@@ -68,7 +67,8 @@ def build_card(checkpoint: Path, data_dir: Path, test_windows: int = 2000) -> st
         lines += [
             "Two networks compose together (see `composer/generator.py`):",
             "",
-            f"- **draft** `{d.arch}`: TimeDistributed dense ×2 → unidirectional LSTM ×{d.lstm_layers}, hidden {d.hidden}, "
+            f"- **draft** `{d.arch}`: {'TimeDistributed dense ×2 → ' if d.arch == 'td_lstm' else ''}"
+            f"unidirectional LSTM ×{d.lstm_layers}, hidden {d.hidden}, "
             f"{draft_meta.training.get('parameters', 0) / 1e6:.2f} M parameters. It writes a new piece frame by "
             "frame, each 16th-note frame seeing every frame before it; fixed cells (a returning theme, the "
             "piece an extension continues) are read, not written. For a loop it reads the end and writes the "
