@@ -207,3 +207,18 @@ def write_midi(piece: Piece, path: str | Path, programs: dict[str, int] | None =
     path = Path(path)
     path.write_bytes(to_midi(piece, programs))
     return path
+
+
+def stored_piece(midi: bytes, *, style: str, seed: int, model_version: str, params: dict | None = None,
+                 source: str = "") -> Piece:
+    """A piece Mozart stored (its own MIDI export and the request's parameters), rebuilt
+    losslessly: the bot's database rows and the rating exports both come back through here."""
+    params = dict(params or {})
+    piece = import_midi(midi, title=f"{style} #{seed}", source=source)
+    piece.key = params.get("key_found") or piece.key
+    piece.sections = params.get("sections")
+    if piece.sections and len(piece.sections) != piece.n_bars:
+        piece.sections = None
+    piece.extra = {"seed": seed, "style": style, "model_version": model_version, "params": params,
+                   "loop": bool(params.get("loop"))}
+    return piece

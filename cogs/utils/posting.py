@@ -11,7 +11,7 @@ import discord
 import db
 from cogs.utils.limits import user_tag
 from composer.grid import Piece
-from composer.midi_io import import_midi
+from composer.midi_io import stored_piece
 from composer.studio import Result
 
 log = logging.getLogger("mozart.posting")
@@ -22,15 +22,8 @@ RATING_VALUES = {LIKE: 1, DISLIKE: -1}
 
 def piece_from_row(row: db.PieceRow) -> Piece:
     """Rebuild a stored piece from its MIDI (lossless for Mozart's own exports) and parameters."""
-    piece = import_midi(row.midi, title=f"{row.style} #{row.seed}", source=f"piece {row.id}")
-    params = dict(row.params or {})
-    piece.key = params.get("key_found") or piece.key
-    piece.sections = params.get("sections")
-    if piece.sections and len(piece.sections) != piece.n_bars:
-        piece.sections = None
-    piece.extra = {"seed": row.seed, "style": row.style, "model_version": row.model_version, "params": params,
-                   "loop": bool(params.get("loop"))}
-    return piece
+    return stored_piece(row.midi, style=row.style, seed=row.seed, model_version=row.model_version,
+                        params=row.params, source=f"piece {row.id}")
 
 
 def _basename(piece: Piece, piece_id: int | None) -> str:
