@@ -30,7 +30,7 @@ from db.engine import DEFAULT_URL
 
 log = logging.getLogger("mozart")
 
-EXTENSIONS = ("cogs.compose", "cogs.remix", "cogs.ratings", "cogs.info")
+EXTENSIONS = ("cogs.compose", "cogs.remix", "cogs.ratings", "cogs.info", "cogs.models", "cogs.privacy")
 
 
 class ConfigError(Exception):
@@ -51,6 +51,9 @@ class BotConfig:
     stall_warning_s: float = 0.5  # warn when the event loop is blocked this long (0 = off)
     max_upload_bytes: int = 1_000_000  # /remix attachments
     max_remix_bars: int = 64
+    owner_ids: frozenset[int] = frozenset()  # may use /model; empty: the application's owner
+    models_dir: str = "models"  # checkpoint folders `/model load` may serve beside the default
+    version_floor: float = 0.1  # each served version gets at least this share of requests
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> BotConfig:
@@ -68,6 +71,13 @@ class BotConfig:
                 return kind(raw)
             except ValueError:
                 raise ConfigError(f"{name} must be a number (got {raw!r}).") from None
+
+        def ids(name):
+            raw = env.get(name) or ""
+            try:
+                return [int(part) for part in raw.replace(",", " ").split()]
+            except ValueError:
+                raise ConfigError(f"{name} must be Discord user ids separated by commas (got {raw!r}).") from None
 
         limits = ComposeLimits()
         try:
@@ -88,6 +98,9 @@ class BotConfig:
             limits=limits,
             **({"log_salt": env["MOZART_LOG_SALT"]} if env.get("MOZART_LOG_SALT") else {}),
             stall_warning_s=max(0.0, number("MOZART_STALL_WARNING_S", cls.stall_warning_s, float)),
+            owner_ids=frozenset(ids("MOZART_OWNER_IDS")),
+            models_dir=env.get("MOZART_MODELS_DIR") or cls.models_dir,
+            version_floor=min(1.0, max(0.0, number("MOZART_VERSION_FLOOR", cls.version_floor, float))),
         )
 
 
@@ -95,16 +108,19 @@ class Mozart(commands.Bot):
     """The bot: holds the database session factory, the studio (model + composing workers) and the
     per-person limiter it was given; watches its own event loop for stalls."""
 
-    def __init__(self, *, config: BotConfig, db, studio, limiter: Limiter, engine=None, **options):
+    def __init__(self, *, config: BotConfig, db, studio, limiter: Limiter, versions=None, engine=None, **options):
         intents = discord.Intents.none()
         intents.guilds = True
         intents.guild_reactions = True  # raw reaction events become ratings
         intents.dm_reactions = True
+        if config.owner_ids:
+            options.setdefault("owner_ids", set(config.owner_ids))
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, help_command=None, **options)
         self.config = config
         self.db = db
         self.studio = studio
         self.limiter = limiter
+        self.versions = versions  # which served model version composes each request
         self.engine = engine
         self.watchdog = LoopWatchdog(config.stall_warning_s) if config.stall_warning_s > 0 else None
         self.tree.on_error = self.on_app_command_error
@@ -131,8 +147,8 @@ class Mozart(commands.Bot):
                  f" to guild {self.config.guild_id}" if self.config.guild_id else " globally")
 
     async def on_ready(self) -> None:
-        log.info("ready as %s (id %s) in %d guilds; model %s", self.user, self.user.id, len(self.guilds),
-                 self.studio.generator.version)
+        log.info("ready as %s (id %s) in %d guilds; models %s", self.user, self.user.id, len(self.guilds),
+                 ", ".join(self.studio.versions))
 
     async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError):
         from cogs.utils.errors import report_error
@@ -248,6 +264,7 @@ async def build(config: BotConfig) -> Mozart:
     """Database (migrated), model, studio (model + composing workers) and limiter, handed to a new bot."""
     import db as database
     from composer.generator import Generator
+    from cogs.utils.versions import Versions
     from composer.studio import Studio
 
     engine = database.make_engine(config.database_url)
@@ -257,7 +274,9 @@ async def build(config: BotConfig) -> Mozart:
     log.info("model %s loaded on %s (%d styles)", generator.version, generator.device, len(generator.catalog.names()))
     service = Studio(generator, workers=config.workers, max_queue=config.max_queue)
     limiter = Limiter(config.limits, job_seconds=service.typical_job_seconds)
-    return Mozart(config=config, db=sessions, studio=service, limiter=limiter, engine=engine)
+    versions = Versions(service, sessions, config.models_dir, floor=config.version_floor, device=config.device)
+    await versions.restore()
+    return Mozart(config=config, db=sessions, studio=service, limiter=limiter, versions=versions, engine=engine)
 
 
 async def run(config: BotConfig) -> None:

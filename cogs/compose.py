@@ -48,6 +48,8 @@ class Compose(commands.Cog):
         refused or fails stores nothing of the person's file."""
         if job.request is not None:  # a bad request is answered at once, privately, before deferring
             job = dataclasses.replace(job, request=self.bot.studio.generator.prepare(job.request).request)
+            if job.version is None and self.bot.versions is not None:  # versions compete for 👍 (Thompson)
+                job = dataclasses.replace(job, version=await self.bot.versions.assign())
         seconds: dict[str, float] = {}  # limited, queued, generate, render, upload: for the job log
         result, outcome = None, "ok"
         try:

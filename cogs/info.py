@@ -1,6 +1,9 @@
-"""/styles, /help and /piece: what Mozart knows, how to use it, and re-posting a stored piece."""
+"""/styles, /help, /stats and /piece: what Mozart knows, how to use it, what people like, and
+re-posting a stored piece."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import discord
 from discord import app_commands
@@ -22,11 +25,17 @@ signature, form ({", ".join(FORMS)}), sound ({", ".join(SOUNDS)}), temperature, 
 drums, chords or rhythm, and choose how much of the rest to change with `strength`.
 **/styles** — every game and composer the model knows.
 **/piece** `id` — post a stored piece again.
+**/stats** — pieces made, the most liked styles, the top pieces of the week.
+**/privacy** — what is stored and why · **/forget-me** — remove your data.
 
 Under each piece: 🔁 reroll (new seed) · 🎲 variation · ⏩ extend by {EXTEND_BARS} bars · 📦 stems (one
 audio file per voice) · 🎹 change sound. `loop:true` makes the end lead back into the beginning.
 React 👍 or 👎: ratings decide what the next model learns from.
 Same seed + same options = the same piece, so you can share recipes."""
+
+
+STATS_DAYS = 7  # "of the week"
+STATS_TOP = 5
 
 
 class Info(commands.Cog):
@@ -48,13 +57,31 @@ class Info(commands.Cog):
             embed.add_field(name="Aliases", value=_clip(
                 f"{notes}: no music from those games is free to train on, so the closest free soundtrack "
                 f"stands in. Train your own model on `data/games/<name>/` to replace an alias."), inline=False)
-        embed.set_footer(text=f"model {self.bot.studio.generator.version}")
+        embed.set_footer(text=f"models {', '.join(self.bot.studio.versions)}")
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="help")
     async def help(self, interaction: discord.Interaction):
         """How to use Mozart."""
         await interaction.response.send_message(HELP, ephemeral=True)
+
+    @app_commands.command(name="stats")
+    async def stats(self, interaction: discord.Interaction):
+        """Pieces made, the most liked styles and the top pieces of the week."""
+        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=STATS_DAYS)
+        stats = await db.public_stats(self.bot.db, since=since, top=STATS_TOP)
+        embed = discord.Embed(title="Mozart so far", colour=discord.Colour.blurple(),
+                              description=f"**{stats.pieces}** pieces composed · {stats.ratings} ratings "
+                                          f"(👍 {stats.likes} · 👎 {stats.dislikes})")
+        styles = [f"`{style}`: 👍 {likes} · 👎 {dislikes} ({pieces} pieces)"
+                  for style, pieces, likes, dislikes in stats.styles[:STATS_TOP]]
+        embed.add_field(name="Most liked styles", value="\n".join(styles) or "Nothing rated yet.", inline=False)
+        top = [f"#{rated.piece.id} `{rated.piece.style}` 👍 {rated.likes} · 👎 {rated.dislikes}"
+               + (f" · [listen]({_jump_url(rated.piece)})" if rated.piece.message_id else "")
+               for rated in stats.top_pieces]
+        embed.add_field(name=f"Top pieces of the last {STATS_DAYS} days",
+                        value="\n".join(top) or "None liked yet: react 👍 to the ones you enjoy!", inline=False)
+        await interaction.response.send_message(embed=embed)
 
     @app_commands.command(name="piece")
     @app_commands.describe(id="The piece number shown in its post", sound="Re-render with another sound")
@@ -67,6 +94,10 @@ class Info(commands.Cog):
         sound = sound or (row.params or {}).get("sound", DEFAULT_SOUND)
         await self.bot.get_cog("Compose").make(interaction, Job(piece=piece_from_row(row), sound=sound),
                                                kind="resound", parent_id=row.id)
+
+
+def _jump_url(piece: db.PieceRow) -> str:
+    return f"https://discord.com/channels/{piece.guild_id or '@me'}/{piece.channel_id}/{piece.message_id}"
 
 
 def _clip(text: str, limit: int = 1024) -> str:

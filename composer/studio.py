@@ -45,6 +45,7 @@ class Job:
     piece: Piece | None = None  # re-render only (change of sound)
     sound: str = "chip"
     formats: tuple[str, ...] = ("mp3", "mid", "png")
+    version: str | None = None  # the model version that composes it (None: the studio's first)
 
 
 @dataclass
@@ -67,14 +68,22 @@ class _Ticket:
     queued_at: float = field(default_factory=time.monotonic)
 
 
+class VersionError(MozartError):
+    """A model version that cannot be served (or retired) as asked."""
+
+
 class Studio:
+    """Composes with one or more loaded model versions (served side by side, so they can be
+    compared on the same stream of requests). Versions share the style labels, so any of
+    them can answer any request."""
+
     def __init__(self, generator: Generator, workers: int = 1, max_queue: int = 8, originality=None,
                  render_fn=None):
-        self.generator = generator
+        self.generators: dict[str, Generator] = {generator.version: generator}  # served versions, oldest first
         self.workers = max(1, workers)
         self.max_queue = max_queue
-        # callable(piece) -> (bars, source id) or None; by default the checkpoint's index
-        self.originality = originality or generator.originality_of
+        # callable(piece) -> (bars, source id) or None; by default the composing checkpoint's index
+        self.originality = originality
         self._render_fn = render_fn
         self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="composer",
                                             initializer=compose_on_one_cpu_thread, initargs=(str(generator.device),))
@@ -85,6 +94,33 @@ class Studio:
         self._closed = False
         self._recent: deque[float] = deque(maxlen=20)  # seconds per job, for retry estimates
         self._notifications: set[asyncio.Future] = set()
+
+    # -- versions -----------------------------------------------------------------------
+    @property
+    def generator(self) -> Generator:
+        """The oldest served version: it validates requests and names the styles."""
+        return next(iter(self.generators.values()))
+
+    @property
+    def versions(self) -> list[str]:
+        return list(self.generators)
+
+    def add(self, generator: Generator) -> None:
+        """Serve another version beside the others (it must know the same styles)."""
+        if generator.version in self.generators:
+            raise VersionError(f"Version {generator.version} is already being served.")
+        if generator.catalog.names() != self.generator.catalog.names():
+            raise VersionError(f"Version {generator.version} knows other styles than {self.generator.version}; "
+                               "versions served together must share their style labels.")
+        self.generators[generator.version] = generator
+
+    def retire(self, version: str) -> Generator:
+        """Stop serving ``version``; jobs already assigned to it finish with it."""
+        if version not in self.generators:
+            raise VersionError(f"Version {version} is not being served (serving: {', '.join(self.generators)}).")
+        if len(self.generators) == 1:
+            raise VersionError(f"Version {version} is the only one served; load another before retiring it.")
+        return self.generators.pop(version)
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -180,6 +216,7 @@ class Studio:
 
     def _run(self, job: Job, report: Callable[[str], None], seconds: dict[str, float]) -> Result:
         """Runs in a worker thread: generate (unless re-rendering), originality, render."""
+        generator = self.generators.get(job.version) or self.generator  # retired meanwhile: the oldest
         t0 = time.perf_counter()
         if job.piece is not None:
             piece = job.piece
@@ -192,12 +229,13 @@ class Studio:
                     last[0] = now
                     report(f"Composing… {fraction:.0%}")
 
-            piece = self.generator.generate(job.request, progress)
+            piece = generator.generate(job.request, progress)
         seconds["generate"] = time.perf_counter() - t0
         bars = source = None
-        if self.originality is not None:
+        originality = self.originality or generator.originality_of
+        if originality is not None:
             try:
-                bars, source = self.originality(piece) or (None, None)
+                bars, source = originality(piece) or (None, None)
             except Exception:
                 log.exception("originality check failed")
         report("Rendering…")

@@ -397,8 +397,10 @@ def test_every_variable_the_bot_reads_is_in_the_readme_table():
                         ("MOZART_USER_BURST", defaults.limits.burst),
                         ("MOZART_USER_REFILL_S", defaults.limits.refill_s),
                         ("MOZART_USER_WAITING", defaults.limits.max_waiting),
-                        ("MOZART_STALL_WARNING_S", defaults.stall_warning_s)):
+                        ("MOZART_STALL_WARNING_S", defaults.stall_warning_s),
+                        ("MOZART_VERSION_FLOOR", defaults.version_floor)):
         assert documented[name].strip() == f"`{value:g}`", name
+    assert documented["MOZART_MODELS_DIR"].strip() == f"`{defaults.models_dir}`"
 
 
 def test_missing_token_exits_with_code_2_and_a_clear_message():
