@@ -69,8 +69,8 @@ class Ratings(commands.Cog):
         await self._apply(payload, added=False)
 
     async def red_delete_data_for_user(self, *, requester: str, user_id: int) -> None:
-        """Forget a user: their ratings, uploads and pieces."""
-        await db.delete_user_data(self.bot.db, user_id)
+        """Forget a user: their ratings and uploads go, their pieces stay anonymous."""
+        await db.forget_user(self.bot.db, user_id)
 
 
 async def setup(bot) -> None:

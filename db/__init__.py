@@ -13,10 +13,11 @@ All failures a user may see derive from :class:`db.DatabaseError`.
 from .engine import DEFAULT_URL, make_engine, make_session_factory
 from .errors import DatabaseBusyError, DatabaseError, DatabaseUnavailableError, PieceNotFoundError
 from .migrate import upgrade, upgrade_sql
-from .models import PIECE_KINDS, Base, PieceRow, Rating, RemixSource
+from .models import PERSONAL_PARAMS, PIECE_KINDS, VERSION_STATES, Base, ModelVersion, PieceRow, Rating, RemixSource
 from .queries import (
-    DeletedUserData,
+    ForgottenData,
     ModelVersionStats,
+    PublicStats,
     RatedPiece,
     SessionFactory,
     add_remix_source,
@@ -24,23 +25,31 @@ from .queries import (
     create_piece,
     delete_piece,
     delete_rating,
-    delete_user_data,
+    forget_user,
     get_piece,
     like_ratio_by_model_version,
     piece_by_message,
+    public_stats,
     rated_pieces,
     rating_counts,
+    ratings_for_export,
     remix_source_of,
+    retire_version,
+    serve_version,
+    serving_versions,
     upsert_rating,
+    user_data_counts,
 )
 
 __all__ = (
     'DEFAULT_URL', 'make_engine', 'make_session_factory',
     'DatabaseError', 'DatabaseBusyError', 'DatabaseUnavailableError', 'PieceNotFoundError',
     'upgrade', 'upgrade_sql',
-    'PIECE_KINDS', 'Base', 'PieceRow', 'Rating', 'RemixSource',
-    'SessionFactory', 'RatedPiece', 'ModelVersionStats', 'DeletedUserData',
+    'PIECE_KINDS', 'PERSONAL_PARAMS', 'VERSION_STATES', 'Base', 'PieceRow', 'Rating', 'RemixSource', 'ModelVersion',
+    'SessionFactory', 'RatedPiece', 'ModelVersionStats', 'ForgottenData', 'PublicStats',
     'create_piece', 'get_piece', 'attach_message', 'piece_by_message', 'delete_piece',
     'upsert_rating', 'delete_rating', 'rating_counts', 'like_ratio_by_model_version', 'rated_pieces',
-    'add_remix_source', 'remix_source_of', 'delete_user_data',
+    'ratings_for_export', 'public_stats',
+    'add_remix_source', 'remix_source_of', 'forget_user', 'user_data_counts',
+    'serve_version', 'retire_version', 'serving_versions',
 )

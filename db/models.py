@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 declarative models: pieces, their ratings and uploaded remix sources.
+"""SQLAlchemy 2 declarative models: pieces, their ratings, uploaded remix sources and model versions.
 
 Discord snowflakes exceed 2**31, hence ``BigInteger`` for every Discord id.
 The schema itself is created by the Alembic migrations in ``db/migrations``;
@@ -27,10 +27,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ('Base', 'PieceRow', 'Rating', 'RemixSource', 'PIECE_KINDS', 'utcnow')
+__all__ = ('Base', 'PieceRow', 'Rating', 'RemixSource', 'ModelVersion', 'PIECE_KINDS', 'PERSONAL_PARAMS', 'VERSION_STATES', 'utcnow')
 
 # What produced a piece; checked by a CHECK constraint and by queries.create_piece.
 PIECE_KINDS = ('compose', 'remix', 'reroll', 'variation', 'extend', 'resound')
+# ``params`` keys holding what a person gave (an uploaded file's name), not needed to
+# replay a piece: cleared when that person is forgotten, never exported.
+PERSONAL_PARAMS = ('source_file',)
+# Whether the bot may pick a model version for new pieces; checked by a CHECK constraint.
+VERSION_STATES = ('serving', 'retired')
 
 # Deterministic constraint names, so later migrations (batch mode on SQLite) can
 # drop or alter them by name.
@@ -87,7 +92,8 @@ class PieceRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    user_id: Mapped[int] = mapped_column(BigInteger, index=True)  # who asked for it
+    # who asked for it; NULL once that person asked to be forgotten (the piece stays, anonymous)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     guild_id: Mapped[int | None] = mapped_column(BigInteger)  # None in DMs
     channel_id: Mapped[int | None] = mapped_column(BigInteger)
     message_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # the bot's post
@@ -151,3 +157,23 @@ class RemixSource(Base):
 
     def __repr__(self) -> str:
         return f'<RemixSource id={self.id} filename={self.filename!r} user_id={self.user_id}>'
+
+
+class ModelVersion(Base):
+    """A checkpoint the bot composes with (``serving``) or used to (``retired``).
+
+    ``name`` is what pieces record in ``PieceRow.model_version``.
+    """
+
+    __tablename__ = 'model_versions'
+    __table_args__ = (CheckConstraint(f"state IN ({', '.join(map(repr, VERSION_STATES))})", name='state'),)
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024))  # checkpoint folder as the owner gave it (may be relative)
+    parent: Mapped[str | None] = mapped_column(String(64))  # the version it was fine-tuned from
+    state: Mapped[str] = mapped_column(String(16), default='serving')  # one of VERSION_STATES
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f'<ModelVersion {self.name!r} state={self.state!r} path={self.path!r}>'

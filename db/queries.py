@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import datetime as dt
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, TypeVar
@@ -26,13 +27,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .errors import DatabaseBusyError, DatabaseError, DatabaseUnavailableError, PieceNotFoundError
-from .models import PIECE_KINDS, PieceRow, Rating, RemixSource, utcnow
+from .models import PERSONAL_PARAMS, PIECE_KINDS, ModelVersion, PieceRow, Rating, RemixSource, utcnow
 
 __all__ = (
     'SessionFactory',
     'RatedPiece',
     'ModelVersionStats',
-    'DeletedUserData',
+    'ForgottenData',
+    'PublicStats',
     'create_piece',
     'get_piece',
     'attach_message',
@@ -43,8 +45,15 @@ __all__ = (
     'rating_counts',
     'like_ratio_by_model_version',
     'rated_pieces',
+    'ratings_for_export',
+    'public_stats',
     'add_remix_source',
-    'delete_user_data',
+    'remix_source_of',
+    'forget_user',
+    'user_data_counts',
+    'serve_version',
+    'retire_version',
+    'serving_versions',
 )
 
 log = logging.getLogger(__name__)
@@ -83,10 +92,23 @@ class ModelVersionStats(NamedTuple):
         return self.likes / rated if rated else math.nan
 
 
-class DeletedUserData(NamedTuple):
-    pieces: int
+class ForgottenData(NamedTuple):
+    """What forgetting a person removes: their ratings and uploads; their pieces only lose the author."""
+
+    ratings: int  # deleted
+    pieces: int  # kept, with user_id set to NULL
+    remix_sources: int  # deleted uploads (MIDI files)
+
+
+class PublicStats(NamedTuple):
+    """The numbers /stats shows; no user ids in it."""
+
+    pieces: int  # every piece ever made
     ratings: int
-    remix_sources: int
+    likes: int
+    dislikes: int
+    styles: list[tuple[str, int, int, int]]  # (style, pieces, likes, dislikes), most liked first
+    top_pieces: list[RatedPiece]  # best net score first, made at/after ``since``
 
 
 # --- transactions with bounded retry -------------------------------------------------
@@ -162,6 +184,8 @@ async def create_piece(
         raise ValueError(f'kind must be one of {", ".join(PIECE_KINDS)} (received {kind!r})')
     if not isinstance(midi, bytes):
         raise TypeError(f'midi must be bytes (received {type(midi).__name__})')
+    if user_id is None:  # NULL means "author forgotten"; a new piece always has one
+        raise TypeError('user_id is required for a new piece (received None)')
 
     async def work(session: AsyncSession) -> PieceRow:
         piece = PieceRow(
@@ -215,7 +239,12 @@ async def piece_by_message(db: SessionFactory, message_id: int) -> PieceRow | No
 
 
 async def delete_piece(db: SessionFactory, piece_id: int, user_id: int) -> None:
-    """Delete one of ``user_id``'s pieces (its ratings go with it); PieceNotFoundError if not theirs."""
+    """Delete one of ``user_id``'s pieces (its ratings go with it); PieceNotFoundError if not theirs.
+
+    An anonymous piece (its author was forgotten) belongs to nobody, so nobody can delete it here.
+    """
+    if user_id is None:  # `user_id == None` would be SQL `IS NULL`: every anonymous piece
+        raise PieceNotFoundError(piece_id)
 
     async def work(session: AsyncSession) -> None:
         result = await session.execute(delete(PieceRow).where(PieceRow.id == piece_id, PieceRow.user_id == user_id))
@@ -374,17 +403,176 @@ async def remix_source_of(db: SessionFactory, piece_id: int) -> RemixSource | No
     )
 
 
-async def delete_user_data(db: SessionFactory, user_id: int) -> DeletedUserData:
-    """Delete everything stored about a user: their ratings, uploads and pieces.
+async def forget_user(db: SessionFactory, user_id: int) -> ForgottenData:
+    """Forget a person, in one transaction: delete their ratings and uploads, anonymise their pieces.
 
-    Other users' ratings of the deleted pieces go with them (cascade); other
-    users' variations of them keep existing with ``parent_id`` set to NULL.
+    Anonymising sets ``user_id`` to NULL and drops ``PERSONAL_PARAMS`` (the uploaded
+    file's name) from their params. The pieces stay (``user_id`` NULL) with everyone else's ratings of them, and so
+    do other people's variations of them.
     """
 
-    async def work(session: AsyncSession) -> DeletedUserData:
+    async def work(session: AsyncSession) -> ForgottenData:
         ratings = await session.execute(delete(Rating).where(Rating.user_id == user_id))
         sources = await session.execute(delete(RemixSource).where(RemixSource.user_id == user_id))
-        pieces = await session.execute(delete(PieceRow).where(PieceRow.user_id == user_id))
-        return DeletedUserData(pieces.rowcount, ratings.rowcount, sources.rowcount)
+        # the names of the files they uploaded go too
+        rows = (await session.execute(select(PieceRow.id, PieceRow.params).where(PieceRow.user_id == user_id))).all()
+        for piece_id, params in rows:
+            if params and any(key in params for key in PERSONAL_PARAMS):
+                kept = {k: v for k, v in params.items() if k not in PERSONAL_PARAMS}
+                await session.execute(update(PieceRow).where(PieceRow.id == piece_id).values(params=kept))
+        pieces = await session.execute(update(PieceRow).where(PieceRow.user_id == user_id).values(user_id=None))
+        return ForgottenData(ratings=ratings.rowcount, pieces=pieces.rowcount, remix_sources=sources.rowcount)
+
+    _check_user_id(user_id)
+    return await _transaction(db, work)
+
+
+async def user_data_counts(db: SessionFactory, user_id: int) -> ForgottenData:
+    """What :func:`forget_user` would remove now, removing nothing (for a confirmation prompt)."""
+
+    async def work(session: AsyncSession) -> ForgottenData:
+        def count(model: type[Rating | PieceRow | RemixSource]) -> Any:
+            return select(func.count()).select_from(model).where(model.user_id == user_id).scalar_subquery()
+
+        row = (await session.execute(select(count(Rating), count(PieceRow), count(RemixSource)))).one()
+        return ForgottenData(ratings=int(row[0]), pieces=int(row[1]), remix_sources=int(row[2]))
+
+    _check_user_id(user_id)
+    return await _transaction(db, work, write=False)
+
+
+def _check_user_id(user_id: int) -> None:
+    if not isinstance(user_id, int):  # None would match every anonymous piece (`IS NULL`)
+        raise TypeError(f'user_id must be an int (received {user_id!r})')
+
+
+# --- export & public statistics -----------------------------------------------------
+
+
+async def ratings_for_export(db: SessionFactory) -> list[tuple[PieceRow, list[tuple[int, int]]]]:
+    """Every rated piece with its (rater user_id, value) pairs, by piece id then rating id.
+
+    Two queries: the ratings, then the pieces they name. A piece rated after the
+    first one was read is left out rather than exported without its ratings.
+    """
+
+    async def work(session: AsyncSession) -> list[tuple[PieceRow, list[tuple[int, int]]]]:
+        by_piece: dict[int, list[tuple[int, int]]] = {}
+        rows = await session.execute(
+            select(Rating.piece_id, Rating.user_id, Rating.value).order_by(Rating.piece_id, Rating.id)
+        )
+        for piece_id, user_id, value in rows:
+            by_piece.setdefault(piece_id, []).append((int(user_id), int(value)))
+        if not by_piece:
+            return []
+        pieces = await session.scalars(
+            select(PieceRow).where(PieceRow.id.in_(select(Rating.piece_id))).order_by(PieceRow.id)
+        )
+        return [(piece, by_piece[piece.id]) for piece in pieces if piece.id in by_piece]
+
+    return await _transaction(db, work, write=False)
+
+
+def _like_share(likes: int, dislikes: int) -> float:
+    """Posterior mean of the like rate under a uniform Beta(1, 1) prior."""
+    return (likes + 1) / (likes + dislikes + 2)
+
+
+async def public_stats(db: SessionFactory, *, since: dt.datetime, top: int = 5, min_ratings: int = 1) -> PublicStats:
+    """Totals, styles with at least ``min_ratings`` ratings (most liked first) and the ``top``
+    pieces made at/after ``since`` with a positive net score (best first)."""
+    if since.tzinfo is None:
+        raise ValueError(f'since must be an aware UTC datetime (received naive {since!r})')
+    if top < 0 or min_ratings < 0:
+        raise ValueError(f'top and min_ratings must be >= 0 (received {top}, {min_ratings})')
+
+    async def work(session: AsyncSession) -> PublicStats:
+        pieces = int(await session.scalar(select(func.count(PieceRow.id))) or 0)
+        ratings, likes, dislikes = (await session.execute(select(func.count(Rating.id), _likes, _dislikes))).one()
+
+        style_rows = await session.execute(
+            select(PieceRow.style, func.count(func.distinct(PieceRow.id)), _likes, _dislikes)
+            .outerjoin(Rating, Rating.piece_id == PieceRow.id)
+            .group_by(PieceRow.style)
+            .having(func.count(Rating.id) >= min_ratings)
+        )
+        styles = [(style, int(n), int(l), int(d)) for style, n, l, d in style_rows]
+        styles.sort(key=lambda s: (-_like_share(s[2], s[3]), -s[2], s[0]))
+
+        top_pieces: list[RatedPiece] = []
+        if top:
+            scores = (
+                select(Rating.piece_id, _likes.label('likes'), _dislikes.label('dislikes'))
+                .group_by(Rating.piece_id)
+                .having(func.sum(Rating.value) > 0)
+                .subquery()
+            )
+            rows = await session.execute(
+                select(PieceRow, scores.c.likes, scores.c.dislikes)
+                .join(scores, scores.c.piece_id == PieceRow.id)
+                .where(PieceRow.created_at >= since)
+                .order_by((scores.c.likes - scores.c.dislikes).desc(), scores.c.likes.desc(), PieceRow.id)
+                .limit(top)
+            )
+            top_pieces = [RatedPiece(piece, int(l), int(d)) for piece, l, d in rows]
+        return PublicStats(pieces, int(ratings), int(likes), int(dislikes), styles, top_pieces)
+
+    return await _transaction(db, work, write=False)
+
+
+# --- model versions -----------------------------------------------------------------
+
+
+async def serve_version(db: SessionFactory, name: str, path: str, parent: str | None = None) -> ModelVersion:
+    """Record that version ``name`` (checkpoint folder ``path``) is served.
+
+    A known version is set back to serving with the new path (and ``parent``, if
+    given); it keeps its first ``added_at``.
+    """
+    if not name or len(name) > 64:
+        raise ValueError(f'a model version name must be 1 to 64 characters (received {name!r})')
+    if not path or len(path) > 1024:
+        raise ValueError(f'a checkpoint path must be 1 to 1024 characters (received {len(path)})')
+
+    async def work(session: AsyncSession) -> ModelVersion:
+        version = await session.get(ModelVersion, name, with_for_update=True)
+        if version is None:
+            version = ModelVersion(name=name, path=path, parent=parent, state='serving', added_at=utcnow())
+            session.add(version)
+        else:
+            version.path, version.state, version.retired_at = path, 'serving', None
+            if parent is not None:
+                version.parent = parent
+        await session.flush()
+        return version
+
+    try:
+        return await _transaction(db, work)
+    except sa_exc.IntegrityError:  # inserted concurrently by someone else: now it exists, update it
+        return await _transaction(db, work)
+
+
+async def retire_version(db: SessionFactory, name: str) -> bool:
+    """Stop serving version ``name``; True if a serving row became retired."""
+
+    async def work(session: AsyncSession) -> bool:
+        result = await session.execute(
+            update(ModelVersion)
+            .where(ModelVersion.name == name, ModelVersion.state == 'serving')
+            .values(state='retired', retired_at=utcnow())
+        )
+        return result.rowcount > 0
 
     return await _transaction(db, work)
+
+
+async def serving_versions(db: SessionFactory) -> list[ModelVersion]:
+    """The versions being served, oldest first (what to load again after a restart)."""
+
+    async def work(session: AsyncSession) -> list[ModelVersion]:
+        rows = await session.scalars(
+            select(ModelVersion).where(ModelVersion.state == 'serving').order_by(ModelVersion.added_at, ModelVersion.name)
+        )
+        return list(rows)
+
+    return await _transaction(db, work, write=False)

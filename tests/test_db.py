@@ -70,7 +70,7 @@ async def test_migrations_create_schema_and_rerun_is_noop(tmp_path):
             diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), db.Base.metadata))
             journal = (await conn.exec_driver_sql('PRAGMA journal_mode')).scalar()
             foreign_keys = (await conn.exec_driver_sql('PRAGMA foreign_keys')).scalar()
-        assert tables == {'alembic_version', 'pieces', 'ratings', 'remix_sources'}
+        assert tables == {'alembic_version', 'pieces', 'ratings', 'remix_sources', 'model_versions'}
         assert diff == []
         assert (journal, foreign_keys) == ('wal', 1)
 
@@ -205,7 +205,7 @@ async def test_stats_and_rated_pieces(sessions):
     assert await db.rated_pieces(sessions, model_version='v2') == []
 
 
-async def test_delete_user_data(sessions):
+async def test_forget_user(sessions):
     mine = await new_piece(sessions, user_id=1)
     theirs = await new_piece(sessions, user_id=2)
     variation = await new_piece(sessions, user_id=2, kind='variation', parent_id=mine.id)
@@ -214,12 +214,13 @@ async def test_delete_user_data(sessions):
     await db.upsert_rating(sessions, theirs.id, 2, 1)
     await db.upsert_rating(sessions, mine.id, 2, -1)
 
-    deleted = await db.delete_user_data(sessions, 1)
-    assert deleted == db.DeletedUserData(pieces=1, ratings=1, remix_sources=1)
-    assert await all_ratings(sessions) == [(theirs.id, 2, 1)]  # 2's rating of 1's piece cascaded
-    assert await db.get_piece(sessions, mine.id) is None
-    assert (await db.get_piece(sessions, variation.id)).parent_id is None
-    assert await db.delete_user_data(sessions, 1) == (0, 0, 0)
+    forgotten = await db.forget_user(sessions, 1)
+    assert forgotten == db.ForgottenData(ratings=1, pieces=1, remix_sources=1)
+    # 1's piece stays, anonymous, with 2's rating of it
+    assert await all_ratings(sessions) == [(theirs.id, 2, 1), (mine.id, 2, -1)]
+    assert (await db.get_piece(sessions, mine.id)).user_id is None
+    assert (await db.get_piece(sessions, variation.id)).parent_id == mine.id
+    assert await db.forget_user(sessions, 1) == (0, 0, 0)
 
 
 # --- failures --------------------------------------------------------------------
