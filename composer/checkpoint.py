@@ -27,6 +27,7 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 TRAINING_STATE = "training_state.safetensors"
 ORIGINALITY_INDEX = "originality.npz"  # lead-line n-gram index of the training corpus
+REWARD = "reward.json"  # the reward model best_of chooses with (composer/feedback/reward.py), when trained
 DRAFT = "draft"  # sub-folder holding a v2 composer's next-frame draft network (a checkpoint itself)
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 

@@ -25,14 +25,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 
 from composer import tokens as T
-from composer.checkpoint import DRAFT, ORIGINALITY_INDEX, CheckpointMeta, default_checkpoint_path, load_checkpoint
-from composer.errors import CheckpointError
+from composer.checkpoint import DRAFT, ORIGINALITY_INDEX, REWARD, CheckpointMeta, default_checkpoint_path, load_checkpoint
+from composer.errors import CheckpointError, GenerationParameterError
 from composer.originality import OriginalityIndex
 from composer.grid import Piece, estimate_key, frames_per_bar
 from composer.model import GridModel, choose_device
@@ -40,8 +40,12 @@ from composer.request import MAX_SEED, GenerationRequest, section_lengths
 from composer.sampling import clean_holds, draw, leap_sizes, move_to_key, scale_bonus
 from composer.styles import Style, StyleCatalog
 
+if TYPE_CHECKING:
+    from composer.feedback.reward import RewardModel
+
 DRUM_BLEND_SHARE = 0.3  # the composer's weight on drums is blend x this: games bring the groove
 HABITS_STREAM = 1  # the seed's random stream for a style's habits (metre, tempo, key), apart from sampling
+BEST_OF_STREAM = 2  # the seed's stream for the seeds of best_of's other candidates
 # A loop's seam. With a draft (v2): the draft reads the last LOOP_CONTEXT_BARS and writes the
 # first LOOP_SEAM_BARS again as their continuation; the infiller mends where they meet the rest.
 # Without (v1): the infiller re-composes the last LOOP_SEAM_BARS with LOOP_CONTEXT_BARS of the
@@ -80,10 +84,12 @@ class Generator:
     """The model loaded once, ready to compose (what the CLI and the bot hold)."""
 
     def __init__(self, model: GridModel, meta: CheckpointMeta, device: str | torch.device = "cpu",
-                 originality: OriginalityIndex | None = None, draft: GridModel | None = None):
+                 originality: OriginalityIndex | None = None, draft: GridModel | None = None,
+                 reward: RewardModel | None = None):
         self.model = model.eval()  # the infiller (a bidirectional network, or a v1 causal baseline)
         self.draft = draft.eval() if draft is not None else None  # the next-frame network, when v2
         self.originality = originality  # the training corpus index, when the checkpoint has one
+        self.reward = reward  # P(👍) of a piece (feedback/reward.py), when the checkpoint has one: best_of
         self.meta = meta
         self.device = torch.device(device)
         self.catalog = StyleCatalog.from_meta(meta)
@@ -106,7 +112,12 @@ class Generator:
             if (draft_meta.games, draft_meta.composers) != (meta.games, meta.composers):
                 raise CheckpointError(f"The draft network in {folder / DRAFT} was trained on other style labels "
                                       "than the infiller beside it.")
-        return cls(model, meta, dev, originality, draft)
+        reward = None
+        if (folder / REWARD).exists():
+            from composer.feedback.reward import RewardModel
+
+            reward = RewardModel.load(folder / REWARD)
+        return cls(model, meta, dev, originality, draft, reward)
 
     def originality_of(self, piece: Piece) -> tuple[float, str] | None:
         """Longest span (bars) shared with a training piece, and that piece's id."""
@@ -136,6 +147,11 @@ class Generator:
         key = request.key or (habits.draw_key(rng) if request.primer is None else None)
         request = request.replace(style=style.name, seed=seed, time_signature=metre, tempo=tempo, key=key)
         request.validate()
+        if request.best_of > 1 and self.reward is None:
+            raise GenerationParameterError(
+                f"best_of needs a reward model to choose with, and model {self.version} has none. Train one from "
+                "exported ratings: python -m composer ratings reward --ratings ratings.jsonl --out reward.json "
+                "--into <this model's folder>; or compose with best_of 1.")
         return Prepared(request, style)
 
     def generate(self, request: GenerationRequest | Prepared,
@@ -145,24 +161,57 @@ class Generator:
     @torch.no_grad()
     def generate_many(self, requests: list[GenerationRequest | Prepared],
                       progress: Callable[[float], None] | None = None) -> list[Piece]:
-        """Compose several pieces; requests of the same shape share forward passes."""
+        """Compose several pieces; requests of the same shape share forward passes.
+
+        A request with ``best_of`` N > 1 composes N candidates in one batch (the request's
+        seed, then N - 1 seeds drawn from it: ``candidate_seeds``), finishes each as the
+        request's piece and returns the one the reward model rates likeliest to get a 👍;
+        its seed stays the request's, so composing the request again replays it. Measured on
+        the 2-core machine, one thread, 32 bars AABA: best_of 4 takes 2.6x the time of best_of 1
+        with the shipped v2 (1.05 s -> 2.75 s; four separate calls would take 4x); 3.7x with the
+        tiny test model, whose forward passes are too cheap for sharing them to matter."""
         prepared = [self.prepare(r) for r in requests]
-        out: list[Piece | None] = [None] * len(prepared)
-        groups: dict[tuple, list[int]] = {}
+        # Every piece to compose: (the request it answers, the prepared candidate).
+        jobs: list[tuple[int, Prepared]] = []
         for i, p in enumerate(prepared):
+            for seed in candidate_seeds(p.request.seed, p.request.best_of):
+                jobs.append((i, p if seed == p.request.seed else Prepared(p.request.replace(seed=seed), p.style)))
+        groups: dict[tuple, list[int]] = {}
+        for j, (i, p) in enumerate(jobs):
             r = p.request
-            groups.setdefault((r.bars, r.meter, r.form, r.steps, r.loop), []).append(i)
+            # best_of's candidates are a batch of their own: the same request always gets the same batch.
+            alone = (i,) if r.best_of > 1 else ()
+            groups.setdefault((r.bars, r.meter, r.form, r.steps, r.loop) + alone, []).append(j)
+        candidates: list[Piece | None] = [None] * len(jobs)
         done = 0
         for indices in groups.values():
             def sub_progress(f, n=len(indices), base=done):
                 if progress:
-                    progress((base + f * n) / len(prepared))
-            group = [prepared[i] for i in indices]
+                    progress((base + f * n) / len(jobs))
+            group = [jobs[j][1] for j in indices]
             grids = self._compose_group([p.request for p in group], [p.style for p in group], sub_progress)
-            for i, grid in zip(indices, grids):
-                out[i] = self._finish(prepared[i], grid)
+            for j, grid in zip(indices, grids):
+                candidates[j] = self._finish(prepared[jobs[j][0]], grid)  # as the request's own piece
             done += len(indices)
+        out: list[Piece] = []
+        for i, p in enumerate(prepared):
+            mine = [(jobs[j][1].request.seed, candidates[j]) for j in range(len(jobs)) if jobs[j][0] == i]
+            out.append(mine[0][1] if len(mine) == 1 else self._choose(mine, p))
         return out
+
+    def _choose(self, candidates: list[tuple[int, Piece]], prepared: Prepared) -> Piece:
+        """The candidate the reward model rates best (the first on a tie), recording the contest."""
+        scores = [self.reward.predict(piece, prepared.style.name) for _, piece in candidates]
+        best = int(np.argmax(scores))
+        piece = candidates[best][1]
+        piece.extra["best_of"] = {
+            "candidates": len(candidates),
+            "seeds": [int(seed) for seed, _ in candidates],  # the first is the request's
+            "scores": [round(float(s), 6) for s in scores],  # P(👍) by the reward model
+            "chosen": best,
+            "reward_model": self.reward.fingerprint,
+        }
+        return piece
 
     # -- composition ---------------------------------------------------------------------
     def _compose_group(self, reqs, styles, progress) -> np.ndarray:
@@ -468,6 +517,14 @@ class Generator:
         else:
             piece.key = estimate_key(piece)
         return piece
+
+
+def candidate_seeds(seed: int, best_of: int = 1) -> list[int]:
+    """The sampling seeds of a request's ``best_of`` candidates: its own seed first (so
+    best_of 1 is the plain piece and a larger best_of only adds rivals), then seeds drawn
+    from it, the k-th always the same."""
+    return [int(seed)] + [int(np.random.SeedSequence([int(seed), BEST_OF_STREAM, k]).generate_state(1)[0]) % (MAX_SEED + 1)
+                          for k in range(1, best_of)]
 
 
 def is_continuation(free: torch.Tensor) -> bool:

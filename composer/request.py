@@ -29,6 +29,7 @@ MAX_SEED = 2**31 - 1
 MAX_REMIX_BARS = 64  # a remix re-imagines the first bars of a file
 EXTEND_BARS = 8  # what the bot's extend button adds
 VARIATION_SHARE = 0.25  # share of cells a variation re-composes
+MAX_BEST_OF = 8  # candidates one request may compose to keep the best (``best_of``)
 
 # Forms: name -> (sections, what it sounds like). Repeats of A bring the theme back.
 FORMS: dict[str, tuple[str, str]] = {
@@ -134,6 +135,9 @@ class GenerationRequest:
                                   choices={w: ", ".join(v) for w, v in KEEP_WORDS.items()}, kind=tuple)
     strength: float = param(0.7, "How much of the rest to re-compose (0.05 = a touch, 1 = all of it)",
                             low=0.05, high=1.0)
+    # Not offered by the bot's /compose (it would multiply a shared worker's time); the CLI has it.
+    best_of: int = param(1, "Compose this many and keep the one the reward model rates best "
+                            "(1 = off; costs that many times the time)", low=1, high=MAX_BEST_OF)
     primer: Piece | None = field(default=None, compare=False)  # the piece started from (remix, variation, extend)
 
     @classmethod
