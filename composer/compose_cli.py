@@ -28,7 +28,7 @@ stems_option = click.option("--stems", is_flag=True,
 
 
 @click.command("compose")
-@request_options("style", "bars", "form", "time_signature", "tempo", "key", "loop", *SAMPLING, "variation")
+@request_options("style", "bars", "form", "time_signature", "tempo", "key", "loop", *SAMPLING, "variation", "best_of")
 @sound_option
 @checkpoint_option
 @out_option
