@@ -40,6 +40,7 @@ from composer.feedback.panel import Panel  # noqa: E402
 from tests.fakediscord import FakeDiscord  # noqa: E402
 
 REQUESTERS = 8  # people asking for pieces
+REQUESTER_BASE = 700_000_000  # fake user ids of the people asking
 RATER_BASE = 900_000_000  # fake user ids of the panel's raters
 IN_FLIGHT = 6  # compositions requested at once
 
@@ -71,7 +72,7 @@ async def compose_wave(fake, bot, n: int, bars: int, seed0: int) -> list[int]:
     pending = set()
     for i in range(n):
         options = {"style": styles[i % len(styles)], "bars": bars, "seed": seed0 + i, "sound": "chip"}
-        interaction = await fake.slash("compose", options, user_id=700_000_000 + i % REQUESTERS)
+        interaction = await fake.slash("compose", options, user_id=REQUESTER_BASE + i % REQUESTERS)
         pending.add(asyncio.create_task(posted(fake, interaction)))
         if len(pending) >= IN_FLIGHT:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -179,14 +180,18 @@ async def main(args) -> None:
                 summary = await export_ratings(bot.db, ratings, salt="feedback-loop")
                 log(f"exported {summary}")
             text = ratings.read_text()
-            leaked = [uid for uid in (RATER_BASE, 700_000_000) if str(uid)[:6] in text]
+            people = [RATER_BASE + r for r in range(panel.raters)] + [REQUESTER_BASE + u for u in range(REQUESTERS)]
+            leaked = [uid for uid in people + [fake.guild_id, fake.channel_id] if str(uid) in text]
             report["export"] = {"lines": len(text.splitlines()), "raw_ids_found": leaked}
 
             if "reward" not in report:
                 from composer.feedback.records import read_records
                 from composer.feedback.reward import evaluate_reward
 
-                report["reward"] = evaluate_reward(read_records(ratings), holdout=0.25, seed=0, save=work / "reward.json")
+                model = evaluate_reward(read_records(ratings), holdout=0.25, seed=0,
+                                        catalog=bot.studio.generator.catalog)
+                model.save(work / "reward.json")
+                report["reward"] = model.summary.to_json()
                 save()
             log(f"reward model: {report['reward']}")
 
@@ -198,13 +203,13 @@ async def main(args) -> None:
                 await asyncio.to_thread(run, command, work / "finetune.log")
             meta = json.loads((tuned / "config.json").read_text())
             report["finetune"] = {"version": meta["version"], **{k: meta["training"].get(k) for k in
-                                                                  ("parent", "ratings", "likelihood_shift", "kto")}}
+                                                                  ("parent", "ratings", "shift", "kto")}}
             save()
 
             # 4) serve v(n+1) beside v(n); fresh requests by Thompson sampling
-            load = await fake.slash("model load", {"name": "tuned"}, user_id=fake.owner_id)
-            reply = await load.wait_followup(120)
-            log(f"/model load: {reply.content}")
+            if report["finetune"]["version"] not in bot.studio.versions:  # (a resumed run serves it already)
+                load = await fake.slash("model load", {"name": "tuned"}, user_id=fake.owner_id)
+                log(f"/model load: {(await load.wait_followup(120)).content}")
             if "wave2" not in report:
                 messages = await compose_wave(fake, bot, args.fresh, args.bars, seed0=100_000)
                 await rate_wave(fake, bot, panel, messages, seed=2)
@@ -229,30 +234,45 @@ async def main(args) -> None:
 
     # 5) paired: the same fresh requests from both versions, the panel's expected like ratio
     if "paired" not in report:
-        report["paired"] = paired(args, panel, tuned)
+        report["paired"] = paired(args, panel, tuned, work / "reward.json")
         save()
     log(f"paired: {report['paired']}")
     print(json.dumps(report, indent=1))
 
 
-def paired(args, panel: Panel, tuned: Path) -> dict:
+def paired(args, panel: Panel, tuned: Path, reward: Path) -> dict:
+    """Both versions (and each with best_of reranking by the reward model) compose the same
+    fresh requests; the panel's expected like ratio of each arm, and tuned - base with a
+    bootstrap interval over the requests."""
     from composer.evaluate.plan import EvalConfig, generate_pieces
+    from composer.feedback.reward import RewardModel
     from composer.generator import Generator, compose_on_one_cpu_thread
 
     compose_on_one_cpu_thread("cpu")
-    cfg = EvalConfig(n=args.paired, bars=args.bars, seed=200_000, quiet=True)
-    chances = {}
+    chances, seconds = {}, {}
     for name, path in (("base", args.base), ("tuned", tuned)):
         generator = Generator.load(path, device="cpu")
-        pieces = generate_pieces(generator, cfg)
-        chances[name] = np.array([panel.like_chance(p) for p in pieces])
-    diff = chances["tuned"] - chances["base"]
+        generator.reward = RewardModel.load(reward)
+        for best_of in (1, args.best_of):
+            arm = name if best_of == 1 else f"{name} best_of {best_of}"
+            cfg = EvalConfig(n=args.paired, bars=args.bars, seed=200_000, quiet=True, request={"best_of": best_of})
+            started = time.perf_counter()
+            pieces = generate_pieces(generator, cfg)
+            seconds[arm] = (time.perf_counter() - started) / len(pieces)
+            chances[arm] = np.array([panel.like_chance(p) for p in pieces])
+            log(f"paired {arm}: expected like ratio {chances[arm].mean():.3f}, {seconds[arm]:.2f} s per piece")
     rng = np.random.default_rng(0)
-    boots = [rng.choice(diff, len(diff)).mean() for _ in range(4000)]
-    low, high = np.percentile(boots, [2.5, 97.5])
-    return {"pieces": args.paired, "base": float(chances["base"].mean()), "tuned": float(chances["tuned"].mean()),
-            "difference": float(diff.mean()), "ci95": [float(low), float(high)],
-            "tuned_better_share": float((diff > 0).mean())}
+    out = {"pieces": args.paired, "seconds_per_piece": seconds,
+           "expected_like_ratio": {arm: float(c.mean()) for arm, c in chances.items()}}
+    for arm in chances:
+        if arm == "base":
+            continue
+        diff = chances[arm] - chances["base"]
+        boots = [rng.choice(diff, len(diff)).mean() for _ in range(4000)]
+        low, high = np.percentile(boots, [2.5, 97.5])
+        out[f"{arm} - base"] = {"difference": float(diff.mean()), "ci95": [float(low), float(high)],
+                                "better_share": float((diff > 0).mean())}
+    return out
 
 
 if __name__ == "__main__":
@@ -264,5 +284,6 @@ if __name__ == "__main__":
     parser.add_argument("--fresh", type=int, default=160, help="wave 2: fresh requests shared by Thompson sampling")
     parser.add_argument("--paired", type=int, default=96, help="fresh requests both versions compose offline")
     parser.add_argument("--bars", type=int, default=16)
+    parser.add_argument("--best-of", type=int, default=4, help="candidates per request for the reranked arms")
     parser.add_argument("--finetune-args", default="", help="extra options for `composer finetune`")
     asyncio.run(main(parser.parse_args()))

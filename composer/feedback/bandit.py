@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import beta  # imported here, not on first use: its import blocks for half a second
 
 DEFAULT_FLOOR = 0.1  # each served version gets at least this share of requests
 CREDIBLE_LEVEL = 0.95
@@ -34,8 +35,6 @@ class Tally:
 
     def interval(self, level: float = CREDIBLE_LEVEL) -> tuple[float, float]:
         """Equal-tailed credible interval of the 👍 chance under the Beta(1 + likes, 1 + dislikes) posterior."""
-        from scipy.stats import beta
-
         tail = (1 - level) / 2
         a, b = 1 + self.likes, 1 + self.dislikes
         return float(beta.ppf(tail, a, b)), float(beta.ppf(1 - tail, a, b))
