@@ -9,6 +9,8 @@ from sqlalchemy import func, select
 
 import db
 from bot import build
+from composer.feedback.export import export_ratings
+from composer.feedback.records import rater_hash, read_records
 from tests.test_bot_e2e import OTHER_USER, _config, _posted, _wait_rating, fake  # noqa: F401  (fixture)
 
 
@@ -132,3 +134,8 @@ async def test_forget_me_removes_everything_of_that_person_and_nothing_of_anyone
         assert sources == [bob]
         nothing = await fake.slash("forget-me", user_id=alice)
         assert "nothing stored" in (await nothing.wait_response(5)).data["content"]
+
+        # The export made afterwards holds bob's ratings and nothing of alice's.
+        await export_ratings(bot.db, tmp_path / "ratings.jsonl", salt="s")
+        raters = {h for record in read_records(tmp_path / "ratings.jsonl") for h in record.ratings}
+        assert raters == {rater_hash(bob, "s")}
