@@ -18,29 +18,12 @@ from composer.feedback.cli import ratings
 from composer.feedback.export import export_ratings
 from composer.feedback.records import rater_hash, read_records
 from db.migrate import alembic_config, current_revision, head_revision
+from tests.test_db import MIDI, engine, sessions, url_for  # noqa: F401  (fixtures)
 
-MIDI = b'MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\x00\x04\x00\xff\x2f\x00'
 PREVIOUS_HEAD = '0b36aab347c6'
 # Discord snowflakes: 18-19 digits, so a leak shows up as a substring
 ALICE, BOB, CAROL = 312_345_678_901_234_567, 323_456_789_012_345_678, 334_567_890_123_456_789
 GUILD, CHANNEL, MESSAGE = 445_678_901_234_567_890, 456_789_012_345_678_901, 467_890_123_456_789_012
-
-
-def url_for(path) -> str:
-    return f'sqlite+aiosqlite:///{path}'
-
-
-@pytest.fixture
-async def engine(tmp_path):
-    engine = db.make_engine(url_for(tmp_path / 'mozart.db'))
-    await db.upgrade(engine)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def sessions(engine):
-    return db.make_session_factory(engine)
 
 
 async def new_piece(sessions, user_id, **overrides) -> db.PieceRow:
