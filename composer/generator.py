@@ -46,6 +46,13 @@ if TYPE_CHECKING:
 DRUM_BLEND_SHARE = 0.3  # the composer's weight on drums is blend x this: games bring the groove
 HABITS_STREAM = 1  # the seed's random stream for a style's habits (metre, tempo, key), apart from sampling
 BEST_OF_STREAM = 2  # the seed's stream for the seeds of best_of's other candidates
+RETRY_STREAM = 3  # the seed's stream for the seeds of a near-silent piece's new attempts
+# Silence feeds on itself in a left-to-right draft: a piece that opens with rests can stay
+# silent (1 of 360 pieces in the feedback loop, style dink-folk, had no pitched note at all).
+# A piece with fewer pitched notes per bar than this is composed again from seeds drawn from
+# its own, so it still replays from its stored seed.
+SILENT_NOTES_PER_BAR = 0.5
+SILENCE_RETRIES = 3
 # A loop's seam. With a draft (v2): the draft reads the last LOOP_CONTEXT_BARS and writes the
 # first LOOP_SEAM_BARS again as their continuation; the infiller mends where they meet the rest.
 # Without (v1): the infiller re-composes the last LOOP_SEAM_BARS with LOOP_CONTEXT_BARS of the
@@ -196,8 +203,20 @@ class Generator:
         out: list[Piece] = []
         for i, p in enumerate(prepared):
             mine = [(jobs[j][1].request.seed, candidates[j]) for j in range(len(jobs)) if jobs[j][0] == i]
-            out.append(mine[0][1] if len(mine) == 1 else self._choose(mine, p))
+            out.append(self._unless_silent(p, mine[0][1] if len(mine) == 1 else self._choose(mine, p)))
         return out
+
+    def _unless_silent(self, prepared: Prepared, piece: Piece) -> Piece:
+        """``piece``, or, when it is near-silent, the first of up to SILENCE_RETRIES new
+        attempts that is not (the one with the most notes if none), finished as the request's piece."""
+        attempts = [piece]
+        for seed in retry_seeds(prepared.request.seed):
+            if notes_per_bar(attempts[-1]) >= SILENT_NOTES_PER_BAR:
+                return attempts[-1]
+            retry = prepared.request.replace(seed=seed, best_of=1)
+            grid = self._compose_group([retry], [prepared.style], lambda f: None)[0]
+            attempts.append(self._finish(prepared, grid))
+        return max(reversed(attempts), key=notes_per_bar)  # the last attempt wins a tie
 
     def _choose(self, candidates: list[tuple[int, Piece]], prepared: Prepared) -> Piece:
         """The candidate the reward model rates best (the first on a tie), recording the contest."""
@@ -525,6 +544,17 @@ def candidate_seeds(seed: int, best_of: int = 1) -> list[int]:
     from it, the k-th always the same."""
     return [int(seed)] + [int(np.random.SeedSequence([int(seed), BEST_OF_STREAM, k]).generate_state(1)[0]) % (MAX_SEED + 1)
                           for k in range(1, best_of)]
+
+
+def retry_seeds(seed: int) -> list[int]:
+    """The seeds of a near-silent piece's new attempts, drawn from its own."""
+    return [int(np.random.SeedSequence([int(seed), RETRY_STREAM, k]).generate_state(1)[0]) % (MAX_SEED + 1)
+            for k in range(SILENCE_RETRIES)]
+
+
+def notes_per_bar(piece: Piece) -> float:
+    """Pitched notes (drums aside) per bar."""
+    return float((piece.grid[:, : T.DRUM_VOICE] >= T.PITCH_OFFSET).sum()) / max(1, piece.n_bars)
 
 
 def is_continuation(free: torch.Tensor) -> bool:

@@ -264,7 +264,7 @@ class _Examples:
     groups: list[str]  # the piece each rating is of (hash of its MIDI)
 
 
-def _examples(records: Sequence[RatedRecord], cache: dict[bytes, dict[str, float]] | None = None) -> _Examples:
+def _examples(records: Sequence[RatedRecord], cache: dict[bytes, dict[str, float] | None] | None = None) -> _Examples:
     cache = {} if cache is None else cache
     feats, styles, ys, groups = [], [], [], []
     for record in records:
@@ -272,7 +272,12 @@ def _examples(records: Sequence[RatedRecord], cache: dict[bytes, dict[str, float
         if not votes:
             continue
         if record.midi not in cache:
-            cache[record.midi] = piece_features(record.piece())
+            try:
+                cache[record.midi] = piece_features(record.piece())
+            except MozartError:  # a stored MIDI that no longer reads (e.g. drums only): no features
+                cache[record.midi] = None
+        if cache[record.midi] is None:
+            continue
         group = hashlib.sha256(record.midi).hexdigest()
         for v in votes:
             feats.append(cache[record.midi])
