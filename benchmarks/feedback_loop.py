@@ -1,6 +1,6 @@
 """The ratings loop end to end, through the fake Discord, with a SIMULATED panel of raters.
 
-    python benchmarks/feedback_loop.py --work runs/feedback [--pieces 160] [--fresh 160]
+    python benchmarks/feedback_loop.py --work runs/feedback [--pieces 400] [--fresh 200] [--paired 192]
 
 1. The real bot (shipped model v(n)) composes ``--pieces`` pieces for several people via /compose.
 2. A simulated panel (composer/feedback/panel.py: raters who like pieces whose statistics are
@@ -261,7 +261,7 @@ def paired(args, panel: Panel, tuned: Path, reward: Path) -> dict:
         generator.reward = RewardModel.load(reward)
         for best_of in (1, args.best_of):
             arm = name if best_of == 1 else f"{name} best_of {best_of}"
-            cfg = EvalConfig(n=args.paired, bars=args.bars, seed=200_000, quiet=True, request={"best_of": best_of})
+            cfg = EvalConfig(n=args.paired, bars=args.bars, seed=args.paired_seed, quiet=True, request={"best_of": best_of})
             started = time.perf_counter()
             pieces = generate_pieces(generator, cfg)
             seconds[arm] = (time.perf_counter() - started) / len(pieces)
@@ -286,9 +286,11 @@ if __name__ == "__main__":
     parser.add_argument("--work", default="runs/feedback")
     parser.add_argument("--base", default=None, help="v(n): a model folder (default: the shipped model)")
     parser.add_argument("--data", default="data/encoded", help="the encoded corpus (panel reference, replay)")
-    parser.add_argument("--pieces", type=int, default=160, help="wave 1: pieces v(n) composes and the panel rates")
-    parser.add_argument("--fresh", type=int, default=160, help="wave 2: fresh requests shared by Thompson sampling")
-    parser.add_argument("--paired", type=int, default=96, help="fresh requests both versions compose offline")
+    parser.add_argument("--pieces", type=int, default=400, help="wave 1: pieces v(n) composes and the panel rates")
+    parser.add_argument("--fresh", type=int, default=200, help="wave 2: fresh requests shared by Thompson sampling")
+    parser.add_argument("--paired", type=int, default=192, help="fresh requests both versions compose offline")
+    parser.add_argument("--paired-seed", type=int, default=300_000,
+                        help="their first seed (200000 was used to choose settings: keep it out of reports)")
     parser.add_argument("--bars", type=int, default=16)
     parser.add_argument("--best-of", type=int, default=4, help="candidates per request for the reranked arms")
     parser.add_argument("--finetune-args", default="", help="extra options for `composer finetune`")
