@@ -9,6 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     DATABASE_URL=sqlite+aiosqlite:////data/mozart.db \
+    MOZART_MODELS_DIR=/data/models \
     LOG_FORMAT=json
 
 # ffmpeg from Debian (imageio-ffmpeg's own binary is the fallback).
