@@ -112,12 +112,10 @@ async def rate_wave(fake, bot, panel: Panel, message_ids: list[int], seed: int) 
 async def wave_pieces(bot, message_ids):
     from composer.midi_io import stored_piece
 
-    out = []
-    for message_id in message_ids:
-        row = await db.piece_by_message(bot.db, message_id)
-        out.append(stored_piece(row.midi, style=row.style, seed=row.seed, model_version=row.model_version,
-                                params=row.params))
-    return out
+    rows = [await db.piece_by_message(bot.db, message_id) for message_id in message_ids]
+    return await asyncio.to_thread(lambda: [stored_piece(row.midi, style=row.style, seed=row.seed,
+                                                         model_version=row.model_version, params=row.params)
+                                            for row in rows])
 
 
 def interval_text(tally: Tally) -> str:
