@@ -92,8 +92,8 @@ async def rate_wave(fake, bot, panel: Panel, message_ids: list[int], seed: int) 
     for message_id in message_ids:
         row = await db.piece_by_message(bot.db, message_id)
         try:
-            piece = stored_piece(row.midi, style=row.style, seed=row.seed, model_version=row.model_version,
-                                 params=row.params)
+            piece = labelled(stored_piece(row.midi, style=row.style, seed=row.seed, model_version=row.model_version,
+                                          params=row.params), bot)
         except MozartError as e:  # nothing a listener could hear
             log(f"piece {row.id} not rated: {e}")
             continue
@@ -113,9 +113,18 @@ async def wave_pieces(bot, message_ids):
     from composer.midi_io import stored_piece
 
     rows = [await db.piece_by_message(bot.db, message_id) for message_id in message_ids]
-    return await asyncio.to_thread(lambda: [stored_piece(row.midi, style=row.style, seed=row.seed,
-                                                         model_version=row.model_version, params=row.params)
+    return await asyncio.to_thread(lambda: [labelled(stored_piece(row.midi, style=row.style, seed=row.seed,
+                                                                  model_version=row.model_version,
+                                                                  params=row.params), bot)
                                             for row in rows])
+
+
+def labelled(piece, bot):
+    """A stored piece with the game and composer labels its style stands for (what a per-style
+    panel compares it with; a freshly composed piece carries them already)."""
+    style = bot.studio.generator.catalog.resolve(piece.extra["style"])
+    piece.game, piece.composer = style.game, style.composer
+    return piece
 
 
 def interval_text(tally: Tally) -> str:
@@ -123,16 +132,19 @@ def interval_text(tally: Tally) -> str:
     return f"{tally.ratio:.1%} (95 % credible {low:.1%}–{high:.1%}; 👍 {tally.likes} · 👎 {tally.dislikes})"
 
 
-def make_panel(work: Path, data: str, bars: int) -> Panel:
+def make_panel(work: Path, data: str, bars: int, per_style: bool) -> Panel:
     from composer.evaluate.real import RealData
 
     path = work / "panel.json"
     if path.exists():
         return Panel.load(path)
-    real = RealData.load(data, splits=("test",))
-    excerpts = real.excerpts("test", bars * 16, per_piece=2)
-    panel = Panel.from_real(excerpts)
-    log(f"panel: {panel.raters} raters, reference from {len(excerpts)} real test excerpts")
+    # A style's own music needs more than the test split holds of most labels: train is added for it.
+    splits = ("test", "train") if per_style else ("test",)
+    real = RealData.load(data, splits=splits)
+    excerpts = [e for split in splits for e in real.excerpts(split, bars * 16, per_piece=2)]
+    panel = Panel.from_real(excerpts, per_style=per_style)
+    log(f"panel: {panel.raters} raters, reference from {len(excerpts)} real excerpts ({', '.join(splits)})"
+        + (f", per style for {len(panel.styles)} labels" if per_style else ""))
     return panel
 
 
@@ -156,7 +168,7 @@ async def main(args) -> None:
     config = BotConfig(token="loop", database_url=f"sqlite+aiosqlite:///{work / 'mozart.db'}",
                        checkpoint=args.base, device="cpu", models_dir=str(work / "models"),
                        limits=ComposeLimits(in_flight=4, refill_s=0, max_waiting=16), max_queue=16)
-    panel = make_panel(work, args.data, args.bars)
+    panel = make_panel(work, args.data, args.bars, args.per_style)
     async with FakeDiscord() as fake:
         bot = await build(config)
         async with fake.running(bot):
@@ -291,5 +303,7 @@ if __name__ == "__main__":
                         help="their first seed (200000 was used to choose settings: keep it out of reports)")
     parser.add_argument("--bars", type=int, default=16)
     parser.add_argument("--best-of", type=int, default=4, help="candidates per request for the reranked arms")
+    parser.add_argument("--per-style", action="store_true",
+                        help="raters compare a piece with real music of its own style, not with all real music")
     parser.add_argument("--finetune-args", default="", help="extra options for `composer finetune`")
     asyncio.run(main(parser.parse_args()))

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+from composer import tokens as T
 from composer.feedback.bandit import Tally, choose, shares
 from composer.feedback.panel import Panel
 from composer.generator import Generator
@@ -93,3 +94,21 @@ def test_panel_prefers_music_like_the_reference():
     assert panel.like_chance(real[0]) > panel.like_chance(odd)
     votes = panel.rate(real[0], np.random.default_rng(0))
     assert set(votes.values()) <= {1, -1} and set(votes) <= set(range(8))
+
+
+def test_a_per_style_panel_judges_a_piece_by_its_own_styles_music():
+    from composer.feedback import panel as P
+
+    dense = [synthetic_piece(60 + k, 8, game="doom") for k in range(P.MIN_STYLE_EXCERPTS)]
+    sparse = [synthetic_piece(60 + k, 8, drums=False, composer="bach") for k in range(P.MIN_STYLE_EXCERPTS)]
+    for piece in sparse:
+        piece.grid[1::2, 0] = T.HOLD  # the lead holds its notes: half as many onsets
+    panel = Panel.from_real(dense + sparse, per_style=True)
+    assert set(panel.styles) == {"doom", "bach"}
+    piece = synthetic_piece(61, 8)
+    piece.game, piece.composer = "doom", None
+    as_doom = panel.quality(piece)
+    piece.game, piece.composer = None, "bach"
+    assert as_doom > panel.quality(piece)
+    piece.game = piece.composer = None  # no label with its own music: judged against all of it
+    assert panel.quality(piece) == -panel._cost(P.piece_metrics(piece), panel.reference)

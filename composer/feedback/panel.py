@@ -12,6 +12,11 @@ simulated raters. Their taste is declared here and nowhere else:
   each rater has their own leniency (``bias_r`` ~ N(0, leniency)), and a rater only rates
   a share ``attention`` of the pieces they see, as people do.
 
+With ``per_style``, the reference is the real music *of the piece's own labels* (its game's
+and composer's excerpts, averaged for a blend; the whole corpus for a label with fewer than
+``MIN_STYLE_EXCERPTS``): a listener who asked for ``doom-mozart`` wants it to sound like Doom
+and Mozart, not like music in general.
+
 ``centre`` is calibrated on the pieces of the model being improved (their median quality),
 so that model gets about half 👍: the panel can then tell better from worse either way.
 It is a proxy, not people: it rewards realism as these statistics see it, nothing else.
@@ -30,11 +35,28 @@ from composer.evaluate.metrics import METRICS, piece_metrics
 from composer.grid import Piece
 
 CAP = 3.0  # a statistic can cost at most this many robust z-scores
+MIN_STYLE_EXCERPTS = 8  # fewer real excerpts of a label: it is judged against all real music
+
+Reference = dict[str, tuple[float, float]]  # statistic -> (median, scale) of real music
+
+
+def reference_of(table: list[dict[str, float]]) -> Reference:
+    """Median and interquartile range of each statistic over real excerpts' ``piece_metrics``."""
+    reference = {}
+    for name in METRICS:
+        values = np.array([row[name] for row in table], float)
+        values = values[np.isfinite(values)]
+        if len(values) < 2:
+            continue
+        q1, median, q3 = np.percentile(values, [25, 50, 75])
+        reference[name] = (float(median), float(max(q3 - q1, 1e-3)))
+    return reference
 
 
 @dataclass
 class Panel:
-    reference: dict[str, tuple[float, float]]  # statistic -> (median, scale) of real music
+    reference: Reference  # all real music
+    styles: dict[str, Reference] = field(default_factory=dict)  # label -> its own music (per_style)
     centre: float = -1.0  # the quality that gets a 50 % 👍 chance from an average rater
     sharpness: float = 4.0  # logits per unit of quality
     raters: int = 12
@@ -48,26 +70,29 @@ class Panel:
             self.biases = list(np.random.default_rng([self.seed, 1]).normal(0, self.leniency, self.raters))
 
     @classmethod
-    def from_real(cls, pieces: list[Piece], **settings) -> Panel:
+    def from_real(cls, pieces: list[Piece], per_style: bool = False, **settings) -> Panel:
         """Reference statistics from real excerpts (the test split, as the evaluation uses)."""
         table = [piece_metrics(p) for p in pieces]
-        reference = {}
-        for name in METRICS:
-            values = np.array([row[name] for row in table], float)
-            values = values[np.isfinite(values)]
-            if len(values) < 2:
-                continue
-            q1, median, q3 = np.percentile(values, [25, 50, 75])
-            reference[name] = (float(median), float(max(q3 - q1, 1e-3)))
-        return cls(reference=reference, **settings)
+        styles = {}
+        if per_style:
+            for label in {l for p in pieces for l in (p.game, p.composer) if l}:
+                rows = [row for row, p in zip(table, pieces) if label in (p.game, p.composer)]
+                if len(rows) >= MIN_STYLE_EXCERPTS:
+                    styles[label] = reference_of(rows)
+        return cls(reference=reference_of(table), styles=styles, **settings)
 
-    def quality(self, piece: Piece) -> float:
-        stats = piece_metrics(piece)
+    def _cost(self, stats: dict[str, float], reference: Reference) -> float:
         costs = []
-        for name, (median, scale) in self.reference.items():
+        for name, (median, scale) in reference.items():
             value = stats.get(name, math.nan)
             costs.append(CAP if not math.isfinite(value) else min(abs(value - median) / scale, CAP))
-        return -float(np.mean(costs))
+        return float(np.mean(costs))
+
+    def quality(self, piece: Piece) -> float:
+        """0 = typical of the real music it is compared with; more negative = less typical."""
+        stats = piece_metrics(piece)
+        references = [self.styles[l] for l in (piece.game, piece.composer) if l in self.styles] or [self.reference]
+        return -float(np.mean([self._cost(stats, r) for r in references]))
 
     def calibrate(self, pieces: list[Piece]) -> None:
         """Centre the panel on these pieces: their median quality gets a 50 % 👍 chance."""
@@ -95,4 +120,5 @@ class Panel:
     def load(cls, path: str | Path) -> Panel:
         data = json.loads(Path(path).read_text())
         data["reference"] = {k: tuple(v) for k, v in data["reference"].items()}
+        data["styles"] = {label: {k: tuple(v) for k, v in ref.items()} for label, ref in data.get("styles", {}).items()}
         return cls(**data)
