@@ -39,6 +39,7 @@ from composer.errors import MozartError  # noqa: E402
 from composer.feedback.bandit import Tally  # noqa: E402
 from composer.feedback.panel import Panel  # noqa: E402
 from tests.fakediscord import FakeDiscord  # noqa: E402
+from tests.test_bot_e2e import _posted as posted  # noqa: E402  (files and rating prompts are up)
 
 REQUESTERS = 8  # people asking for pieces
 REQUESTER_BASE = 700_000_000  # fake user ids of the people asking
@@ -56,16 +57,6 @@ def styles_of(generator) -> list[str]:
     return default_styles(generator.catalog)
 
 
-async def posted(fake, interaction, timeout=300.0):
-    def finished():
-        message = interaction.original
-        if message is not None and message.attachments and {"👍", "👎"} <= set(message.reactions):
-            return message
-        return None
-
-    return await fake.wait_for(finished, timeout, "the posted piece")
-
-
 async def compose_wave(fake, bot, n: int, bars: int, seed0: int) -> list[int]:
     """``n`` /compose requests from REQUESTERS people, IN_FLIGHT at a time; the message ids."""
     styles = styles_of(bot.studio.generator)
@@ -74,7 +65,7 @@ async def compose_wave(fake, bot, n: int, bars: int, seed0: int) -> list[int]:
     for i in range(n):
         options = {"style": styles[i % len(styles)], "bars": bars, "seed": seed0 + i, "sound": "chip"}
         interaction = await fake.slash("compose", options, user_id=REQUESTER_BASE + i % REQUESTERS)
-        pending.add(asyncio.create_task(posted(fake, interaction)))
+        pending.add(asyncio.create_task(posted(fake, interaction, timeout=300)))
         if len(pending) >= IN_FLIGHT:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             messages += [t.result().id for t in done]
