@@ -361,16 +361,7 @@ class Generator:
         0.777); 1.5 gave 82 % on another 192 pieces but less overlap (0.80 against 0.82). The
         draft pays little for the extra row (one LSTM step batches it); the infiller's passes
         cost about a third more."""
-        if not style.is_blend:
-            game = style.game_index if style.game_index is not None else self.none_game
-            composer = style.composer_index if style.composer_index is not None else self.none_composer
-            experts = [Condition(item, game, composer, 1.0, 1.0)]
-        else:
-            drum_blend = blend * DRUM_BLEND_SHARE
-            experts = [
-                Condition(item, style.game_index, self.none_composer, 1.0 - blend, 1.0 - drum_blend),
-                Condition(item, self.none_game, style.composer_index, blend, drum_blend),
-            ]
+        experts = [Condition(item, *expert) for expert in style_experts(style, blend, self.none_game, self.none_composer)]
         if guidance <= 0:
             return experts
         scale = 1.0 + guidance
@@ -538,18 +529,34 @@ class Generator:
         return piece
 
 
+def style_experts(style: Style, blend: float, none_game: int, none_composer: int) -> list[tuple[int, int, float, float]]:
+    """The label rows a style is predicted with, (game, composer, pitched weight, drums weight):
+    one row for a single label; for a pair, a game row and a composer row weighted by ``blend``
+    (the composer's weight on drums by blend x DRUM_BLEND_SHARE)."""
+    if not style.is_blend:
+        game = style.game_index if style.game_index is not None else none_game
+        composer = style.composer_index if style.composer_index is not None else none_composer
+        return [(game, composer, 1.0, 1.0)]
+    drum_blend = blend * DRUM_BLEND_SHARE
+    return [(style.game_index, none_composer, 1.0 - blend, 1.0 - drum_blend),
+            (none_game, style.composer_index, blend, drum_blend)]
+
+
+def derived_seed(seed: int, stream: int, k: int) -> int:
+    """The k-th seed drawn from ``seed`` in one of its streams: always the same."""
+    return int(np.random.SeedSequence([int(seed), stream, k]).generate_state(1)[0]) % (MAX_SEED + 1)
+
+
 def candidate_seeds(seed: int, best_of: int = 1) -> list[int]:
     """The sampling seeds of a request's ``best_of`` candidates: its own seed first (so
     best_of 1 is the plain piece and a larger best_of only adds rivals), then seeds drawn
     from it, the k-th always the same."""
-    return [int(seed)] + [int(np.random.SeedSequence([int(seed), BEST_OF_STREAM, k]).generate_state(1)[0]) % (MAX_SEED + 1)
-                          for k in range(1, best_of)]
+    return [int(seed)] + [derived_seed(seed, BEST_OF_STREAM, k) for k in range(1, best_of)]
 
 
 def retry_seeds(seed: int) -> list[int]:
     """The seeds of a near-silent piece's new attempts, drawn from its own."""
-    return [int(np.random.SeedSequence([int(seed), RETRY_STREAM, k]).generate_state(1)[0]) % (MAX_SEED + 1)
-            for k in range(SILENCE_RETRIES)]
+    return [derived_seed(seed, RETRY_STREAM, k) for k in range(SILENCE_RETRIES)]
 
 
 def notes_per_bar(piece: Piece) -> float:

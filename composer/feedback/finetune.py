@@ -88,8 +88,9 @@ from composer.checkpoint import (
 )
 from composer.data import WindowSampler, fix_leading_holds, make_mask, to_model_inputs
 from composer.errors import CheckpointError, MozartError, UnknownStyleError
+from composer.evaluate.likelihood import label_map
 from composer.feedback.records import RatedRecord, RatingsSummary, read_records
-from composer.generator import DRUM_BLEND_SHARE
+from composer.generator import style_experts
 from composer.model import GridModel, choose_device
 from composer.styles import StyleCatalog
 from composer.train import TrainConfig, loss_and_counts
@@ -166,18 +167,12 @@ class RatedWindows:
 def style_conditions(catalog: StyleCatalog, style: str, blend: float, none_game: int,
                      none_composer: int) -> list[tuple[int, int, float, float]]:
     """The label rows a piece of ``style`` is scored with, as the generator composes it
-    (``Generator._conditions`` without guidance): one row, or a game row and a composer
-    row weighted by ``blend``. An unknown style is the "none" label pair."""
+    (``style_experts``, without guidance). An unknown style is the "none" label pair."""
     try:
         s = catalog.resolve(style)
     except UnknownStyleError:
         return [(none_game, none_composer, 1.0, 1.0)]
-    if not s.is_blend:
-        game = s.game_index if s.game_index is not None else none_game
-        composer = s.composer_index if s.composer_index is not None else none_composer
-        return [(game, composer, 1.0, 1.0)]
-    return [(s.game_index, none_composer, 1.0 - blend, 1.0 - blend * DRUM_BLEND_SHARE),
-            (none_game, s.composer_index, blend, blend * DRUM_BLEND_SHARE)]
+    return style_experts(s, blend, none_game, none_composer)
 
 
 def crop_windows(grid: np.ndarray, fpb: int, window_frames: int) -> list[np.ndarray]:
@@ -387,10 +382,10 @@ class Replay:
         self.check_batch = self._relabel(batch, check)
 
     def _relabel(self, batch: dict, split) -> dict:
+        """The corpus' label indices as the base's (an unknown label and -1 become its "none")."""
         for kind, names, known in (("game", split.games, self.meta.games),
                                    ("composer", split.composers, self.meta.composers)):
-            table = np.array([known.index(n) if n in known else -1 for n in names] + [-1], np.int64)
-            batch[kind] = table[np.asarray(batch[kind], np.int64)]  # -1 (none) indexes the table's last entry
+            batch[kind] = label_map(names, known)[np.asarray(batch[kind], np.int64)]
         return batch
 
     def inputs(self, network: GridModel, batch: dict, rng: np.random.Generator, device, style_dropout: float) -> dict:
