@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import db  # noqa: E402
 from bot import BotConfig, build  # noqa: E402
+from cogs.models import like_line  # noqa: E402
 from cogs.utils.limits import ComposeLimits  # noqa: E402
 from composer.errors import MozartError  # noqa: E402
 from composer.feedback.bandit import Tally  # noqa: E402
@@ -116,11 +117,6 @@ def labelled(piece, bot):
     style = bot.studio.generator.catalog.resolve(piece.extra["style"])
     piece.game, piece.composer = style.game, style.composer
     return piece
-
-
-def interval_text(tally: Tally) -> str:
-    low, high = tally.interval()
-    return f"{tally.ratio:.1%} (95 % credible {low:.1%}–{high:.1%}; 👍 {tally.likes} · 👎 {tally.dislikes})"
 
 
 def make_panel(work: Path, data: str, bars: int, per_style: bool) -> Panel:
@@ -228,7 +224,7 @@ async def main(args) -> None:
                     if version == base_version:  # wave 1 was all v(n): count the fresh pieces only
                         likes, dislikes, pieces = likes - wave1["likes"], dislikes - wave1["dislikes"], pieces - wave1["pieces"]
                     report["wave2"][version] = {"pieces": pieces, "likes": likes, "dislikes": dislikes,
-                                                "like_ratio": interval_text(Tally(likes, dislikes))}
+                                                "like_ratio": like_line(Tally(likes, dislikes), digits=1)}
                 save()
             log(f"wave 2 (Thompson): {report['wave2']}")
             listing = await fake.slash("model list", None, user_id=fake.owner_id)

@@ -12,13 +12,13 @@ from composer.feedback.bandit import CREDIBLE_LEVEL, Tally
 from composer.studio import VersionError
 
 
-def like_line(tally: Tally) -> str:
-    """'👍 12 · 👎 4 · 75 % liked (95 % credible 51–90 %)', or 'not rated yet'."""
+def like_line(tally: Tally, digits: int = 0) -> str:
+    """'👍 12 · 👎 4 · 75% liked (95% credible 51%–90%)' (shares to ``digits`` decimals), or 'not rated yet'."""
     if not tally.rated:
         return "not rated yet"
     low, high = tally.interval()
-    return (f"👍 {tally.likes} · 👎 {tally.dislikes} · {tally.ratio:.0%} liked "
-            f"({CREDIBLE_LEVEL:.0%} credible {low:.0%}–{high:.0%})")
+    return (f"👍 {tally.likes} · 👎 {tally.dislikes} · {tally.ratio:.{digits}%} liked "
+            f"({CREDIBLE_LEVEL:.0%} credible {low:.{digits}%}–{high:.{digits}%})")
 
 
 class Models(commands.Cog):
@@ -39,7 +39,7 @@ class Models(commands.Cog):
         """Every version: pieces made, 👍, 👎, like ratio with its credible interval, share of requests."""
         await self._owner_only(interaction)
         stats = await db.like_ratio_by_model_version(self.bot.db)
-        shares = await self.bot.versions.shares()
+        shares = self.bot.versions.shares(stats)
         embed = discord.Embed(title="Model versions", colour=discord.Colour.blurple(),
                               description="Requests go to served versions by Thompson sampling on their 👍 share "
                                           f"(each gets at least {self.bot.versions.floor:.0%}).")
@@ -50,8 +50,9 @@ class Models(commands.Cog):
             state = f"serving · {shares[name]:.0%} of requests" if name in shares else "not served"
             embed.add_field(name=f"{name} ({state})", inline=False,
                             value=f"{row.pieces if row else 0} pieces · {like_line(tally)}")
-        if self.bot.versions.available():
-            embed.set_footer(text="Load with /model load: " + ", ".join(self.bot.versions.available())[:200])
+        available = self.bot.versions.available()
+        if available:
+            embed.set_footer(text="Load with /model load: " + ", ".join(available)[:200])
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @model.command(name="load")

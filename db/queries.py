@@ -345,6 +345,16 @@ async def like_ratio_by_model_version(db: SessionFactory) -> dict[str, ModelVers
     return await _transaction(db, work, write=False)
 
 
+def _scores(min_value: int):
+    """Subquery: (piece_id, likes, dislikes) of every piece whose net score is at least ``min_value``."""
+    return (
+        select(Rating.piece_id, _likes.label('likes'), _dislikes.label('dislikes'))
+        .group_by(Rating.piece_id)
+        .having(func.sum(Rating.value) >= min_value)
+        .subquery()
+    )
+
+
 async def rated_pieces(
     db: SessionFactory, *, min_value: int = 1, model_version: str | None = None, limit: int | None = None
 ) -> list[RatedPiece]:
@@ -355,12 +365,7 @@ async def rated_pieces(
     """
 
     async def work(session: AsyncSession) -> list[RatedPiece]:
-        scores = (
-            select(Rating.piece_id, _likes.label('likes'), _dislikes.label('dislikes'))
-            .group_by(Rating.piece_id)
-            .having(func.sum(Rating.value) >= min_value)
-            .subquery()
-        )
+        scores = _scores(min_value)
         stmt = (
             select(PieceRow, scores.c.likes, scores.c.dislikes)
             .join(scores, scores.c.piece_id == PieceRow.id)
@@ -501,12 +506,7 @@ async def public_stats(db: SessionFactory, *, since: dt.datetime, top: int = 5, 
 
         top_pieces: list[RatedPiece] = []
         if top:
-            scores = (
-                select(Rating.piece_id, _likes.label('likes'), _dislikes.label('dislikes'))
-                .group_by(Rating.piece_id)
-                .having(func.sum(Rating.value) > 0)
-                .subquery()
-            )
+            scores = _scores(min_value=1)
             rows = await session.execute(
                 select(PieceRow, scores.c.likes, scores.c.dislikes)
                 .join(scores, scores.c.piece_id == PieceRow.id)

@@ -17,6 +17,7 @@ import numpy as np
 
 import db
 from cogs.utils.errors import UserError
+from composer.checkpoint import CONFIG
 from composer.errors import MozartError
 from composer.feedback.bandit import Tally, choose, shares
 
@@ -34,17 +35,19 @@ class Versions:
         self.floor = floor
         self.device = device
         self.rng = np.random.default_rng(seed)
-        self._tallies: tuple[float, dict[str, Tally]] | None = None
+        self._stats: tuple[float, dict[str, db.ModelVersionStats]] | None = None  # (read at, counts)
 
     # -- assignment ------------------------------------------------------------------
-    async def tallies(self, *, fresh: bool = False) -> dict[str, Tally]:
+    async def tallies(self) -> dict[str, Tally]:
         """👍/👎 of every served version's pieces (read at most every TALLY_TTL_S)."""
         now = time.monotonic()
-        if fresh or self._tallies is None or now - self._tallies[0] > TALLY_TTL_S:
-            stats = await db.like_ratio_by_model_version(self.sessions)
-            self._tallies = (now, {v: Tally(s.likes, s.dislikes) for v, s in stats.items()})
-        counts = self._tallies[1]
-        return {v: counts.get(v, Tally()) for v in self.studio.versions}
+        if self._stats is None or now - self._stats[0] > TALLY_TTL_S:
+            self._stats = (now, await db.like_ratio_by_model_version(self.sessions))
+        return self.served(self._stats[1])
+
+    def served(self, stats: dict[str, db.ModelVersionStats]) -> dict[str, Tally]:
+        """The served versions' 👍/👎 in ``stats`` (what ``db.like_ratio_by_model_version`` returns)."""
+        return {v: Tally(stats[v].likes, stats[v].dislikes) if v in stats else Tally() for v in self.studio.versions}
 
     async def assign(self) -> str:
         """The version that composes the next request; the oldest if the counts cannot be read."""
@@ -55,22 +58,23 @@ class Versions:
             return self.studio.versions[0]
         return choose(tallies, self.rng, self.floor)
 
-    async def shares(self) -> dict[str, float]:
-        return shares(await self.tallies(fresh=True), self.floor)
+    def shares(self, stats: dict[str, db.ModelVersionStats]) -> dict[str, float]:
+        """The share of requests each served version gets with these counts."""
+        return shares(self.served(stats), self.floor)
 
     # -- loading and retiring -----------------------------------------------------------
     def available(self) -> list[str]:
         """Checkpoint folders in the models folder (what `/model load` offers)."""
         if not self.models_dir.is_dir():
             return []
-        return sorted(p.name for p in self.models_dir.iterdir() if (p / "config.json").is_file())
+        return sorted(p.name for p in self.models_dir.iterdir() if (p / CONFIG).is_file())
 
     async def load(self, name: str) -> str:
         """Load the checkpoint folder ``name`` (inside the models folder) and serve it; its version."""
         from composer.generator import Generator
 
         folder = self.models_dir / name
-        if "/" in name or "\\" in name or name.startswith(".") or not (folder / "config.json").is_file():
+        if "/" in name or "\\" in name or name.startswith(".") or not (folder / CONFIG).is_file():
             offered = ", ".join(self.available()) or "none"
             raise UserError(f"There is no model folder `{name}` in `{self.models_dir}` (available: {offered}).")
         try:
@@ -83,14 +87,12 @@ class Versions:
             await db.serve_version(self.sessions, generator.version, str(folder), parent)
         except db.DatabaseError:
             log.exception("version %s is served but not recorded: a restart will not serve it", generator.version)
-        self._tallies = None
         log.info("serving version %s from %s", generator.version, folder)
         return generator.version
 
     async def retire(self, version: str) -> None:
         self.studio.retire(version)
         await db.retire_version(self.sessions, version)
-        self._tallies = None
         log.info("retired version %s", version)
 
     async def restore(self) -> None:
