@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from composer.corpus.store import atomic_write
 from composer.errors import MozartError
 from composer.grid import Piece
 from composer.midi_io import stored_piece
@@ -84,16 +85,9 @@ class RatedRecord:
 
 def write_records(path: str | Path, records: Iterable[RatedRecord]) -> int:
     """Write ``records`` as JSON lines (atomically: a crash leaves the old file); returns how many."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    n = 0
-    with tmp.open("w", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
-            n += 1
-    tmp.replace(path)
-    return n
+    lines = [json.dumps(record.to_json(), ensure_ascii=False) + "\n" for record in records]
+    atomic_write(Path(path), "".join(lines))
+    return len(lines)
 
 
 def read_records(path: str | Path) -> list[RatedRecord]:

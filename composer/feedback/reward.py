@@ -31,6 +31,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from composer.corpus.store import atomic_write
 from composer.errors import MozartError
 from composer.feedback.features import FEATURES, piece_features
 from composer.feedback.records import RatedRecord, read_records
@@ -211,10 +212,7 @@ class RewardModel:
     def save(self, path: str | Path) -> Path:
         """Write the model as JSON (atomically)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1, allow_nan=False))
-        tmp.replace(path)
+        atomic_write(path, json.dumps(self.to_json(), indent=1, allow_nan=False))
         return path
 
     @classmethod
