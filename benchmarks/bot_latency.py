@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import db  # noqa: E402
 from bot import BotConfig, build  # noqa: E402
 from cogs.utils.limits import ComposeLimits  # noqa: E402
-from tests.fakediscord import FakeDiscord  # noqa: E402
+from fakediscord import FakeDiscord  # noqa: E402
 
 
 def _pct(values, q):

@@ -39,7 +39,7 @@ from cogs.utils.limits import ComposeLimits  # noqa: E402
 from composer.errors import MozartError  # noqa: E402
 from composer.feedback.bandit import Tally  # noqa: E402
 from composer.feedback.panel import Panel  # noqa: E402
-from tests.fakediscord import FakeDiscord  # noqa: E402
+from fakediscord import FakeDiscord  # noqa: E402
 from tests.test_bot_e2e import _posted as posted  # noqa: E402  (files and rating prompts are up)
 
 REQUESTERS = 8  # people asking for pieces

@@ -17,7 +17,7 @@ from bot import BotConfig, build
 from cogs.utils.limits import ComposeLimits, user_tag
 from composer.request import GenerationRequest
 from composer.midi_io import to_midi
-from tests.fakediscord import FakeDiscord, Upload
+from fakediscord import FakeDiscord, Upload
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHER_USER = 555_000_111

@@ -11,7 +11,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fakediscord import FakeDiscord, Upload
+from fakediscord import FakeDiscord, Upload
 
 MIDI = b'MThd\x00\x00\x00\x06\x00\x00\x00\x01\x01\xe0' + bytes(range(256))
 STYLES = ['bach', 'baroque', 'doom', 'zelda']

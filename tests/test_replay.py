@@ -13,7 +13,7 @@ from composer.generator import Generator
 from composer.midi_io import to_midi
 from composer.request import GenerationRequest
 from composer.studio import Job
-from tests.fakediscord import Upload
+from fakediscord import Upload
 from tests.test_bot_e2e import _config, _posted, fake  # noqa: F401  (fixture)
 
 
