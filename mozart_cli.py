@@ -2,6 +2,7 @@
 
     mozart bot                 # the Discord bot (same as `python bot.py`)
     mozart db upgrade          # database migrations (same as `python -m db upgrade`)
+    mozart playground          # the bot in a Discord-like page on 127.0.0.1 (same as `python -m playground`)
     mozart compose / remix / render / corpus / train / eval / bench / card
 
 The music engine's commands are those of `python -m composer` (composer/cli.py); this
@@ -16,7 +17,8 @@ import click
 
 from composer.cli import COMMANDS, LazyGroup, cli, run
 
-MOZART_COMMANDS = {**COMMANDS, "bot": "mozart_cli:bot_command", "db": "db.cli:db_group"}
+MOZART_COMMANDS = {**COMMANDS, "bot": "mozart_cli:bot_command", "db": "db.cli:db_group",
+                   "playground": "playground.cli:playground_command"}
 
 
 @click.command("bot")

@@ -157,6 +157,7 @@ class FakeDiscord:
         bot_name: str = 'Mozart',
         guild_name: str = 'Test Guild',
         channel_name: str = 'general',
+        user_name: str = 'tester',
         response_deadline: float = 3.0,
         heartbeat_interval_ms: int = 41_250,
     ) -> None:
@@ -177,7 +178,7 @@ class FakeDiscord:
 
         self.users: dict[int, dict[str, Any]] = {}
         self.user(self.owner_id, 'owner')
-        self.user(self.user_id, 'tester')
+        self.user(self.user_id, user_name)
         self.channels: dict[int, dict[str, Any]] = {
             self.channel_id: P.text_channel(self.channel_id, self.guild_id, channel_name),
         }

@@ -1,0 +1,171 @@
+"""The playground's world: a fake Discord, the real bot logged in to it, and one person.
+
+``Playground`` does what the person does in the page (type a command, click a button, react)
+through the fake's user-side API, and describes the channel as the page draws it. The bot is
+built by ``bot.build`` from a ``BotConfig``, as ``python bot.py`` builds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from bot import BotConfig, build
+from fakediscord import FakeDiscord, Upload
+from playground import commands as C
+
+log = logging.getLogger("mozart.playground")
+
+HISTORY = 100  # messages the page shows, newest last
+PERSON = "you"  # the name the page's person has in the channel
+DEFAULT_DATABASE = "sqlite+aiosqlite:///playground.db"  # not the bot's own mozart.db
+
+
+@dataclass
+class Answer:
+    """What the page is told after an action: an error for the person, or nothing."""
+
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.error is None, "error": self.error}
+
+
+class Playground:
+    """A running fake Discord with the bot in it; ``async with Playground.running(config):``."""
+
+    def __init__(self, fake: FakeDiscord, bot) -> None:
+        self.fake = fake
+        self.bot = bot
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(cls, config: BotConfig) -> AsyncIterator[Playground]:
+        """Start the fake, build and log in the bot (the person owns it: /model works), stop both on exit."""
+        async with FakeDiscord(guild_name="Mozart playground", channel_name="game-music", user_name=PERSON) as fake:
+            bot = await build(_owned_by(config, fake.user_id))
+            async with fake.running(bot):
+                yield cls(fake, bot)
+
+    # -- what the page shows ------------------------------------------------------------------
+    @property
+    def specs(self) -> list[dict[str, Any]]:
+        """The slash commands as the bot synced them (globally or to the guild)."""
+        return [*self.fake.commands.get(self.fake.guild_id, []), *self.fake.commands.get(None, [])]
+
+    def state(self) -> dict[str, Any]:
+        """The channel as the page draws it; ``version`` changes whenever anything visible does."""
+        fake = self.fake
+        messages = [self._describe(m) for m in fake.messages_in()[-HISTORY:]]
+        body = {
+            "guild": fake.guild_name, "channel": fake.channels[fake.channel_id]["name"],
+            "me": {"id": str(fake.user_id), "name": PERSON},
+            "bot": {"id": str(fake.bot_id), "name": fake.bot_name},
+            "commands": [{"name": s["name"], "description": s.get("description", "")} for s in self.specs],
+            "messages": messages,
+        }
+        body["version"] = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+        return body
+
+    async def changed(self, version: str, timeout: float) -> dict[str, Any]:
+        """The state once its version differs from ``version``, or after ``timeout`` seconds as it is."""
+        try:
+            return await self.fake.wait_for(lambda: (s := self.state())["version"] != version and s, timeout,
+                                            "change")
+        except TimeoutError:
+            return self.state()
+
+    # -- what the person does -----------------------------------------------------------------
+    async def command(self, text: str, upload: Upload | None = None) -> Answer:
+        """Run a typed slash command; an attached file goes to the command's attachment option."""
+        try:
+            parsed = C.parse(self.specs, text, has_file=upload is not None)
+        except C.CommandError as e:
+            return Answer(str(e))
+        options = dict(parsed.options)
+        if parsed.attachment is not None:
+            options[parsed.attachment] = upload
+        elif upload is not None:
+            return Answer(f"/{parsed.name} takes no file; remove the attachment or use /remix.")
+        await self.fake.slash(parsed.name, options)
+        return Answer()
+
+    async def suggestions(self, text: str) -> list[dict[str, str]]:
+        """The popup above the message box; an autocomplete option asks the bot, as Discord does."""
+        where = C.focused(self.specs, text)
+        if where is not None and where[1].get("autocomplete"):
+            name, option, value, others = where
+            typed = {}
+            for key, raw in others.items():  # the bot sees the other options typed so far
+                spec = next((o for o in _options_of(self.specs, name) if o["name"] == key), None)
+                if spec is not None and spec["type"] != C.ATTACHMENT:
+                    with contextlib.suppress(C.CommandError):
+                        typed[key] = C.value_of(spec, raw)
+            choices = await self.fake.autocomplete(name, option["name"], value, options=typed)
+            before = text[: text.rfind(option["name"] + ":") + len(option["name"]) + 1]
+            return [{"label": c["name"], "detail": option["name"], "text": f"{before}{c['value']} "} for c in choices]
+        return [vars(s) for s in C.suggest(self.specs, text)]
+
+    async def click(self, message_id: int, custom_id: str) -> Answer:
+        message = self._message(message_id)
+        if message is None:
+            return Answer("That message is gone.")
+        await self.fake.click(message_id, custom_id)
+        return Answer()
+
+    async def select(self, message_id: int, custom_id: str, values: list[str]) -> Answer:
+        if self._message(message_id) is None:
+            return Answer("That message is gone.")
+        await self.fake.select(message_id, custom_id, values)
+        return Answer()
+
+    async def toggle_reaction(self, message_id: int, emoji: str) -> Answer:
+        """Add the person's reaction, or take it back if it is there (a click on a reaction in Discord)."""
+        message = self._message(message_id)
+        if message is None:
+            return Answer("That message is gone.")
+        if self.fake.user_id in message.reactions.get(emoji, []):
+            await self.fake.unreact(message_id, emoji)
+        else:
+            await self.fake.react(message_id, emoji)
+        return Answer()
+
+    def _describe(self, message) -> dict[str, Any]:
+        """A stored message as the page needs it: the API payload, whether it is still "thinking", the
+        person's reactions, and the command it answers ("you used /compose")."""
+        payload = message.to_payload()
+        payload.update(loading=message.loading, ephemeral=message.ephemeral, edited=message.edits > 0)
+        payload["reactions"] = [{"emoji": key, "count": len(users), "me": self.fake.user_id in users}
+                                for key, users in message.reactions.items() if users]
+        interaction = self.fake.interactions.get(message.interaction_id or 0)
+        if interaction is not None and interaction.type == 2:  # a slash command (not a button)
+            data, words = interaction.payload["data"], []
+            options = data.get("options", [])
+            while options and options[0]["type"] in (C.SUB_COMMAND, C.SUB_COMMAND_GROUP):
+                words.append(options[0]["name"])
+                options = options[0].get("options", [])
+            payload["command"] = "/" + " ".join([data["name"], *words])
+        return payload
+
+    def _message(self, message_id: int):
+        message = self.fake.messages.get(message_id)
+        return None if message is None or message.deleted else message
+
+
+def _owned_by(config: BotConfig, user_id: int) -> BotConfig:
+    from dataclasses import replace
+
+    return replace(config, owner_ids=frozenset({*config.owner_ids, user_id}))
+
+
+def _options_of(specs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    node, _ = C.leaf(specs, name.split())
+    return node.get("options", [])
+
+
+__all__ = ["Playground", "Answer", "DEFAULT_DATABASE"]

@@ -1,0 +1,136 @@
+"""The page and its small JSON API, served on 127.0.0.1.
+
+    GET  /                     the channel page (static/index.html, app.js, style.css)
+    GET  /api/state?since=V    the channel; waits up to 25 s for a change from version V (long poll)
+    POST /api/command          {text} or multipart (text, file): run a typed slash command
+    POST /api/suggest          {text}: the popup above the message box
+    POST /api/click            {message_id, custom_id}: press a button
+    POST /api/select           {message_id, custom_id, values}: choose in a menu
+    POST /api/react            {message_id, emoji}: add or take back a reaction
+
+Files (audio, video, MIDI, pictures) are served by the fake Discord itself, at the attachment
+URLs the messages carry, as Discord's CDN serves them.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+
+from aiohttp import web
+
+from fakediscord import Upload
+from playground.session import Playground
+
+log = logging.getLogger("mozart.playground")
+
+STATIC = Path(__file__).with_name("static")
+LONG_POLL_S = 25.0
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # Discord's attachment limit; the bot refuses far less (MOZART_MAX_UPLOAD)
+PLAYGROUND = web.AppKey("playground", Playground)
+
+
+def make_app(playground: Playground) -> web.Application:
+    app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 64 * 1024)
+    app[PLAYGROUND] = playground
+    app.router.add_get("/", _index)
+    app.router.add_static("/static/", STATIC)
+    app.router.add_get("/api/state", _state)
+    app.router.add_post("/api/command", _command)
+    app.router.add_post("/api/suggest", _suggest)
+    app.router.add_post("/api/click", _click)
+    app.router.add_post("/api/select", _select)
+    app.router.add_post("/api/react", _react)
+    return app
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html")
+
+
+async def _state(request: web.Request) -> web.Response:
+    playground = request.app[PLAYGROUND]
+    since = request.query.get("since")
+    state = playground.state() if not since else await playground.changed(since, LONG_POLL_S)
+    return web.json_response(state)
+
+
+async def _json_body(request: web.Request) -> dict:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="expected a JSON body") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="expected a JSON object")
+    return body
+
+
+def _message_id(body: dict) -> int:
+    try:
+        return int(body["message_id"])
+    except (KeyError, TypeError, ValueError):
+        raise web.HTTPBadRequest(text="message_id is missing") from None
+
+
+async def _command(request: web.Request) -> web.Response:
+    playground = request.app[PLAYGROUND]
+    upload = None
+    if request.content_type.startswith("multipart/"):
+        form = await request.post()
+        text = str(form.get("text", ""))
+        file = form.get("file")
+        if isinstance(file, web.FileField):
+            upload = Upload(file.filename or "upload.mid", file.file.read(), file.content_type)
+    else:
+        text = str((await _json_body(request)).get("text", ""))
+    answer = await playground.command(text, upload)
+    return web.json_response(answer.to_json(), status=200 if answer.error is None else 400)
+
+
+async def _suggest(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    try:
+        found = await request.app[PLAYGROUND].suggestions(str(body.get("text", "")))
+    except TimeoutError:  # the bot did not answer an autocomplete in time: no popup, as in Discord
+        found = []
+    return web.json_response(found)
+
+
+async def _click(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    answer = await request.app[PLAYGROUND].click(_message_id(body), str(body.get("custom_id", "")))
+    return web.json_response(answer.to_json(), status=200 if answer.error is None else 404)
+
+
+async def _select(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    values = [str(v) for v in body.get("values") or []]
+    answer = await request.app[PLAYGROUND].select(_message_id(body), str(body.get("custom_id", "")), values)
+    return web.json_response(answer.to_json(), status=200 if answer.error is None else 404)
+
+
+async def _react(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    answer = await request.app[PLAYGROUND].toggle_reaction(_message_id(body), str(body.get("emoji", "")))
+    return web.json_response(answer.to_json(), status=200 if answer.error is None else 404)
+
+
+def listen(port: int = 0) -> socket.socket:
+    """The page's socket on 127.0.0.1 (``port`` 0: a free one); taken first, so a busy port fails fast."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def serve(playground: Playground, sock: socket.socket) -> tuple[web.AppRunner, str]:
+    """Serve the page on ``sock`` (from ``listen``); returns the runner and the page's URL."""
+    runner = web.AppRunner(make_app(playground), access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    host, bound = sock.getsockname()[:2]
+    return runner, f"http://{host}:{bound}/"
