@@ -146,14 +146,14 @@ def parse(specs: list[dict[str, Any]], text: str, *, has_file: bool = False) -> 
             known = ", ".join(schema) or "none"
             raise CommandError(f"/{' '.join(used)} has no option {name!r} (options: {known}).")
         if option["type"] == ATTACHMENT:
-            raise CommandError(f"{name}: attach the file with the 📎 button instead of typing it.")
+            raise CommandError(f"{name}: attach the file with the + button instead of typing it.")
         values[name] = value_of(option, raw)
     attachment = next((n for n, o in schema.items() if o["type"] == ATTACHMENT), None)
     if attachment and has_file:
         values[attachment] = None  # the caller puts the file here
     missing = [n for n, o in schema.items() if o.get("required") and n not in values]
     if missing:
-        hint = " (attach it with 📎)" if missing == [attachment] else ""
+        hint = " (attach it with the + button)" if missing == [attachment] else ""
         raise CommandError(f"Missing required option{'s' if len(missing) > 1 else ''}: {', '.join(missing)}{hint}.")
     return Parsed(name=" ".join(used), options=values, attachment=attachment if has_file else None)
 

@@ -30,9 +30,12 @@ OGG_QUALITY = "4"  # Vorbis -q:a, about 128 kb/s
 FORMAT_MIME = {"mp3": "audio/mpeg", "ogg": "audio/ogg", "wav": "audio/wav"}
 
 
-def find_ffmpeg() -> str | None:
-    """Path of an ffmpeg binary (system first, then imageio-ffmpeg's), or None."""
-    path = shutil.which("ffmpeg")
+def find_ffmpeg(prefer_bundled: bool = False) -> str | None:
+    """Path of an ffmpeg binary (system first, then imageio-ffmpeg's), or None.
+
+    ``prefer_bundled`` asks for imageio-ffmpeg's first: its build is known to have libx264
+    and AAC (for video), which a system's ffmpeg may lack."""
+    path = None if prefer_bundled else shutil.which("ffmpeg")
     if path:
         return path
     try:
@@ -40,14 +43,14 @@ def find_ffmpeg() -> str | None:
 
         return imageio_ffmpeg.get_ffmpeg_exe()
     except Exception:  # ImportError, or RuntimeError when its binary is missing
-        return None
+        return shutil.which("ffmpeg") if prefer_bundled else None
 
 
-def require_ffmpeg() -> str:
-    path = find_ffmpeg()
+def require_ffmpeg(what: str = "MP3/OGG encoding", prefer_bundled: bool = False) -> str:
+    path = find_ffmpeg(prefer_bundled)
     if path is None:
         raise RenderError(
-            "MP3/OGG encoding needs ffmpeg, and none was found. Install it (`apt install ffmpeg`, "
+            f"{what} needs ffmpeg, and none was found. Install it (`apt install ffmpeg`, "
             "`brew install ffmpeg`) or `pip install imageio-ffmpeg`; WAV output works without it."
         )
     return path

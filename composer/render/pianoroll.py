@@ -28,7 +28,7 @@ VOICE_COLOURS = {  # Okabe-Ito palette (colour-blind safe); exact RGB values app
 DRUM_MARKERS = {"kick": "o", "snare": "s", "hat": "x", "open_hat": "X", "tom": "D", "cymbal": "*", "perc": "^"}
 SECTION_COLOURS = ("#EEF2F8", "#FBF1DC", "#E7F4EC", "#F6E6F0", "#EFEFEF", "#FDF7D9")
 _NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-_DRAW_ORDER = ("harmony", "bass", "counter", "lead")  # the melody ends up on top
+DRAW_ORDER = ("harmony", "bass", "counter", "lead")  # the melody ends up on top
 
 _import_lock = threading.Lock()
 _draw_lock = threading.Lock()  # matplotlib's font cache is shared and not thread-safe
@@ -67,7 +67,7 @@ def describe(piece: Piece) -> str:
     return "  ·  ".join(parts)
 
 
-def _note_arrays(piece: Piece, v: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def note_arrays(piece: Piece, v: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Onset frames, end frames and pitches of a pitched voice, vectorised."""
     column = piece.grid[:, v]
     onsets = np.flatnonzero(T.is_onset(column))
@@ -76,7 +76,21 @@ def _note_arrays(piece: Piece, v: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return onsets, ends, T.pitch_of(column[onsets].astype(np.int64))
 
 
-def _section_runs(sections: list[str]) -> list[tuple[int, int, str]]:
+def pitch_span(piece: Piece) -> tuple[int, int]:
+    """(lowest, highest) pitch drawn: the piece's range with two semitones of air each side."""
+    low, high = piece.pitch_range() or (60, 72)
+    return low - 2, high + 2
+
+
+def section_palette(sections: list[str]) -> dict[str, str]:
+    """Section label -> background colour, in order of first appearance."""
+    palette: dict[str, str] = {}
+    for label in sections:
+        palette.setdefault(label, SECTION_COLOURS[len(palette) % len(SECTION_COLOURS)])
+    return palette
+
+
+def section_runs(sections: list[str]) -> list[tuple[int, int, str]]:
     runs = []
     start = 0
     for i in range(1, len(sections) + 1):
@@ -104,9 +118,9 @@ def _piano_roll(piece: Piece, width_px: int, height_px: int) -> bytes:
 
     # -- notes: one PolyCollection of rectangles for all pitched voices ----------------
     verts, colours = [], []
-    for name in _DRAW_ORDER:
+    for name in DRAW_ORDER:
         v = T.VOICE_INDEX[name]
-        on, end, pitch = _note_arrays(piece, v)
+        on, end, pitch = note_arrays(piece, v)
         if len(on) == 0:
             continue
         x0, x1 = on / fpb, end / fpb - 0.12 / fpb  # a hairline gap shows repeated notes
@@ -114,8 +128,7 @@ def _piano_roll(piece: Piece, width_px: int, height_px: int) -> bytes:
         corners = [(x0, y0), (x0, y1), (x1, y1), (x1, y0)]
         verts.append(np.stack([np.stack(corner, 1) for corner in corners], 1))  # (notes, 4, 2)
         colours += [VOICE_COLOURS[name]] * len(on)
-    rng = piece.pitch_range() or (60, 72)
-    lo, hi = rng[0] - 2, rng[1] + 2
+    lo, hi = pitch_span(piece)
     if verts:
         ax.add_collection(
             PolyCollection(np.concatenate(verts), facecolors=colours, edgecolors="none", antialiased=False, zorder=3)
@@ -146,9 +159,10 @@ def _piano_roll(piece: Piece, width_px: int, height_px: int) -> bytes:
     # -- sections, bar lines, bar numbers ------------------------------------------------
     top = hi + (hi - bottom) * 0.07
     if piece.sections:
-        palette: dict[str, str] = {}
-        for start, stop, label in _section_runs(list(piece.sections)[:n_bars]):
-            colour = palette.setdefault(label, SECTION_COLOURS[len(palette) % len(SECTION_COLOURS)])
+        sections = list(piece.sections)[:n_bars]
+        palette = section_palette(sections)
+        for start, stop, label in section_runs(sections):
+            colour = palette[label]
             ax.axvspan(start, stop, color=colour, zorder=0, lw=0)
             ax.text(
                 (start + stop) / 2, hi + (top - hi) * 0.5, label,
