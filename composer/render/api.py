@@ -4,8 +4,8 @@
     discord.File(io.BytesIO(rendered["mp3"]), filename=rendered.filename("mp3"))
 
 Audio and the piano roll are made concurrently: synthesis first, then each audio format
-encodes in an ffmpeg subprocess (one worker thread each) while the calling thread draws
-the piano roll. Everything that can fail for a user-fixable reason raises ``RenderError``.
+(and the video) encodes in an ffmpeg subprocess (one worker thread each) while the calling
+thread draws the piano roll. Everything that can fail for a user-fixable reason raises ``RenderError``.
 """
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ from composer.grid import Piece
 from composer.render import audio as A
 from composer.render.chip import TAIL_SECONDS, ChipSynth, frame_samples
 from composer.render.presets import DEFAULT_SOUND, SOUNDS, Preset, get_preset
+from composer.render.video import MAX_SECONDS as MAX_VIDEO_SECONDS
+from composer.render.video import encode_mp4
 
 log = logging.getLogger(__name__)
 
 AUDIO_FORMATS = ("mp3", "ogg", "wav")
-FORMATS = ("mp3", "mid", "png", "ogg", "wav", "stems")
+VIDEO_FORMAT = "mp4"  # the piano roll scrolling under a playhead, with the audio (render/video.py)
+FORMATS = ("mp3", "mid", "png", "ogg", "wav", "stems", VIDEO_FORMAT)
 EXTENSIONS = {"stems": "stems.zip"}  # format -> file name ending, where they differ
 STEM_FORMAT = "ogg"  # each voice in the stems zip: small, and game engines (Unity, Godot) load it
 DEFAULT_FORMATS = ("mp3", "mid", "png")
@@ -44,7 +47,7 @@ _chip = ChipSynth()
 class Rendered:
     """What ``render`` made: bytes per format, files when asked, and how long it took."""
 
-    data: dict[str, bytes]  # format ("mp3", "mid", "png", "ogg", "wav") -> file contents
+    data: dict[str, bytes]  # format ("mp3", "mid", "png", "mp4"...) -> file contents
     paths: dict[str, Path] = field(default_factory=dict)  # format -> file written (with out_dir)
     sound: str = DEFAULT_SOUND  # the sound actually used (chip after a SoundFont fallback)
     requested_sound: str = DEFAULT_SOUND  # the sound asked for
@@ -205,7 +208,8 @@ def render(
     """Render ``piece`` with ``sound`` (see ``SOUNDS``) to each of ``formats``.
 
     ``formats``: any of mp3, ogg, wav (audio), mid (MIDI with the preset's GM programs),
-    png (piano roll), stems (a zip of one audio file per sounding voice, for mixing). With ``out_dir`` the files are also written there as
+    png (piano roll), stems (a zip of one audio file per sounding voice, for mixing), mp4
+    (the piano roll scrolling under a playhead, with the audio). With ``out_dir`` the files are also written there as
     ``<basename>.<format>``. Raises ``UnknownSoundError`` (a ``RenderError``) for an
     unknown sound and ``RenderError`` for an unknown format or a missing ffmpeg.
     ``concurrent=False`` does every step in turn on the calling thread (for measuring).
@@ -218,47 +222,59 @@ def render(
         raise RenderError(f"Unknown format {unknown[0]!r}. Known formats: {', '.join(FORMATS)}.")
     if any(f in ("mp3", "ogg", "stems") for f in formats):
         A.require_ffmpeg()  # fail before any work
+    if VIDEO_FORMAT in formats:
+        A.require_ffmpeg("Video", prefer_bundled=True)
     piece = piece.pad_to_bars()
+    notes = []
+    if VIDEO_FORMAT in formats and piece.seconds + TAIL_SECONDS > MAX_VIDEO_SECONDS:
+        formats = tuple(f for f in formats if f != VIDEO_FORMAT)  # the rest is still worth having
+        notes.append(f"Videos are made of pieces up to {MAX_VIDEO_SECONDS // 60:g} minutes long, "
+                     f"so this one ({piece.seconds / 60:.1f} minutes) comes without.")
     result = Rendered(
         data={},
         sound=preset.name,
         requested_sound=preset.name,
         music_seconds=piece.seconds,
         basename=basename or safe_basename(piece),
+        warnings=notes,
     )
     timings = result.timings
     audio_formats = [f for f in formats if f in AUDIO_FORMATS]
+    encoded = audio_formats + [f for f in formats if f == VIDEO_FORMAT]  # each an ffmpeg run from the PCM
 
     # Synthesis holds the GIL (NumPy in short bursts, midirenderer throughout), so it runs
     # first; then the encoders run as ffmpeg subprocesses while this thread draws the PNG.
-    pool = ThreadPoolExecutor(max(1, len(audio_formats)), thread_name_prefix="render") if concurrent else _Inline()
+    pool = ThreadPoolExecutor(max(1, len(encoded)), thread_name_prefix="render") if concurrent else _Inline()
     try:
         if "mid" in formats:
             result.data["mid"], timings["mid"] = _timed(preset_midi, piece, preset, None)
         midi = None  # what the SoundFont renders: with a tail for the last notes' release
-        if (audio_formats or "stems" in formats) and preset.engine == "soundfont":
+        if (encoded or "stems" in formats) and preset.engine == "soundfont":
             midi = preset_midi(piece, preset)
 
         futures: dict[str, Future] = {}
-        if audio_formats or "stems" in formats:
+        if encoded or "stems" in formats:
             t = time.perf_counter()
             x, rate, used, warnings = synthesise(piece, preset, midi)
             x = shape_end(x, piece, rate)
             timings["synth"] = time.perf_counter() - t
-            result.sound, result.warnings = used, warnings
+            result.sound = used
+            result.warnings += warnings
             result.seconds = len(x) / rate
             tags = audio_tags(piece, preset)
         if "stems" in formats:
             t = time.perf_counter()
             result.data["stems"] = stems_zip(piece, get_preset(used), len(x), A.mastering_gain(x, rate), tags)
             timings["stems"] = time.perf_counter() - t
-        if audio_formats:
+        if encoded:
             t = time.perf_counter()
             x = A.master(x, rate, copy=False, fade_seconds=0.0 if loops(piece) else A.FADE_SECONDS)
             timings["master"] = time.perf_counter() - t
             pcm = A.to_int16(x)  # once for every format, before the PNG competes for the GIL
             del x
-            futures = {f: pool.submit(_timed, A.encode, pcm, rate, f, tags) for f in audio_formats}
+            if VIDEO_FORMAT in formats:  # the longest encode starts first
+                futures[VIDEO_FORMAT] = pool.submit(_timed, encode_mp4, piece, pcm, rate, tags)
+            futures.update({f: pool.submit(_timed, A.encode, pcm, rate, f, tags) for f in audio_formats})
 
         if "png" in formats:
             result.data["png"], timings["png"] = _timed(_png, piece)

@@ -26,7 +26,10 @@ TARGETS = {
     "png": ("<=", 0.3),
     "mp3_128_bars_mb": ("<", 8.0),
     "total_32_bars": ("<=", 1.2),
+    "mp4_32_bars_mb": ("<=", 8.0),
+    "mp4_32_bars_s": ("<=", 5.0),
 }
+VIDEO_PIECE = dict(style="zelda-bach", bars=32, seed=7)  # `compose --style zelda-bach --bars 32 --seed 7`
 
 
 def _median_time(fn, runs: int) -> tuple[float, object]:
@@ -48,7 +51,7 @@ def _verdict(key: str, value: float) -> str:
 @click.option("--runs", default=3, show_default=True, type=click.IntRange(min=1), help="Warm runs per figure.")
 @click.option("--tempo", default=120.0, show_default=True, help="Tempo of the benchmark pieces (bpm).")
 def render_bench(runs: int, tempo: float) -> None:
-    """Chip and SoundFont synthesis, MP3 encoding and piano roll speed; MP3 size; 32-bar total."""
+    """Chip and SoundFont synthesis, MP3 encoding and piano roll speed; MP3 size; 32-bar total; video."""
     seconds_per_bar = 4 * 60 / tempo
     bars64 = max(1, round(64 / seconds_per_bar))
     piece = demo_piece(bars64, tempo)
@@ -123,3 +126,26 @@ def render_bench(runs: int, tempo: float) -> None:
             how = "concurrent" if concurrent else "sequential"
             verdict = _verdict("total_32_bars", total) if concurrent else ""
             click.echo(f"32 bars, mp3+mid+png, {name:9s} {how:10s} {total:.2f} s  ({detail})  {verdict}")
+
+    # -- video ------------------------------------------------------------------------
+    for label, video_piece in _video_pieces(tempo):
+        for formats in (("mp4",), ("mp3", "mid", "png", "mp4")):
+            results = [render(video_piece, "chip", formats) for _ in range(runs)]
+            total = statistics.median(r.timings["total"] for r in results)
+            mb = len(results[-1]["mp4"]) / 1e6
+            click.echo(f"video, 32 bars ({label}, {results[-1].seconds:.1f} s), {'+'.join(formats)}: mp4 {mb:.2f} MB "
+                       f"in {total:.2f} s  {_verdict('mp4_32_bars_mb', mb)} {_verdict('mp4_32_bars_s', total)}")
+
+
+def _video_pieces(tempo: float):
+    """(label, piece): the shipped model's 32 bars of ``VIDEO_PIECE`` (what a /compose with
+    video makes), then the denser demo piece."""
+    from composer.generator import Generator, compose_on_one_cpu_thread  # noqa: PLC0415 - loads torch
+    from composer.request import GenerationRequest  # noqa: PLC0415
+
+    generator = Generator.load(None)
+    compose_on_one_cpu_thread(generator.device)
+    model_piece = generator.generate(GenerationRequest(**VIDEO_PIECE))
+    name = f"{VIDEO_PIECE['style']} seed {VIDEO_PIECE['seed']}, model {generator.version}"
+    yield name, model_piece
+    yield f"demo piece at {tempo:g} bpm", demo_piece(32, tempo)
