@@ -102,7 +102,7 @@ def value_of(option: dict[str, Any], raw: str) -> Any:
         for choice in option["choices"]:
             if text.lower() in (choice["name"].lower(), str(choice["value"]).lower()):
                 return choice["value"]
-        allowed = ", ".join(c["name"] for c in option["choices"])
+        allowed = ", ".join(str(c["value"]) for c in option["choices"])
         raise CommandError(f"{name}: {text!r} is not one of the choices ({allowed}).")
     if kind == BOOLEAN:
         if text.lower() in TRUE_WORDS:
@@ -216,8 +216,8 @@ def suggest(specs: list[dict[str, Any]], text: str) -> list[Suggestion]:
     _, option, value, _ = where
     before = text[: text.rfind(option["name"] + ":") + len(option["name"]) + 1]
     if option.get("choices"):
-        return [Suggestion(c["name"], option["name"], f"{before}{c['name']} ")
-                for c in option["choices"] if value.lower() in c["name"].lower()][:MAX_SUGGESTIONS]
+        return [Suggestion(c["name"], option["name"], f"{before}{c['value']} ")
+                for c in option["choices"] if value.lower() in c["name"].lower()][:MAX_SUGGESTIONS]  # name holds value
     if option["type"] == BOOLEAN:
         return [Suggestion(word, option["name"], f"{before}{word} ")
                 for word in ("True", "False") if word.lower().startswith(value.lower())]

@@ -129,7 +129,8 @@ def listen(port: int = 0) -> socket.socket:
 
 async def serve(playground: Playground, sock: socket.socket) -> tuple[web.AppRunner, str]:
     """Serve the page on ``sock`` (from ``listen``); returns the runner and the page's URL."""
-    runner = web.AppRunner(make_app(playground), access_log=None)
+    # long polls wait up to LONG_POLL_S: a closed page cancels its handler, and stopping does not wait for them
+    runner = web.AppRunner(make_app(playground), access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
     await runner.setup()
     await web.SockSite(runner, sock).start()
     host, bound = sock.getsockname()[:2]

@@ -1,0 +1,186 @@
+"""The playground: the real bot behind a Discord-like page, driven through the page's own API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+import db
+from bot import BotConfig
+from composer.request import FORMS, GenerationRequest
+from composer.midi_io import to_midi
+from playground.session import Playground
+from playground.web import listen, serve
+
+
+@contextlib.asynccontextmanager
+async def open_playground(tmp_path, tiny_checkpoint):
+    """The playground as `python -m playground` runs it, on a free port; yields (playground, url, http)."""
+    config = BotConfig(token="playground", database_url=f"sqlite+aiosqlite:///{tmp_path / 'playground.db'}",
+                       checkpoint=str(tiny_checkpoint), device="cpu")
+    async with Playground.running(config) as playground:
+        runner, url = await serve(playground, listen(0))
+        try:
+            async with aiohttp.ClientSession(base_url=url) as http:
+                yield playground, url, http
+        finally:
+            await runner.cleanup()
+
+
+async def _until(http, predicate, timeout=60.0, what="the page to show it"):
+    """Long-poll the page's state, as the page does, until ``predicate(state)`` is truthy."""
+    version = ""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        async with http.get("/api/state", params={"since": version}) as response:
+            state = await response.json()
+        found = predicate(state)
+        if found:
+            return found
+        version = state["version"]
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _piece(state, command="/compose"):
+    """The finished piece answering ``command``: audio posted and rating prompts added."""
+    for message in state["messages"]:
+        names = [a["filename"] for a in message["attachments"]]
+        if message.get("command") == command and any(n.endswith(".mp3") for n in names) \
+                and {r["emoji"] for r in message["reactions"]} >= {"👍", "👎"}:
+            return message
+    return None
+
+
+async def _rating(playground, message_id):
+    async with playground.bot.db() as session:
+        row = await db.piece_by_message(playground.bot.db, int(message_id))
+        value = (await session.execute(select(db.Rating.value).where(
+            db.Rating.piece_id == row.id, db.Rating.user_id == playground.fake.user_id))).scalar_one_or_none()
+    return value
+
+
+async def test_compose_typed_in_the_page_is_posted_and_rated(tmp_path, tiny_checkpoint):
+    async with open_playground(tmp_path, tiny_checkpoint) as (playground, url, http):
+        async with http.get("/") as page:
+            assert page.status == 200 and "Message #" in await page.text()
+        async with http.post("/api/command", json={"text": "/compose style:zelda-bach bars:4 seed:3"}) as response:
+            assert response.status == 200, await response.text()
+        # "thinking…" first, then the finished piece with its files, buttons and 👍/👎
+        await _until(http, lambda s: any(m["loading"] or m["content"].startswith("⏳") for m in s["messages"]),
+                     what="the thinking message")
+        message = await _until(http, _piece, what="the posted piece")
+        embed = message["embeds"][0]
+        assert "zelda-bach" in embed["title"] and any(f["value"] == "3" for f in embed["fields"])
+        files = {a["filename"].rsplit(".", 1)[1]: a["url"] for a in message["attachments"]}
+        assert set(files) == {"mp3", "mid", "png"}
+        async with http.get(files["mp3"]) as audio:  # what the page's audio player loads
+            assert (await audio.read()).startswith(b"ID3")
+        labels = [c.get("label") for row in message["components"] for c in row["components"]]
+        assert {"Reroll", "Variation", "Extend", "Sound"} <= set(labels)
+
+        # 👍 in the page is a rating in the database; a second click takes it back, as in Discord
+        async with http.post("/api/react", json={"message_id": message["id"], "emoji": "👍"}) as response:
+            assert response.status == 200
+        liked = await _until(http, lambda s: next((r for m in s["messages"] if m["id"] == message["id"]
+                                                   for r in m["reactions"] if r["emoji"] == "👍" and r["me"]), None))
+        assert liked["count"] == 2  # the bot's prompt and the person's
+        await _wait(lambda: _rating(playground, message["id"]), 1)
+        async with http.post("/api/react", json={"message_id": message["id"], "emoji": "👍"}) as response:
+            assert response.status == 200
+        await _wait(lambda: _rating(playground, message["id"]), None)
+
+
+async def _wait(read, expected, timeout=5.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (value := await read()) != expected:
+        assert asyncio.get_running_loop().time() < deadline, f"got {value}, expected {expected}"
+        await asyncio.sleep(0.05)
+
+
+async def test_buttons_menus_and_the_other_commands_work_from_the_page(tmp_path, tiny_checkpoint):
+    async with open_playground(tmp_path, tiny_checkpoint) as (playground, url, http):
+        await http.post("/api/command", json={"text": "/compose style:doom bars:4 seed:1"})
+        first = await _until(http, _piece)
+        async with http.post("/api/click", json={"message_id": first["id"], "custom_id": "mozart:variation"}) as r:
+            assert r.status == 200
+        variation = await _until(http, lambda s: next((m for m in s["messages"] if m["id"] != first["id"]
+                                                       and "variation" in str(m["embeds"]) and m["attachments"]), None))
+        assert variation["embeds"][0]["title"].startswith("🎵 doom")
+        # 🎹 Sound answers privately with a menu; choosing in it re-renders the piece
+        await http.post("/api/click", json={"message_id": first["id"], "custom_id": "mozart:sound"})
+        menu = await _until(http, lambda s: next((m for m in s["messages"] if m["ephemeral"] and m["components"]), None))
+        select_spec = menu["components"][0]["components"][0]
+        other = next(o["value"] for o in select_spec["options"] if o["value"] != "chip")
+        async with http.post("/api/select", json={"message_id": menu["id"], "custom_id": select_spec["custom_id"],
+                                                  "values": [other]}) as r:
+            assert r.status == 200
+        await _until(http, lambda s: any(f"Sound" in str(m["embeds"]) and f"'value': '{other}'" in str(m["embeds"])
+                                         for m in s["messages"]), what=f"the piece in the {other} sound")
+
+        for text, expected in (("/styles", "Styles"), ("/help", ""), (f"/piece id:1", "zelda")):
+            before = len((await (await http.get("/api/state")).json())["messages"])
+            async with http.post("/api/command", json={"text": text}) as r:
+                assert r.status == 200, await r.text()
+            answer = await _until(http, lambda s: len(s["messages"]) > before and not s["messages"][-1]["loading"]
+                                  and s["messages"][-1], what=f"the answer to {text}")
+            assert answer["command"] == text.split()[0]
+            assert answer["embeds"] or answer["content"]
+
+
+async def test_remix_takes_a_file_from_the_page(tmp_path, tiny_checkpoint):
+    from composer.generator import Generator
+
+    tune = Generator.load(tiny_checkpoint).generate(GenerationRequest(style="doom", bars=4, seed=1, steps=4))
+    async with open_playground(tmp_path, tiny_checkpoint) as (playground, url, http):
+        async with http.post("/api/command", json={"text": "/remix style:bach"}) as response:
+            answer = await response.json()
+        assert response.status == 400 and "midi" in answer["error"] and "+ button" in answer["error"]
+        form = aiohttp.FormData()
+        form.add_field("text", "/remix style:bach keep:melody")
+        form.add_field("file", to_midi(tune), filename="tune.mid", content_type="audio/midi")
+        async with http.post("/api/command", data=form) as response:
+            assert response.status == 200, await response.text()
+        message = await _until(http, lambda s: _piece(s, "/remix"), what="the remix")
+        assert "remix" in message["embeds"][0]["description"]
+        async with playground.bot.db() as session:
+            sources = (await session.execute(select(db.RemixSource))).scalars().all()
+        assert [s.filename for s in sources] == ["tune.mid"]
+
+
+@pytest.mark.parametrize("text, complaint", [
+    ("/compose", "Missing required option: style"),
+    ("/compose style:zelda-bach bars:1000", "bars: the value must be between"),
+    ("/compose style:zelda-bach bars:many", "not a whole number"),
+    ("/compose style:zelda-bach colour:blue", "has no option 'colour'"),
+    ("/compose style:zelda-bach form:sonata", "not one of the choices"),
+    ("/dance", "There is no /dance command"),
+    ("/model", "needs one of"),
+])
+async def test_a_command_discord_would_refuse_is_refused_in_the_page(tmp_path, tiny_checkpoint, text, complaint):
+    async with open_playground(tmp_path, tiny_checkpoint) as (playground, url, http):
+        async with http.post("/api/command", json={"text": text}) as response:
+            answer = await response.json()
+        assert response.status == 400 and not answer["ok"] and complaint in answer["error"]
+        assert not playground.fake.interactions  # the bot never saw it
+
+
+async def test_the_popup_offers_commands_options_choices_and_the_bots_styles(tmp_path, tiny_checkpoint):
+    async def popup(http, text):
+        async with http.post("/api/suggest", json={"text": text}) as response:
+            return await response.json()
+
+    async with open_playground(tmp_path, tiny_checkpoint) as (playground, url, http):
+        commands = {s["label"] for s in await popup(http, "/")}
+        assert {"/compose", "/remix", "/styles", "/help", "/piece", "/model"} <= commands
+        options = await popup(http, "/compose ")
+        assert options[0]["label"] == "style" and options[0]["text"] == "/compose style:"
+        styles = await popup(http, "/compose style:zelda-b")  # answered by the bot's own autocomplete
+        assert "zelda-bach" in [s["label"] for s in styles]
+        assert styles[0]["text"].startswith("/compose style:zelda-b") and styles[0]["text"].endswith(" ")
+        forms = await popup(http, "/compose style:zelda-bach form:")  # the declared forms, each explained
+        assert [s["text"] for s in forms] == [f"/compose style:zelda-bach form:{name} " for name in FORMS]
+        assert all(FORMS[name][1] in s["label"] for name, s in zip(FORMS, forms))
