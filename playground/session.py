@@ -7,6 +7,7 @@ built by ``bot.build`` from a ``BotConfig``, as ``python bot.py`` builds it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -24,6 +25,8 @@ log = logging.getLogger("mozart.playground")
 HISTORY = 100  # messages the page shows, newest last
 PERSON = "you"  # the name the page's person has in the channel
 DEFAULT_DATABASE = "sqlite+aiosqlite:///playground.db"  # not the bot's own mozart.db
+SLASH, COMPONENT = 2, 3  # interaction types that Discord requires an answer to within 3 s (autocomplete aside)
+ANSWERED_TYPES = (SLASH, COMPONENT)
 
 
 @dataclass
@@ -68,12 +71,17 @@ class Playground:
             "bot": {"id": str(fake.bot_id), "name": fake.bot_name},
             "commands": [{"name": s["name"], "description": s.get("description", "")} for s in self.specs],
             "messages": messages,
+            "unanswered": [{"id": str(i.id), "command": _invoked(i)} for i in self._unanswered()],
         }
         body["version"] = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
         return body
 
     async def changed(self, version: str, timeout: float) -> dict[str, Any]:
         """The state once its version differs from ``version``, or after ``timeout`` seconds as it is."""
+        pending = [i.dispatched_at + self.fake.response_deadline for i in self.fake.interactions.values()
+                   if i.type in ANSWERED_TYPES and not i.callbacks]
+        if pending:  # wake when one of them is overdue: the page says so, as Discord does
+            timeout = max(0.05, min(timeout, min(pending) - asyncio.get_running_loop().time() + 0.05))
         try:
             return await self.fake.wait_for(lambda: (s := self.state())["version"] != version and s, timeout,
                                             "change")
@@ -135,6 +143,12 @@ class Playground:
             await self.fake.react(message_id, emoji)
         return Answer()
 
+    def _unanswered(self) -> list:
+        """Commands and clicks the bot did not answer within Discord's 3 s ("The application did not respond")."""
+        now = asyncio.get_running_loop().time()
+        return [i for i in self.fake.interactions.values() if i.type in ANSWERED_TYPES
+                and not any(c.accepted for c in i.callbacks) and now - i.dispatched_at > self.fake.response_deadline]
+
     def _describe(self, message) -> dict[str, Any]:
         """A stored message as the page needs it: the API payload, whether it is still "thinking", the
         person's reactions, and the command it answers ("you used /compose")."""
@@ -143,18 +157,25 @@ class Playground:
         payload["reactions"] = [{"emoji": key, "count": len(users), "me": self.fake.user_id in users}
                                 for key, users in message.reactions.items() if users]
         interaction = self.fake.interactions.get(message.interaction_id or 0)
-        if interaction is not None and interaction.type == 2:  # a slash command (not a button)
-            data, words = interaction.payload["data"], []
-            options = data.get("options", [])
-            while options and options[0]["type"] in (C.SUB_COMMAND, C.SUB_COMMAND_GROUP):
-                words.append(options[0]["name"])
-                options = options[0].get("options", [])
-            payload["command"] = "/" + " ".join([data["name"], *words])
+        if interaction is not None and interaction.type == SLASH:
+            payload["command"] = _invoked(interaction)
         return payload
 
     def _message(self, message_id: int):
         message = self.fake.messages.get(message_id)
         return None if message is None or message.deleted else message
+
+
+def _invoked(interaction) -> str | None:
+    """"/model list" for a slash command, None for a click."""
+    if interaction.type != SLASH:
+        return None
+    data, words = interaction.payload["data"], []
+    options = data.get("options", [])
+    while options and options[0]["type"] in (C.SUB_COMMAND, C.SUB_COMMAND_GROUP):
+        words.append(options[0]["name"])
+        options = options[0].get("options", [])
+    return "/" + " ".join([data["name"], *words])
 
 
 def _owned_by(config: BotConfig, user_id: int) -> BotConfig:

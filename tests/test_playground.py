@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 import aiohttp
 import pytest
@@ -184,3 +185,52 @@ async def test_the_popup_offers_commands_options_choices_and_the_bots_styles(tmp
         forms = await popup(http, "/compose style:zelda-bach form:")  # the declared forms, each explained
         assert [s["text"] for s in forms] == [f"/compose style:zelda-bach form:{name} " for name in FORMS]
         assert all(FORMS[name][1] in s["label"] for name, s in zip(FORMS, forms))
+
+
+def test_python_m_playground_serves_the_page_and_stops_on_ctrl_c(tmp_path, tiny_checkpoint):
+    """The newcomer's command: the page answers, the busy port is explained, Ctrl-C stops it cleanly."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from playground.web import listen
+
+    busy = listen(0)
+    port = busy.getsockname()[1]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    args = [sys.executable, "-m", "playground", "--no-open", "--checkpoint", str(tiny_checkpoint),
+            "--database", f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"]
+    refused = subprocess.run([*args, "--port", str(port)], capture_output=True, text=True, timeout=60, env=env)
+    busy.close()
+    assert refused.returncode != 0 and "already running?" in refused.stderr and "--port 0" in refused.stderr
+
+    process = subprocess.Popen([*args, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=env, cwd=tmp_path)
+    try:
+        url = None
+        for line in process.stdout:
+            if line.startswith("Mozart playground: "):
+                url = line.split(": ", 1)[1].strip()
+                break
+        assert url and url.startswith("http://127.0.0.1:"), "the playground did not print its address"
+        with urllib.request.urlopen(url + "api/state", timeout=10) as response:
+            state = json.loads(response.read())
+        assert {"compose", "remix", "styles", "help", "piece"} <= {c["name"] for c in state["commands"]}
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert (tmp_path / "p.db").exists()
+
+
+async def test_a_command_the_bot_answers_too_late_is_shown_as_discord_shows_it(tmp_path, tiny_checkpoint):
+    async with open_playground(tmp_path, tiny_checkpoint) as (playground, url, http):
+        playground.fake.response_deadline = 0.0  # every answer now comes after Discord's deadline
+        async with http.post("/api/command", json={"text": "/styles"}) as response:
+            assert response.status == 200
+        state = await _until(http, lambda s: s["unanswered"] and s, timeout=10, what="the unanswered notice")
+        assert [u["command"] for u in state["unanswered"]] == ["/styles"]
+        assert not [m for m in state["messages"] if m.get("command") == "/styles"]

@@ -223,6 +223,24 @@ function render(state) {
     if (previous.nextSibling !== entry.element) previous.after(entry.element);
     previous = entry.element;
   }
+  for (const failed of state.unanswered) {
+    const id = `unanswered-${failed.id}`;
+    if (dismissed.has(id)) continue;
+    seen.add(id);
+    if (!drawn.has(id)) {
+      const node = el("article", { class: "message ephemeral unanswered", "data-message-id": id },
+        failed.command ? el("div", { class: "used" }, el("b", {}, state.me.name), " used ", el("b", {}, failed.command)) : null,
+        el("div", { class: "avatar" }, state.bot.name.slice(0, 1)),
+        el("div", { class: "body" }, el("div", { class: "content failed" }, "⚠ The application did not respond"),
+          el("div", { class: "only-you" }, "👁 Only you can see this · ",
+            el("button", { type: "button", onclick: () => { dismissed.add(id); node.remove(); drawn.delete(id); } },
+              "Dismiss message"))));
+      drawn.set(id, { key: "", reactionsKey: "", element: node });
+    }
+    const entry = drawn.get(id);
+    if (previous.nextSibling !== entry.element) previous.after(entry.element);
+    previous = entry.element;
+  }
   for (const [id, entry] of drawn) {
     if (!seen.has(id)) { entry.element.remove(); drawn.delete(id); }
   }
