@@ -15,11 +15,12 @@ from discord.ext import commands
 import db
 from cogs.utils.errors import UserError
 from cogs.utils.limits import log_job, user_tag
-from cogs.utils.options import (BARS, DEFAULT_SOUND, SEED, SOUND_CHOICES, SOUND_HELP, TEMPERATURE, TEMPO, choices,
-                                default, describe)
-from cogs.utils.posting import deliver, piece_from_row
+from cogs.utils.options import (BARS, DEFAULT_SOUND, SEED, SOUND_CHOICES, SOUND_HELP, TEMPERATURE, TEMPO, VIDEO_HELP,
+                                choices, default, describe)
+from cogs.utils.posting import VIDEO_PARAM, deliver, formats_of, piece_from_row, post_formats
 from cogs.utils.replay import request_of
 from cogs.utils.views import SoundPicker
+from composer.render.api import VIDEO_FORMAT
 from composer.request import MAX_BARS, MAX_SEED, GenerationRequest, extend_request, variation_request
 from composer.studio import Job
 
@@ -50,6 +51,8 @@ class Compose(commands.Cog):
             job = dataclasses.replace(job, request=self.bot.studio.generator.prepare(job.request).request)
             if job.version is None and self.bot.versions is not None:  # versions compete for 👍 (Thompson)
                 job = dataclasses.replace(job, version=await self.bot.versions.assign())
+        if VIDEO_FORMAT in job.formats:  # kept with the piece, so what is made from it comes with a video too
+            extra_params = {**(extra_params or {}), VIDEO_PARAM: True}
         seconds: dict[str, float] = {}  # limited, queued, generate, render, upload: for the job log
         result, outcome = None, "ok"
         try:
@@ -92,7 +95,7 @@ class Compose(commands.Cog):
     # -- /compose -------------------------------------------------------------------------
     @app_commands.command(name="compose")
     @app_commands.describe(**describe("style", "bars", "tempo", "key", "time_signature", "form", "temperature",
-                                      "seed", "loop", sound=SOUND_HELP))
+                                      "seed", "loop", sound=SOUND_HELP, video=VIDEO_HELP))
     @app_commands.choices(form=choices("form"), time_signature=choices("time_signature"), sound=SOUND_CHOICES)
     async def compose(
         self,
@@ -107,11 +110,12 @@ class Compose(commands.Cog):
         temperature: TEMPERATURE = default("temperature"),
         seed: SEED | None = default("seed"),
         loop: bool = default("loop"),
+        video: bool = False,
     ):
         """Compose an original piece of game music in a composer's style."""
         request = GenerationRequest(style=style, bars=bars, tempo=tempo, key=key, time_signature=time_signature,
                                     form=form, temperature=temperature, seed=seed, loop=loop)
-        await self.make(interaction, Job(request=request, sound=sound), kind="compose")
+        await self.make(interaction, Job(request=request, sound=sound, formats=post_formats(video)), kind="compose")
 
     @compose.autocomplete("style")
     async def style_autocomplete(self, interaction: discord.Interaction, current: str):
@@ -121,19 +125,22 @@ class Compose(commands.Cog):
     async def reroll(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         """The same request (and the same starting piece, for a remix) with a new seed."""
         request = (await request_of(self.bot.db, row)).replace(seed=_new_seed())
-        await self.make(interaction, Job(request=request, sound=_sound_of(row)), kind="reroll", parent_id=row.id)
+        await self.make(interaction, Job(request=request, sound=_sound_of(row), formats=formats_of(row)), kind="reroll",
+                        parent_id=row.id)
 
     async def variation(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         piece = piece_from_row(row)
         request = variation_request(piece, GenerationRequest.from_params(row.params or {}), seed=_new_seed())
-        await self.make(interaction, Job(request=request, sound=_sound_of(row)), kind="variation", parent_id=row.id)
+        await self.make(interaction, Job(request=request, sound=_sound_of(row), formats=formats_of(row)),
+                        kind="variation", parent_id=row.id)
 
     async def extend(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         piece = piece_from_row(row)
         if piece.n_bars >= MAX_BARS:
             raise UserError(f"This piece already has {MAX_BARS} bars, the most I can write.")
         request = extend_request(piece, GenerationRequest.from_params(row.params or {}), seed=_new_seed())
-        await self.make(interaction, Job(request=request, sound=_sound_of(row)), kind="extend", parent_id=row.id)
+        await self.make(interaction, Job(request=request, sound=_sound_of(row), formats=formats_of(row)), kind="extend",
+                        parent_id=row.id)
 
     async def stems(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         """One audio file per voice in a zip, privately: game developers mix their own."""
@@ -150,7 +157,8 @@ class Compose(commands.Cog):
 
     async def resound(self, interaction: discord.Interaction, row: db.PieceRow, sound: str) -> None:
         piece = piece_from_row(row)
-        await self.make(interaction, Job(piece=piece, sound=sound), kind="resound", parent_id=row.id)
+        await self.make(interaction, Job(piece=piece, sound=sound, formats=formats_of(row)), kind="resound",
+                        parent_id=row.id)
 
 
 def _new_seed() -> int:

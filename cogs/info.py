@@ -12,7 +12,7 @@ from discord.ext import commands
 import db
 from cogs.utils.errors import UserError
 from cogs.utils.options import DEFAULT_SOUND, SOUND_CHOICES
-from cogs.utils.posting import piece_from_row
+from cogs.utils.posting import formats_of, piece_from_row
 from composer.render.presets import SOUNDS
 from composer.request import EXTEND_BARS, FORMS
 from composer.studio import Job
@@ -29,7 +29,8 @@ drums, chords or rhythm, and choose how much of the rest to change with `strengt
 **/privacy** — what is stored and why · **/forget-me** — remove your data.
 
 Under each piece: 🔁 reroll (new seed) · 🎲 variation · ⏩ extend by {EXTEND_BARS} bars · 📦 stems (one
-audio file per voice) · 🎹 change sound. `loop:true` makes the end lead back into the beginning.
+audio file per voice) · 🎹 change sound. `loop:true` makes the end lead back into the beginning;
+`video:true` adds an MP4 of the piano roll scrolling with the music.
 React 👍 or 👎: ratings decide what the next model learns from.
 Same seed + same options = the same piece, so you can share recipes."""
 
@@ -92,8 +93,8 @@ class Info(commands.Cog):
         if row is None:
             raise UserError(f"There is no piece #{id}.")
         sound = sound or (row.params or {}).get("sound", DEFAULT_SOUND)
-        await self.bot.get_cog("Compose").make(interaction, Job(piece=piece_from_row(row), sound=sound),
-                                               kind="resound", parent_id=row.id)
+        job = Job(piece=piece_from_row(row), sound=sound, formats=formats_of(row))
+        await self.bot.get_cog("Compose").make(interaction, job, kind="resound", parent_id=row.id)
 
 
 def _jump_url(piece: db.PieceRow) -> str:

@@ -93,6 +93,38 @@ async def test_compose_posts_mp3_midi_and_piano_roll(fake, tmp_path, tiny_checkp
         assert row.midi == files["mid"]
 
 
+async def test_compose_with_video_posts_an_mp4_and_so_does_its_reroll(fake, tmp_path, tiny_checkpoint):
+    bot = await build(_config(tmp_path, tiny_checkpoint))
+    async with fake.running(bot):
+        _, _, message = await _compose(fake, seed=7, sound="chip", video=True)
+        files = _files_by_suffix(message)
+        assert set(files) == {"mp3", "mid", "png", "mp4"}
+        assert files["mp4"][4:8] == b"ftyp"  # an MP4 (ISO base media) file
+        row = await db.piece_by_message(bot.db, message.id)
+        assert row.params["video"] is True
+        click = await fake.click(message.id, "mozart:reroll")
+        assert (await click.wait_response(3)).deferred
+        rerolled = await _posted(fake, click)
+        assert _files_by_suffix(rerolled)["mp4"][4:8] == b"ftyp"
+        _, _, plain = await _compose(fake, seed=7, sound="chip")  # the default: no video
+        assert set(_files_by_suffix(plain)) == {"mp3", "mid", "png"}
+        assert "video" not in (await db.piece_by_message(bot.db, plain.id)).params
+
+
+def test_a_video_over_the_upload_limit_is_left_out_with_a_note():
+    from cogs.utils.posting import build_files
+    from composer.grid import Piece
+    from composer.studio import Result
+
+    result = Result(piece=Piece.empty(1), files={"mp3": b"m" * 10, "mid": b"MThd", "png": b"p", "mp4": b"v" * 100},
+                    originality_bars=None, originality_source=None)
+    files, notes = build_files(result, "piece", max_bytes=50)
+    assert [f.filename for f in files] == ["piece.mp3", "piece.mid", "piece.png"]
+    assert len(notes) == 1 and "upload limit" in notes[0]
+    files, notes = build_files(result, "piece", max_bytes=1000)
+    assert [f.filename for f in files][-1] == "piece.mp4" and not notes
+
+
 async def test_reactions_become_ratings(fake, tmp_path, tiny_checkpoint):
     bot = await build(_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):

@@ -52,6 +52,7 @@ def choices(name: str) -> list[app_commands.Choice[str]]:
 
 SOUND_CHOICES = choice_list({name: preset.description for name, preset in SOUNDS.items()})
 SOUND_HELP = "How it sounds in the MP3"
+VIDEO_HELP = "Also post a video (MP4): the piano roll scrolling with the music"
 
 # The ranged options the commands offer.
 BARS = bounded("bars")
@@ -60,4 +61,4 @@ TEMPERATURE = bounded("temperature")
 SEED = bounded("seed")
 STRENGTH = bounded("strength")
 __all__ = ["BARS", "DEFAULT_SOUND", "SEED", "SOUND_CHOICES", "SOUND_HELP", "STRENGTH", "TEMPERATURE", "TEMPO",
-           "choice_list", "choices", "default", "describe"]
+           "VIDEO_HELP", "choice_list", "choices", "default", "describe"]

@@ -1,4 +1,4 @@
-"""Posting a finished piece: embed + MP3 + MIDI + piano roll, stored, with rating prompts."""
+"""Posting a finished piece: embed + MP3 + MIDI + piano roll (+ video), stored, with rating prompts."""
 
 from __future__ import annotations
 
@@ -12,12 +12,25 @@ import db
 from cogs.utils.limits import user_tag
 from composer.grid import Piece
 from composer.midi_io import stored_piece
+from composer.render.api import DEFAULT_FORMATS, VIDEO_FORMAT
 from composer.studio import Result
 
 log = logging.getLogger("mozart.posting")
 
 LIKE, DISLIKE = "👍", "👎"
 RATING_VALUES = {LIKE: 1, DISLIKE: -1}
+POSTED_FORMATS = (*DEFAULT_FORMATS, VIDEO_FORMAT)  # attached in this order, those that were made
+VIDEO_PARAM = "video"  # in a stored piece's params when it was asked for with a video
+
+
+def post_formats(video: bool = False) -> tuple[str, ...]:
+    """What to render for a post: MP3, MIDI and piano roll, and the MP4 when asked for."""
+    return DEFAULT_FORMATS + ((VIDEO_FORMAT,) if video else ())
+
+
+def formats_of(row: db.PieceRow) -> tuple[str, ...]:
+    """A stored piece's post formats: what is made from a video piece comes with a video too."""
+    return post_formats(bool((row.params or {}).get(VIDEO_PARAM)))
 
 
 def piece_from_row(row: db.PieceRow) -> Piece:
@@ -56,9 +69,20 @@ def build_embed(piece: Piece, result: Result, piece_id: int | None, sound: str, 
     return embed
 
 
-def build_files(result: Result, basename: str) -> list[discord.File]:
-    return [discord.File(io.BytesIO(result.files[fmt]), filename=f"{basename}.{fmt}")
-            for fmt in ("mp3", "mid", "png") if fmt in result.files]
+def build_files(result: Result, basename: str, max_bytes: int | None = None) -> tuple[list[discord.File], list[str]]:
+    """(the files to attach, notes for the user): a video over ``max_bytes`` (the channel's
+    upload limit) is left out, with a note, so that the rest can still be posted."""
+    files, notes = [], []
+    for fmt in POSTED_FORMATS:
+        data = result.files.get(fmt)
+        if data is None:
+            continue
+        if fmt == VIDEO_FORMAT and max_bytes is not None and len(data) > max_bytes:
+            notes.append(f"The video ({len(data) / 2**20:.1f} MB) is over this channel's upload limit "
+                         f"({max_bytes / 2**20:.0f} MB), so it is not attached; a shorter piece would fit.")
+            continue
+        files.append(discord.File(io.BytesIO(data), filename=f"{basename}.{fmt}"))
+    return files, notes
 
 
 async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind: str,
@@ -86,14 +110,15 @@ async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind
         log.exception("could not store a %s piece for user %s", kind, user_tag(interaction.user.id, bot.config.log_salt))
     basename = _basename(piece, row_id)
     embed = build_embed(piece, result, row_id, sound, kind, basename)
-    notes = list(result.warnings)
+    files, notes = build_files(result, basename, getattr(interaction, "filesize_limit", None))
+    notes = list(result.warnings) + notes
     if not row_id:
         notes.append("I could not save this piece, so its buttons and ratings won't work.")
     content = "\n".join(f"⚠️ {note}" for note in notes) or None
     started = time.perf_counter()
     try:
         message = await interaction.edit_original_response(content=content, embed=embed,
-                                                           attachments=build_files(result, basename),
+                                                           attachments=files,
                                                            view=PieceView() if row_id else None)
     finally:
         result.seconds["upload"] = time.perf_counter() - started
