@@ -45,6 +45,7 @@ class BotConfig:
     device: str = "auto"
     workers: int = 2  # on 2 CPU cores: 8 queued pieces in 12.4 s instead of 22.2 s with 1
     max_queue: int = 8
+    queue_url: str | None = field(default=None, repr=False)  # Redis of the job queue; None: compose in-process
     guild_id: int | None = None
     limits: ComposeLimits = ComposeLimits()  # per person: pieces in flight, burst, refill, waiting
     log_salt: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)  # user ids in logs
@@ -94,6 +95,7 @@ class BotConfig:
             device=env.get("MOZART_DEVICE") or cls.device,
             workers=max(1, number("MOZART_WORKERS", cls.workers)),
             max_queue=max(1, number("MOZART_QUEUE", cls.max_queue)),
+            queue_url=env.get("MOZART_QUEUE_URL") or None,
             guild_id=number("DISCORD_GUILD_ID", None),
             limits=limits,
             **({"log_salt": env["MOZART_LOG_SALT"]} if env.get("MOZART_LOG_SALT") else {}),
@@ -272,7 +274,12 @@ async def build(config: BotConfig) -> Mozart:
     sessions = database.make_session_factory(engine)
     generator = await asyncio.to_thread(Generator.load, config.checkpoint, config.device)
     log.info("model %s loaded on %s (%d styles)", generator.version, generator.device, len(generator.catalog.names()))
-    service = Studio(generator, workers=config.workers, max_queue=config.max_queue)
+    if config.queue_url:  # composing workers elsewhere (python -m workers); this model only checks requests
+        from workers.queue import QueueStudio
+
+        service = QueueStudio(generator, config.queue_url, sessions, max_queue=config.max_queue)
+    else:
+        service = Studio(generator, workers=config.workers, max_queue=config.max_queue)
     limiter = Limiter(config.limits, job_seconds=service.typical_job_seconds)
     versions = Versions(service, sessions, config.models_dir, floor=config.version_floor, device=config.device)
     await versions.restore()

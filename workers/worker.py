@@ -1,0 +1,117 @@
+"""A composing worker: ``python -m workers`` takes jobs from the queue, composes, stores the files.
+
+Configuration comes from the environment, as the bot's does: ``MOZART_QUEUE_URL`` (Redis),
+``DATABASE_URL`` (where the files go: the bot's database), ``MOZART_CHECKPOINT``, ``MOZART_DEVICE``,
+``MOZART_WORKER_JOBS`` (jobs at a time in this process; one per CPU core, or more on a GPU). A job
+names its model version; a version that is not this worker's default is loaded from the path the
+bot recorded in ``model_versions`` when ``/model load`` served it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+from composer.errors import MozartError
+from composer.generator import Generator
+from composer.studio import Studio
+from composer.wire import job_from_wire, result_to_wire
+from workers.queue import JOB_TIMEOUT_S, MAX_TRIES, PROGRESS_PREFIX, PROGRESS_TTL_S, QUEUE_NAME, redis_settings
+
+log = logging.getLogger("mozart.worker")
+
+
+async def startup(ctx: dict) -> None:
+    import db
+
+    engine = db.make_engine(os.environ.get("DATABASE_URL") or db.DEFAULT_URL)
+    await db.upgrade(engine)  # a no-op when the bot already migrated
+    ctx["engine"], ctx["db"] = engine, db.make_session_factory(engine)
+    generator = await asyncio.to_thread(Generator.load, os.environ.get("MOZART_CHECKPOINT") or None,
+                                        os.environ.get("MOZART_DEVICE") or "auto")
+    studio = Studio(generator, workers=int(os.environ.get("MOZART_WORKER_JOBS") or 1), max_queue=1_000)
+    await studio.start()
+    ctx["studio"] = studio
+    log.info("worker ready: model %s on %s", generator.version, generator.device)
+
+
+async def shutdown(ctx: dict) -> None:
+    if "studio" in ctx:
+        await ctx["studio"].close()
+    if "engine" in ctx:
+        await ctx["engine"].dispose()
+
+
+async def compose(ctx: dict, wire: dict) -> dict:
+    """One job: compose (or re-render) and render; files to the database, the rest returned."""
+    import db
+
+    job_id, redis = ctx["job_id"], ctx["redis"]
+
+    async def update(text: str) -> None:
+        await redis.set(PROGRESS_PREFIX + job_id, text, ex=PROGRESS_TTL_S)
+
+    if ctx.get("job_try", 1) > 1:
+        await update("The first composer stopped; composing again…")
+    try:
+        job = job_from_wire(wire)
+        studio: Studio = ctx["studio"]
+        if job.version is not None and job.version not in studio.generators:
+            await _load_version(ctx, studio, job.version)
+        result = await studio.submit(job, update)
+    except MozartError as e:  # the person's to fix (or a version gone): said to them, not retried
+        return {"ok": False, "error": str(e)}
+    await db.put_job_files(ctx["db"], job_id, result.files)
+    return {"ok": True, "result": result_to_wire(result)}
+
+
+async def _load_version(ctx: dict, studio: Studio, version: str) -> None:
+    import db
+
+    served = {row.name: row.path for row in await db.serving_versions(ctx["db"])}
+    if version not in served:
+        log.warning("job asks for version %s, which is not served; composing with %s", version, studio.generator.version)
+        return
+    generator = await asyncio.to_thread(Generator.load, served[version], studio.generator.device.type)
+    if generator.version in studio.generators:
+        return
+    studio.add(generator)
+
+
+class WorkerSettings:
+    """What ``arq`` runs (``arq workers.worker.WorkerSettings`` works too)."""
+
+    functions = [compose]
+    on_startup = startup
+    on_shutdown = shutdown
+    queue_name = QUEUE_NAME
+    job_timeout = JOB_TIMEOUT_S
+    max_tries = MAX_TRIES
+    max_jobs = 1
+    keep_result = 3600
+    poll_delay = 0.1
+    health_check_interval = 10
+
+
+def configured() -> dict:
+    """The environment's settings for ``WorkerSettings``: where the queue is, jobs at a time."""
+    url = os.environ.get("MOZART_QUEUE_URL")
+    if not url:
+        raise SystemExit("error: MOZART_QUEUE_URL is not set (e.g. redis://127.0.0.1:6379/0): "
+                         "the worker takes its jobs from there.")
+    return {"redis_settings": redis_settings(url), "max_jobs": int(os.environ.get("MOZART_WORKER_JOBS") or 1)}
+
+
+def main() -> int:
+    from arq.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.getLogger("arq").setLevel(logging.WARNING)
+    run_worker(WorkerSettings, **configured())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
