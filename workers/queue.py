@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
 
@@ -30,6 +31,7 @@ QUEUE_NAME = "mozart:compose"
 PROGRESS_PREFIX = "mozart:progress:"  # + job id -> the worker's latest progress text
 PROGRESS_TTL_S = 600
 JOB_TIMEOUT_S = 60  # one job's limit on a worker; a dead worker's job is taken again after this (+10 s)
+JOB_TIMEOUT_VARIABLE = "MOZART_JOB_TIMEOUT_S"  # the same value for the bot and its workers
 MAX_TRIES = 2  # a job whose worker died is composed again once
 POLL_S = 0.25  # how often the bot looks at its job (place, progress, result)
 CONNECT_TIMEOUT_S = 2.0
@@ -52,6 +54,10 @@ class WorkerLostError(MozartError):
                          "Nothing was posted; please try again.")
 
 
+def job_timeout_s() -> float:
+    return float(os.environ.get(JOB_TIMEOUT_VARIABLE) or JOB_TIMEOUT_S)
+
+
 def redis_settings(url: str):
     from arq.connections import RedisSettings
 
@@ -66,11 +72,12 @@ class QueueStudio(Studio):
     """A ``Studio`` whose jobs run on worker processes (``python -m workers``) behind ``queue_url``."""
 
     def __init__(self, generator: Generator, queue_url: str, sessions, *, max_queue: int = 64,
-                 wait_timeout_s: float = (JOB_TIMEOUT_S + 15) * MAX_TRIES + 120):
+                 wait_timeout_s: float | None = None):
         super().__init__(generator, workers=1, max_queue=max_queue)
         self.queue_url = queue_url
         self.sessions = sessions  # the database the workers put the files in
-        self.wait_timeout_s = wait_timeout_s  # a piece not done by then: the person is told, never left waiting
+        # a piece not done by then (every try timed out, plus time queued): the person is told, never left waiting
+        self.wait_timeout_s = wait_timeout_s or (job_timeout_s() + 15) * MAX_TRIES + 120
         self._pool = None
         self._recent: deque[float] = deque(maxlen=20)
 

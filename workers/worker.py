@@ -2,7 +2,8 @@
 
 Configuration comes from the environment, as the bot's does: ``MOZART_QUEUE_URL`` (Redis),
 ``DATABASE_URL`` (where the files go: the bot's database), ``MOZART_CHECKPOINT``, ``MOZART_DEVICE``,
-``MOZART_WORKER_JOBS`` (jobs at a time in this process; one per CPU core, or more on a GPU). A job
+``MOZART_WORKER_JOBS`` (jobs at a time in this process; one per CPU core, or more on a GPU),
+``MOZART_JOB_TIMEOUT_S`` (one job's limit; give the bot the same value). A job
 names its model version; a version that is not this worker's default is loaded from the path the
 bot recorded in ``model_versions`` when ``/model load`` served it.
 """
@@ -18,7 +19,7 @@ from composer.errors import MozartError
 from composer.generator import Generator
 from composer.studio import Studio
 from composer.wire import job_from_wire, result_to_wire
-from workers.queue import JOB_TIMEOUT_S, MAX_TRIES, PROGRESS_PREFIX, PROGRESS_TTL_S, QUEUE_NAME, redis_settings
+from workers.queue import MAX_TRIES, PROGRESS_PREFIX, PROGRESS_TTL_S, QUEUE_NAME, job_timeout_s, redis_settings
 
 log = logging.getLogger("mozart.worker")
 
@@ -50,11 +51,14 @@ async def compose(ctx: dict, wire: dict) -> dict:
 
     job_id, redis = ctx["job_id"], ctx["redis"]
 
-    async def update(text: str) -> None:
+    retried = ctx.get("job_try", 1) > 1
+    log.info("job %s (try %d): composing", job_id, ctx.get("job_try", 1))
+
+    async def update(text: str) -> None:  # the bot reads it and edits the person's message
+        if retried:
+            text += " (composing again: the first composer stopped)"
         await redis.set(PROGRESS_PREFIX + job_id, text, ex=PROGRESS_TTL_S)
 
-    if ctx.get("job_try", 1) > 1:
-        await update("The first composer stopped; composing again…")
     try:
         job = job_from_wire(wire)
         studio: Studio = ctx["studio"]
@@ -64,6 +68,7 @@ async def compose(ctx: dict, wire: dict) -> dict:
     except MozartError as e:  # the person's to fix (or a version gone): said to them, not retried
         return {"ok": False, "error": str(e)}
     await db.put_job_files(ctx["db"], job_id, result.files)
+    log.info("job %s: done in %.1f s", job_id, sum(result.seconds.values()))
     return {"ok": True, "result": result_to_wire(result)}
 
 
@@ -87,7 +92,6 @@ class WorkerSettings:
     on_startup = startup
     on_shutdown = shutdown
     queue_name = QUEUE_NAME
-    job_timeout = JOB_TIMEOUT_S
     max_tries = MAX_TRIES
     max_jobs = 1
     keep_result = 3600
@@ -101,7 +105,8 @@ def configured() -> dict:
     if not url:
         raise SystemExit("error: MOZART_QUEUE_URL is not set (e.g. redis://127.0.0.1:6379/0): "
                          "the worker takes its jobs from there.")
-    return {"redis_settings": redis_settings(url), "max_jobs": int(os.environ.get("MOZART_WORKER_JOBS") or 1)}
+    return {"redis_settings": redis_settings(url), "max_jobs": int(os.environ.get("MOZART_WORKER_JOBS") or 1),
+            "job_timeout": job_timeout_s()}
 
 
 def main() -> int:
