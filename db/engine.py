@@ -4,6 +4,8 @@ SQLite (the default) gets WAL journaling (readers never block the writer),
 a busy timeout (a writer waits for the lock instead of failing at once) and
 enforced foreign keys, on every pooled connection. PostgreSQL needs none of
 that: pass ``postgresql+asyncpg://...`` and the same queries run unchanged.
+It gets the same bounded wait as its ``lock_timeout``: without one, a query
+blocked by another transaction's lock would wait forever.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ DEFAULT_BUSY_TIMEOUT_MS = 5000
 def make_engine(url: str = DEFAULT_URL, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, **kwargs: Any) -> AsyncEngine:
     """Create the async engine for ``url``; extra ``kwargs`` go to ``create_async_engine``.
 
-    ``busy_timeout_ms`` only matters for SQLite. Queries retry a few times on
-    top of it (see ``db.queries``), so the worst-case wait is a small multiple.
+    ``busy_timeout_ms`` is SQLite's busy timeout and PostgreSQL's (asyncpg's)
+    ``lock_timeout``. Queries retry a few times on top of it (see ``db.queries``),
+    so the worst-case wait is a small multiple.
     """
     if busy_timeout_ms < 0:
         raise ValueError(f'busy_timeout_ms must be >= 0 (received {busy_timeout_ms})')
@@ -36,6 +39,10 @@ def make_engine(url: str = DEFAULT_URL, *, busy_timeout_ms: int = DEFAULT_BUSY_T
     else:
         # drop connections the server closed while idle instead of failing a query
         kwargs.setdefault('pool_pre_ping', True)
+        if sa_url.get_driver_name() == 'asyncpg':
+            # then SQLSTATE 55P03, retried and raised as DatabaseBusyError; 0 would mean "wait forever"
+            settings = kwargs.setdefault('connect_args', {}).setdefault('server_settings', {})
+            settings.setdefault('lock_timeout', str(max(1, int(busy_timeout_ms))))
     engine = create_async_engine(sa_url, **kwargs)
     if sa_url.get_backend_name() == 'sqlite':
         _install_sqlite_pragmas(engine, busy_timeout_ms)

@@ -69,6 +69,15 @@ RETRY_BACKOFF_S = 0.05
 # PostgreSQL SQLSTATEs meaning "someone else holds it, try again".
 _PG_RETRYABLE = {'40001', '40P01', '55P03'}  # serialization failure, deadlock, lock not available
 
+# Piece and upload ids are INTEGER columns. /piece takes any number a person types: SQLite finds
+# nothing for a larger one, PostgreSQL refuses the query ("value out of int32 range").
+_ID_RANGE = range(-2**31, 2**31)
+
+
+def _is_id(value: int) -> bool:
+    """Whether ``value`` can be a row id at all (outside the column's range, no row has it)."""
+    return value in _ID_RANGE
+
 
 class RatedPiece(NamedTuple):
     piece: PieceRow
@@ -186,6 +195,10 @@ async def create_piece(
         raise TypeError(f'midi must be bytes (received {type(midi).__name__})')
     if user_id is None:  # NULL means "author forgotten"; a new piece always has one
         raise TypeError('user_id is required for a new piece (received None)')
+    if parent_id is not None and not _is_id(parent_id):
+        raise PieceNotFoundError(parent_id)
+    if remix_source_id is not None and not _is_id(remix_source_id):
+        raise ValueError(f'no remix source {remix_source_id} uploaded by user {user_id}')
 
     async def work(session: AsyncSession) -> PieceRow:
         piece = PieceRow(
@@ -215,11 +228,15 @@ async def create_piece(
 
 async def get_piece(db: SessionFactory, piece_id: int) -> PieceRow | None:
     """The piece with that id, or None."""
+    if not _is_id(piece_id):
+        return None
     return await _transaction(db, lambda s: s.get(PieceRow, piece_id), write=False)
 
 
 async def attach_message(db: SessionFactory, piece_id: int, channel_id: int, message_id: int) -> None:
     """Record the message the bot posted the piece in (so reactions on it find the piece)."""
+    if not _is_id(piece_id):
+        raise PieceNotFoundError(piece_id)
 
     async def work(session: AsyncSession) -> None:
         result = await session.execute(
@@ -243,7 +260,8 @@ async def delete_piece(db: SessionFactory, piece_id: int, user_id: int) -> None:
 
     An anonymous piece (its author was forgotten) belongs to nobody, so nobody can delete it here.
     """
-    if user_id is None:  # `user_id == None` would be SQL `IS NULL`: every anonymous piece
+    # `user_id == None` would be SQL `IS NULL`: every anonymous piece
+    if user_id is None or not _is_id(piece_id):
         raise PieceNotFoundError(piece_id)
 
     async def work(session: AsyncSession) -> None:
@@ -269,6 +287,8 @@ async def upsert_rating(db: SessionFactory, piece_id: int, user_id: int, value: 
     so concurrent reactions never race into a duplicate-key error.
     """
     _check_value(value)
+    if not _is_id(piece_id):
+        raise PieceNotFoundError(piece_id)
     now = utcnow()
 
     async def work(session: AsyncSession) -> None:
@@ -305,6 +325,8 @@ async def delete_rating(db: SessionFactory, piece_id: int, user_id: int, value: 
     Removing 👍 after switching to 👎 must not erase the 👎.
     """
     _check_value(value)
+    if not _is_id(piece_id):
+        return False
 
     async def work(session: AsyncSession) -> bool:
         result = await session.execute(
@@ -321,6 +343,8 @@ _dislikes = func.coalesce(func.sum(case((Rating.value == -1, 1), else_=0)), 0)
 
 async def rating_counts(db: SessionFactory, piece_id: int) -> tuple[int, int]:
     """(likes, dislikes) of a piece; (0, 0) for an unrated or unknown piece."""
+    if not _is_id(piece_id):
+        return 0, 0
 
     async def work(session: AsyncSession) -> tuple[int, int]:
         row = (await session.execute(select(_likes, _dislikes).where(Rating.piece_id == piece_id))).one()
@@ -403,6 +427,8 @@ async def add_remix_source(
 
 async def remix_source_of(db: SessionFactory, piece_id: int) -> RemixSource | None:
     """The upload that the remix ``piece_id`` re-imagined, or None."""
+    if not _is_id(piece_id):
+        return None
     return await _transaction(
         db, lambda s: s.scalar(select(RemixSource).where(RemixSource.piece_id == piece_id)), write=False
     )

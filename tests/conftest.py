@@ -9,6 +9,8 @@ from composer import tokens as T
 from composer.corpus.encoded import ENCODED, encode_corpus
 from composer.corpus.store import CorpusStore, Unit
 from composer.grid import Piece
+# the database tests on SQLite and on PostgreSQL (database_url), and a line saying which: tests/pg_server.py
+from tests.pg_server import database_url, postgres_server, pytest_terminal_summary  # noqa: F401
 
 GAMES = ["dink", "doom"]
 COMPOSERS = ["bach", "mozart"]

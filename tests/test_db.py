@@ -1,10 +1,14 @@
-"""The database package against real SQLite files in tmp_path (migrated with Alembic)."""
+"""The database package against real databases migrated with Alembic: each test twice, on a SQLite
+file in tmp_path (``[sqlite]``) and on an empty PostgreSQL database (``[postgres]``, see
+tests/pg_server.py: skipped, saying why, where no PostgreSQL server can be had)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import math
+import socket
 import sqlite3
 import threading
 import time
@@ -13,9 +17,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select
+from sqlalchemy.engine import make_url
 
 import db
 from db.migrate import current_revision, head_revision
+from tests.pg_server import is_postgres
 
 MIDI = b'MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\x00\x00\x00\x04\x00\xff\x2f\x00'
 
@@ -25,8 +31,8 @@ def url_for(path) -> str:
 
 
 @pytest.fixture
-async def engine(tmp_path):
-    engine = db.make_engine(url_for(tmp_path / 'mozart.db'))
+async def engine(database_url):
+    engine = db.make_engine(database_url)
     await db.upgrade(engine)
     yield engine
     await engine.dispose()
@@ -56,23 +62,23 @@ async def all_ratings(sessions) -> list[tuple[int, int, int]]:
 # --- migrations ------------------------------------------------------------------
 
 
-async def test_migrations_create_schema_and_rerun_is_noop(tmp_path):
-    path = tmp_path / 'fresh.db'
-    engine = db.make_engine(url_for(path))
+async def test_migrations_create_schema_and_rerun_is_noop(database_url):
+    engine = db.make_engine(database_url)
     try:
         assert await current_revision(engine) is None
-        await db.upgrade(url_for(path))  # by URL, as `python -m db upgrade` does
+        await db.upgrade(database_url)  # by URL, as `python -m db upgrade` does
         assert await current_revision(engine) == head_revision()
 
         async with engine.connect() as conn:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
             # the migrated schema is exactly what the models describe
             diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), db.Base.metadata))
-            journal = (await conn.exec_driver_sql('PRAGMA journal_mode')).scalar()
-            foreign_keys = (await conn.exec_driver_sql('PRAGMA foreign_keys')).scalar()
-        assert tables == {'alembic_version', 'pieces', 'ratings', 'remix_sources', 'model_versions'}
+            if not is_postgres(database_url):
+                journal = (await conn.exec_driver_sql('PRAGMA journal_mode')).scalar()
+                foreign_keys = (await conn.exec_driver_sql('PRAGMA foreign_keys')).scalar()
+                assert (journal, foreign_keys) == ('wal', 1)
+        assert tables == {'alembic_version', 'pieces', 'ratings', 'remix_sources', 'model_versions', 'job_files'}
         assert diff == []
-        assert (journal, foreign_keys) == ('wal', 1)
 
         sessions = db.make_session_factory(engine)
         piece = await new_piece(sessions)
@@ -88,6 +94,10 @@ def test_upgrade_sql_is_a_dry_run(tmp_path):
     sql = db.upgrade_sql(url_for(path))
     assert 'CREATE TABLE pieces' in sql and 'CREATE TABLE ratings' in sql
     assert not path.exists()
+    # PostgreSQL's dialect, no server: ALTER where SQLite copies the table
+    sql = db.upgrade_sql('postgresql+asyncpg://mozart@127.0.0.1:1/mozart')
+    assert 'CREATE TABLE pieces' in sql and 'id SERIAL NOT NULL' in sql and 'midi BYTEA NOT NULL' in sql
+    assert 'ALTER TABLE pieces ALTER COLUMN user_id DROP NOT NULL' in sql and '_keep_' not in sql
 
 
 # --- pieces ----------------------------------------------------------------------
@@ -106,6 +116,27 @@ async def test_piece_round_trips_midi_and_params(sessions):
     assert await db.get_piece(sessions, 10_000) is None
     with pytest.raises(db.PieceNotFoundError):
         await new_piece(sessions, kind='variation', parent_id=10_000)
+
+
+async def test_piece_ids_beyond_the_id_column_are_not_found(sessions):
+    """/piece takes any positive integer a person types; PostgreSQL's integer ids stop at 2**31 - 1."""
+    piece = await new_piece(sessions)
+    for huge in (2**31, 2**53):
+        assert await db.get_piece(sessions, huge) is None
+        assert await db.rating_counts(sessions, huge) == (0, 0)
+        assert await db.remix_source_of(sessions, huge) is None
+        assert await db.delete_rating(sessions, huge, 1, 1) is False
+        with pytest.raises(db.PieceNotFoundError):
+            await db.delete_piece(sessions, huge, 1)
+        with pytest.raises(db.PieceNotFoundError):
+            await db.attach_message(sessions, huge, channel_id=1, message_id=2)
+        with pytest.raises(db.PieceNotFoundError):
+            await db.upsert_rating(sessions, huge, 1, 1)
+        with pytest.raises(db.PieceNotFoundError):
+            await new_piece(sessions, kind='variation', parent_id=huge)
+        with pytest.raises(ValueError, match='no remix source'):
+            await new_piece(sessions, kind='remix', remix_source_id=huge)
+    assert (await db.get_piece(sessions, piece.id)).midi == MIDI
 
 
 async def test_create_piece_rejects_unknown_kind(sessions):
@@ -226,27 +257,46 @@ async def test_forget_user(sessions):
 # --- failures --------------------------------------------------------------------
 
 
-async def test_locked_database_raises_busy_error_and_loses_nothing(tmp_path):
-    path = tmp_path / 'locked.db'
-    engine = db.make_engine(url_for(path), busy_timeout_ms=50)
+@contextlib.asynccontextmanager
+async def lock_held_elsewhere(url: str):
+    """Another process holds the lock a rating needs: SQLite's write lock, PostgreSQL's on ``ratings``."""
+    if is_postgres(url):
+        import asyncpg
+
+        other = await asyncpg.connect(make_url(url).set(drivername='postgresql').render_as_string(hide_password=False))
+        transaction = other.transaction()
+        await transaction.start()
+        await other.execute('LOCK TABLE ratings IN ACCESS EXCLUSIVE MODE')
+        try:
+            yield
+        finally:
+            await transaction.rollback()
+            await other.close()
+    else:
+        other = sqlite3.connect(make_url(url).database, isolation_level=None)
+        other.execute('BEGIN EXCLUSIVE')
+        try:
+            yield
+        finally:
+            other.execute('ROLLBACK')
+            other.close()
+
+
+async def test_locked_database_raises_busy_error_and_loses_nothing(database_url):
+    engine = db.make_engine(database_url, busy_timeout_ms=50)
     try:
         await db.upgrade(engine)
         sessions = db.make_session_factory(engine)
         piece = await new_piece(sessions)
 
-        # another process holds the write lock for longer than the timeout (+ retries)
-        other = sqlite3.connect(path, isolation_level=None)
-        other.execute('BEGIN EXCLUSIVE')
-        try:
+        # another process holds the lock for longer than the timeout (+ retries)
+        async with lock_held_elsewhere(database_url):
             started = time.perf_counter()
             with pytest.raises(db.DatabaseBusyError) as excinfo:
                 await db.upsert_rating(sessions, piece.id, 42, 1)
             assert time.perf_counter() - started < 2
             assert 'busy' in str(excinfo.value) and 'SELECT' not in str(excinfo.value)
             assert excinfo.value.__cause__ is not None  # the driver error, for the log
-        finally:
-            other.execute('ROLLBACK')
-            other.close()
 
         assert await db.rating_counts(sessions, piece.id) == (0, 0)  # nothing half-written
         await db.upsert_rating(sessions, piece.id, 42, 1)  # and the database works again
@@ -255,8 +305,20 @@ async def test_locked_database_raises_busy_error_and_loses_nothing(tmp_path):
         await engine.dispose()
 
 
-async def test_unopenable_database_raises_unavailable_error(tmp_path):
-    engine = db.make_engine(url_for(tmp_path / 'missing-dir' / 'x.db'))
+def closed_port() -> int:
+    with socket.socket() as s:  # free once closed: nobody listens there, connections are refused
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize('kind', ['sqlite', 'postgres'])
+async def test_unopenable_database_raises_unavailable_error(tmp_path, kind):
+    if kind == 'sqlite':
+        url = url_for(tmp_path / 'missing-dir' / 'x.db')
+    else:  # no server needed: nobody listens there
+        pytest.importorskip('asyncpg')
+        url = f'postgresql+asyncpg://mozart@127.0.0.1:{closed_port()}/mozart'
+    engine = db.make_engine(url)
     try:
         with pytest.raises(db.DatabaseUnavailableError, match='unavailable'):
             await db.get_piece(db.make_session_factory(engine), 1)
