@@ -9,6 +9,10 @@ the same command again after an interruption: a finished stage is skipped and a 
 one resumes from its last checkpoint (the wall-clock budget counts across resumes). The
 composer is then assembled in fp16 in OUT/model; ``card --checkpoint OUT/model --ship
 composer/default_model`` ships it.
+
+Under ``torchrun ... -m composer train --recipe R --out OUT --ddp`` every stage trains with
+DistributedDataParallel in one process group; rank 0 decides which stages are left and
+assembles the composer.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from composer.checkpoint import CONFIG, DRAFT, ORIGINALITY_INDEX, load_checkpoin
 from composer.corpus.encoded import load_meta, manifest_path
 from composer.errors import MozartError
 from composer.model import ModelConfig
-from composer.train import TrainConfig, label_info_from_manifest, train
+from composer.train import TrainConfig, label_info_from_manifest, process_group, train
 
 ROLES = ("infill", "draft")
 
@@ -67,24 +71,28 @@ def stage_finished(folder: Path) -> bool:
 
 
 def run_recipe(path: str | Path, out: str | Path, data: str | None = None, device: str | None = None,
-               quiet: bool = False, command: str = "") -> Path:
-    """Train every stage not yet finished, then assemble OUT/model. Returns that folder."""
+               quiet: bool = False, command: str = "", ddp: bool = False) -> Path:
+    """Train every stage not yet finished, then assemble OUT/model. Returns that folder.
+
+    ``ddp=True``: this process is one rank of a ``torchrun`` job (``train``'s ``ddp``)."""
     recipe = Recipe.load(path)
     out = Path(out)
-    for stage in recipe.stages:
-        folder = out / "stages" / stage.name
-        if data:
-            stage.train.data = data
-        if device:
-            stage.train.device = device
-        if stage_finished(folder):
+    with process_group(ddp, device or recipe.stages[0].train.device) as ranks:
+        quiet = quiet or not ranks.main
+        for stage in recipe.stages:
+            folder = out / "stages" / stage.name
+            if data:
+                stage.train.data = data
+            if device:
+                stage.train.device = device
+            if ranks.share(stage_finished(folder)):
+                if not quiet:
+                    print(f"stage {stage.name}: finished earlier, skipped")
+                continue
             if not quiet:
-                print(f"stage {stage.name}: finished earlier, skipped")
-            continue
-        if not quiet:
-            print(f"stage {stage.name} ({stage.role}, {stage.model.arch}): training in {folder}")
-        train(stage.train, stage.model, folder, resume=True, command=command, quiet=quiet)
-    return assemble(recipe, out)
+                print(f"stage {stage.name} ({stage.role}, {stage.model.arch}): training in {folder}")
+            train(stage.train, stage.model, folder, resume=True, command=command, quiet=quiet, ddp=ddp)
+        return ranks.share(assemble(recipe, out) if ranks.main else None)
 
 
 def assemble(recipe: Recipe, out: Path) -> Path:

@@ -5,23 +5,34 @@ AdamW step), validation (masked-cell NLL per voice), checkpoints, the CLI.
 
     python -m composer train --config configs/default.json --out checkpoints/NAME
     python -m composer train --recipe configs/v2.json --out runs/v2     (several stages: recipe.py)
+    torchrun --nproc_per_node 4 -m composer train --ddp --config ... --out ...   (DistributedDataParallel)
+
+With ``--ddp`` every process started by ``torchrun`` trains on its own slice of each batch
+(``batch_size`` stays the global batch, split evenly; each rank draws windows and masks from
+its own random stream) and DDP averages the gradients, scaled so the step is the one a single
+process would take on the whole global batch. Rank 0 validates, decides on stopping (the
+others follow its decision), writes the checkpoints, the metrics and the progress bar.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import shlex
 import sys
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import click
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from composer import tokens as T
@@ -196,31 +207,127 @@ def style_habits(tempos: list[float], metres: Counter, keys: Counter | None = No
     return habits
 
 
+@dataclass
+class Ranks:
+    """Where this process stands in a ``torchrun`` job (a lone process: rank 0 of 1)."""
+
+    rank: int = 0
+    world: int = 1
+    device: torch.device | None = None  # under DDP: this rank's device (cuda:LOCAL_RANK or cpu)
+    active: bool = False  # True under --ddp, even with a single process
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def share(self, value):
+        """Rank 0's ``value`` (anything picklable) on every rank."""
+        if not self.active:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+
+def ddp_world_size() -> int:
+    """The number of processes ``torchrun`` started (1 outside torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+@contextmanager
+def process_group(enabled: bool, device_name: str = "auto"):
+    """Join the ``torchrun`` job for the block: gloo on the CPU, nccl on CUDA (one GPU per
+    process, ``LOCAL_RANK``'s). Yields ``Ranks``. A group already open (a recipe's stages
+    share one) is used and left open; one opened here is destroyed at the end, errors included."""
+    if not enabled:
+        yield Ranks()
+        return
+    if "LOCAL_RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        raise MozartError("--ddp trains as one process of a torchrun job: "
+                          "torchrun --nproc_per_node N -m composer train --ddp ...")
+    local_rank = int(os.environ["LOCAL_RANK"])
+    if device_name == "auto":
+        device_name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device_name)
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    elif device.type != "cpu":
+        raise MozartError(f"--ddp trains on CUDA GPUs or on the CPU, not on {device.type}.")
+    created = not dist.is_initialized()
+    if created:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        yield Ranks(dist.get_rank(), dist.get_world_size(), device, True)
+    finally:
+        if created and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def rank_seed(entropy, rank: int):
+    """Rank 0 keeps the single-process seed (a one-process run is unchanged); every other
+    rank gets an independent stream of the same seed."""
+    return entropy if rank == 0 else np.random.SeedSequence(entropy, spawn_key=(rank,))
+
+
+def global_batch_loss(loss: torch.Tensor, counts: torch.Tensor, world: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Under DDP: the global batch's mean NLL per scored cell (what one process would log for
+    the whole batch), and the objective to backpropagate: this rank's NLL sum over the global
+    cell count, times ``world``, since DDP averages the ranks' gradients. Their average is then
+    exactly the gradient of the global mean, whatever the split of the scored cells."""
+    local_count = counts.sum()
+    local_sum = loss * local_count.clamp(min=1)
+    totals = torch.stack([local_sum.detach().float(), local_count.float()])
+    dist.all_reduce(totals)
+    total_count = totals[1].clamp(min=1)
+    return totals[0] / total_count, local_sum * (world / total_count)
+
+
 def train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool = False, command: str = "",
-          quiet: bool = False) -> dict:
-    """Train and write the best checkpoint to ``out`` (and ``out/last`` for resuming)."""
+          quiet: bool = False, ddp: bool = False) -> dict:
+    """Train and write the best checkpoint to ``out`` (and ``out/last`` for resuming).
+
+    ``ddp=True``: this process is one rank of a ``torchrun`` job (see the module's docstring);
+    every rank returns rank 0's summary."""
+    with process_group(ddp, cfg.device) as ranks:
+        return _train(cfg, model_cfg, out, resume, command, quiet, ranks)
+
+
+def _train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool, command: str, quiet: bool,
+           ranks: Ranks) -> dict:
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(rank_seed(cfg.seed, ranks.rank))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = choose_device(cfg.device)
+    device = ranks.device if ranks.active else choose_device(cfg.device)
+    if cfg.batch_size % ranks.world:
+        raise MozartError(f"The batch size ({cfg.batch_size}) must split evenly among the {ranks.world} processes.")
+    batch_size = cfg.batch_size // ranks.world  # this rank's share of the global batch
     train_split = load_split(cfg.data, "train")
     valid_split = load_split(cfg.data, "valid")
     games, composers = train_split.games, train_split.composers
     model_cfg.n_games, model_cfg.n_composers = len(games), len(composers)
 
-    model = GridModel(model_cfg).to(device)
+    model = GridModel(model_cfg).to(device)  # the same seed: the same start on every rank
+    if ranks.rank:  # but each rank its own dropout
+        torch.manual_seed(int(np.random.SeedSequence(cfg.seed, spawn_key=(ranks.rank,)).generate_state(1)[0]))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.98))
-    sampler = WindowSampler(train_split, cfg.window_bars * 16, cfg.max_transpose, cfg.label_balance, seed=cfg.seed)
+    sampler = WindowSampler(train_split, cfg.window_bars * 16, cfg.max_transpose, cfg.label_balance,
+                            seed=rank_seed(cfg.seed, ranks.rank))
     progress = {"step": 0, "best_val": float("inf"), "bad_epochs": 0, "seconds": 0.0, "history": []}
     last_dir = out / "last"
-    if resume and (last_dir / "training_state.json").exists():
+    # Under DDP every rank reads OUT/last itself (OUT must be visible to all), as rank 0 decides.
+    if resume and ranks.share((last_dir / "training_state.json").exists()):
         loaded, _ = load_checkpoint(last_dir, device)
         model.load_state_dict(loaded.state_dict())
         progress = load_training_state(last_dir, optimizer)
-        rng = np.random.default_rng([cfg.seed, progress["step"]])
-        sampler.rng = np.random.default_rng([cfg.seed, progress["step"], 1])
-        print(f"resumed at step {progress['step']} (best validation NLL {progress['best_val']:.4f})")
+        rng = np.random.default_rng(rank_seed([cfg.seed, progress["step"]], ranks.rank))
+        sampler.rng = np.random.default_rng(rank_seed([cfg.seed, progress["step"], 1], ranks.rank))
+        if ranks.main:
+            print(f"resumed at step {progress['step']} (best validation NLL {progress['best_val']:.4f})")
+    net = model
+    if ranks.active:  # DDP broadcasts rank 0's weights now and averages the gradients in backward()
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     meta = CheckpointMeta(
         model=model_cfg, games=games, composers=composers, aliases=cfg.aliases,
@@ -228,77 +335,92 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool = Fa
         manifest_hash=load_meta(cfg.data)["manifest_sha256"],
         version=f"{out.name}-{time.strftime('%Y%m%d')}",
     )
-    out.mkdir(parents=True, exist_ok=True)
-    log = (out / "metrics.jsonl").open("a")
+    if ranks.main:
+        out.mkdir(parents=True, exist_ok=True)
+    log = (out / "metrics.jsonl").open("a") if ranks.main else None
     use_amp = device.type == "cuda"
     model.train()
     started = time.time() - progress["seconds"]
-    bar = tqdm(total=cfg.max_steps, initial=progress["step"], disable=quiet, dynamic_ncols=True, desc="train")
+    bar = tqdm(total=cfg.max_steps, initial=progress["step"], disable=quiet or not ranks.main, dynamic_ncols=True,
+               desc="train")
     frames_per_step = cfg.batch_size * cfg.window_bars * 16
     stop_reason = "max_steps"
     while progress["step"] < cfg.max_steps:
         step = progress["step"]
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
-        batch = sampler.sample(cfg.batch_size)
+        batch = sampler.sample(batch_size)
         hidden = None if model_cfg.causal else \
-            make_mask(cfg.batch_size, batch["tokens"].shape[1], batch["frames_per_bar"], rng)
+            make_mask(batch_size, batch["tokens"].shape[1], batch["frames_per_bar"], rng)
         inputs = to_model_inputs(batch, hidden, len(games), len(composers), cfg.style_dropout, rng, device)
         t0 = time.time()
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
-            loss, _, _ = loss_and_counts(model, inputs)
+            loss, _, counts = loss_and_counts(net, inputs)
+        objective = loss
+        if ranks.active:
+            loss, objective = global_batch_loss(loss, counts, ranks.world)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
         progress["step"] = step = step + 1
         elapsed = time.time() - started
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", fps=f"{frames_per_step / max(1e-6, time.time() - t0):.0f}")
-        log.write(json.dumps({"step": step, "loss": round(loss.item(), 4), "lr": lr_at(step - 1, cfg),
-                              "grad_norm": round(float(grad_norm), 3), "seconds": round(elapsed, 1)}) + "\n")
+        if log:
+            log.write(json.dumps({"step": step, "loss": round(loss.item(), 4), "lr": lr_at(step - 1, cfg),
+                                  "grad_norm": round(float(grad_norm), 3), "seconds": round(elapsed, 1)}) + "\n")
 
         out_of_time = cfg.max_minutes is not None and elapsed > cfg.max_minutes * 60
+        if ranks.active and cfg.max_minutes is not None:
+            out_of_time = ranks.share(out_of_time)  # rank 0's clock: every rank validates and stops together
         if step % cfg.steps_per_epoch == 0 or step == cfg.max_steps or out_of_time:
-            result = evaluate(model, valid_split, cfg, device, len(games), len(composers))
-            progress["seconds"] = time.time() - started
-            record = {"step": step, "seconds": round(progress["seconds"], 1), "val_nll": round(result["nll"], 4),
-                      "val_nll_per_voice": result["nll_per_voice"], "train_loss": round(loss.item(), 4)}
-            progress["history"].append(record)
-            log.write(json.dumps({"validation": record}) + "\n")
-            log.flush()
-            improved = result["nll"] < progress["best_val"] - 1e-4
-            if improved:
-                progress["best_val"], progress["bad_epochs"] = result["nll"], 0
-                meta.training = _training_summary(cfg, command, progress, device, record, model)
-                save_checkpoint(out, model, meta)
-            else:
-                progress["bad_epochs"] += 1
-            save_checkpoint(last_dir, model, meta)
-            save_training_state(last_dir, optimizer, progress)
-            bar.write(f"step {step}: validation NLL {result['nll']:.4f} "
-                      f"({'best' if improved else 'no improvement'}; {progress['seconds'] / 60:.1f} min)")
-            if progress["bad_epochs"] >= cfg.patience:
-                stop_reason = "early_stopping"
-                break
-            if out_of_time:
-                stop_reason = "time_budget"
+            stop = None
+            if ranks.main:  # the others wait for its decision
+                result = evaluate(model, valid_split, cfg, device, len(games), len(composers))
+                progress["seconds"] = time.time() - started
+                record = {"step": step, "seconds": round(progress["seconds"], 1), "val_nll": round(result["nll"], 4),
+                          "val_nll_per_voice": result["nll_per_voice"], "train_loss": round(loss.item(), 4)}
+                progress["history"].append(record)
+                log.write(json.dumps({"validation": record}) + "\n")
+                log.flush()
+                improved = result["nll"] < progress["best_val"] - 1e-4
+                if improved:
+                    progress["best_val"], progress["bad_epochs"] = result["nll"], 0
+                    meta.training = _training_summary(cfg, command, progress, device, record, model, ranks)
+                    save_checkpoint(out, model, meta)
+                else:
+                    progress["bad_epochs"] += 1
+                save_checkpoint(last_dir, model, meta)
+                save_training_state(last_dir, optimizer, progress)
+                bar.write(f"step {step}: validation NLL {result['nll']:.4f} "
+                          f"({'best' if improved else 'no improvement'}; {progress['seconds'] / 60:.1f} min)")
+                if progress["bad_epochs"] >= cfg.patience:
+                    stop = "early_stopping"
+                elif out_of_time:
+                    stop = "time_budget"
+            stop = ranks.share(stop)
+            if stop:
+                stop_reason = stop
                 break
     bar.close()
-    log.close()
-    # Final summary in the best checkpoint's config.
-    best_model, best_meta = load_checkpoint(out)
-    best_meta.training["stop_reason"] = stop_reason
-    best_meta.training["total_seconds"] = round(time.time() - started, 1)
-    best_meta.training["curve"] = progress["history"]
-    save_checkpoint(out, best_model, best_meta)
-    # The originality index travels with the model: it is the corpus this model saw.
-    OriginalityIndex.from_encoded(cfg.data, ("train",)).save(out / ORIGINALITY_INDEX)
-    return best_meta.training
+    summary = None
+    if ranks.main:
+        log.close()
+        # Final summary in the best checkpoint's config.
+        best_model, best_meta = load_checkpoint(out)
+        best_meta.training["stop_reason"] = stop_reason
+        best_meta.training["total_seconds"] = round(time.time() - started, 1)
+        best_meta.training["curve"] = progress["history"]
+        save_checkpoint(out, best_model, best_meta)
+        # The originality index travels with the model: it is the corpus this model saw.
+        OriginalityIndex.from_encoded(cfg.data, ("train",)).save(out / ORIGINALITY_INDEX)
+        summary = best_meta.training
+    return ranks.share(summary)
 
 
-def _training_summary(cfg, command, progress, device, record, model) -> dict:
-    return {
+def _training_summary(cfg, command, progress, device, record, model, ranks: Ranks) -> dict:
+    summary = {
         "command": command,
         "train_config": asdict(cfg),
         "best_step": record["step"],
@@ -311,6 +433,11 @@ def _training_summary(cfg, command, progress, device, record, model) -> dict:
                     + (f", {torch.cuda.get_device_name()}" if device.type == "cuda" else ""),
         "torch": torch.__version__,
     }
+    if ranks.active:
+        summary["hardware"] += f" (x {ranks.world} processes)"
+        summary["ddp"] = {"processes": ranks.world, "backend": dist.get_backend(),
+                          "batch_per_process": cfg.batch_size // ranks.world}
+    return summary
 
 
 def load_config_file(path: str | None) -> tuple[TrainConfig, ModelConfig]:
@@ -334,19 +461,32 @@ def load_config_file(path: str | None) -> tuple[TrainConfig, ModelConfig]:
 @click.option("--batch-size", type=int, help="Override the batch size.")
 @click.option("--device", help="cuda, mps or cpu (default: auto).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last if present.")
-def train_command(config_path, recipe_path, out, data, arch, hidden, max_steps, max_minutes, batch_size, device, resume):
+@click.option("--ddp", is_flag=True,
+              help="Distributed data-parallel training, one process per GPU (nccl) or CPU slot (gloo), "
+                   "started by torchrun: `torchrun --nproc_per_node 4 -m composer train --ddp --config ... "
+                   "--out ...`. The batch size stays the global batch, split evenly among the processes; "
+                   "rank 0 validates and writes OUT (which every process must see, to --resume).")
+def train_command(config_path, recipe_path, out, data, arch, hidden, max_steps, max_minutes, batch_size, device, resume,
+                  ddp):
     """Train a composer model on the encoded corpus."""
     command = "python -m composer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if ddp_world_size() > 1 and not ddp:
+        raise click.UsageError(f"torchrun started {ddp_world_size()} processes: add --ddp, or each would train "
+                               "alone and overwrite the others' checkpoints.")
+    main_rank = int(os.environ.get("RANK", "0")) == 0 or not ddp
     if recipe_path:
         from composer.recipe import run_recipe
 
         if config_path or arch or hidden or max_steps or max_minutes or batch_size:
-            raise click.UsageError("--recipe takes its settings from the recipe: only --out, --data and --device apply.")
+            raise click.UsageError("--recipe takes its settings from the recipe: only --out, --data, --device "
+                                   "and --ddp apply.")
         try:
-            folder = run_recipe(recipe_path, out, data=data, device=device, command=command)
+            folder = run_recipe(recipe_path, out, data=data, device=device, command=command, ddp=ddp,
+                                quiet=not main_rank)
         except MozartError as e:
             raise click.ClickException(str(e)) from None
-        click.echo(f"composer assembled in {folder}")
+        if main_rank:
+            click.echo(f"composer assembled in {folder}")
         return
     cfg, model_cfg = load_config_file(config_path)
     for name, value in (("data", data), ("max_steps", max_steps), ("max_minutes", max_minutes),
@@ -362,7 +502,12 @@ def train_command(config_path, recipe_path, out, data, arch, hidden, max_steps, 
         load_meta(cfg.data)
     except MozartError as e:
         raise click.ClickException(str(e)) from None
-    summary = train(cfg, model_cfg, Path(out), resume=resume, command=command)
+    try:
+        summary = train(cfg, model_cfg, Path(out), resume=resume, command=command, ddp=ddp)
+    except MozartError as e:
+        raise click.ClickException(str(e)) from None
+    if not main_rank:
+        return
     click.echo(f"best validation NLL {summary['val_nll']:.4f} at step {summary['best_step']} "
                f"({summary['seconds_to_best'] / 60:.1f} min); stopped: {summary['stop_reason']}")
     click.echo(f"checkpoint: {out}")
