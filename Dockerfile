@@ -2,6 +2,8 @@
 #   docker build --build-arg TORCH_INDEX=https://download.pytorch.org/whl/cu128 -t mozart .
 # Run (the database lives on a volume):
 #   docker run -e DISCORD_TOKEN=... -v mozart-data:/data mozart
+# The same image runs composing workers (`python -m workers`): docker-compose.yml starts bot,
+# workers, Redis and PostgreSQL together.
 FROM python:3.11-slim
 
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
@@ -23,8 +25,9 @@ COPY pyproject.toml README.md ./
 COPY composer ./composer
 COPY cogs ./cogs
 COPY db ./db
+COPY workers ./workers
 COPY bot.py mozart_cli.py ./
-RUN pip install . \
+RUN pip install ".[queue,postgres]" \
     && useradd --create-home mozart \
     && mkdir -p /data && chown mozart /data
 USER mozart

@@ -26,6 +26,9 @@ from .queries import classify_error
 __all__ = ('ALEMBIC_INI', 'alembic_config', 'upgrade', 'upgrade_sql', 'current_revision', 'head_revision', 'revision')
 
 ALEMBIC_INI = Path(__file__).with_name('alembic.ini')
+# Bot processes (shards) and composing workers all migrate at start-up; on PostgreSQL they take
+# turns on this transaction-scoped advisory lock, so two never run the same migration at once.
+MIGRATION_LOCK_ID = 0x6D6F7A61  # "moza"
 
 
 def alembic_config(url: str = DEFAULT_URL, *, configure_logger: bool = False) -> Config:
@@ -55,6 +58,8 @@ async def upgrade(target: str | AsyncEngine = DEFAULT_URL, revision: str = 'head
         config = alembic_config(_url_of(engine))
 
         def run(connection: Connection) -> None:
+            if connection.dialect.name == 'postgresql':
+                connection.exec_driver_sql(f'SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})')
             config.attributes['connection'] = connection
             command.upgrade(config, revision)
 

@@ -1,0 +1,41 @@
+"""docker-compose.yml and the Dockerfile stay in step with the code they run (no Docker needed here)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from bot import BotConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_starts_bot_workers_redis_and_postgres_wired_to_each_other():
+    services = _compose()["services"]
+    assert set(services) == {"bot", "worker", "redis", "postgres"}
+    bot, worker = services["bot"], services["worker"]
+    assert bot["command"] == ["python", "bot.py"] and worker["command"] == ["python", "-m", "workers"]
+    assert (ROOT / "workers" / "__main__.py").exists()
+    for service in (bot, worker):
+        env = service["environment"]
+        assert env["DATABASE_URL"].startswith("postgresql+asyncpg://") and "@postgres:5432/" in env["DATABASE_URL"]
+        assert env["MOZART_QUEUE_URL"] == "redis://redis:6379/0"
+        assert {"redis", "postgres"} <= set(service["depends_on"])
+    assert "DISCORD_TOKEN" in bot["environment"] and "DISCORD_TOKEN" not in worker["environment"]
+    # the bot reads its configuration from exactly these variables
+    config = BotConfig.from_env({k: re.sub(r"\$\{[^}]*\}", "x", str(v)) for k, v in bot["environment"].items()})
+    assert config.queue_url == "redis://redis:6379/0" and config.database_url.startswith("postgresql+asyncpg://")
+    assert worker["deploy"]["replicas"] >= 2
+
+
+def test_the_image_holds_every_package_the_bot_and_workers_import():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in ("composer", "cogs", "db", "workers"):
+        assert f"COPY {package} ./{package}" in dockerfile
+    assert re.search(r'pip install "\.\[[^\]]*queue[^\]]*postgres[^\]]*\]"', dockerfile)
