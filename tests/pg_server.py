@@ -10,7 +10,8 @@ Where the PostgreSQL databases live, in this order:
 * otherwise a throwaway server, started once per test session on 127.0.0.1 (a free port, data in
   a temporary folder, no fsync, trust authentication) from PostgreSQL's own programs:
   ``initdb`` on ``PATH``, or Debian's ``/usr/lib/postgresql/<version>/bin`` (``apt-get install
-  postgresql``), and stopped at the end. As root it runs as the ``postgres`` user.
+  postgresql``), and stopped at the end, or when pytest dies. As root it runs as the ``postgres``
+  user.
 * otherwise the PostgreSQL variants are skipped, all with the same reason, and the end of the
   pytest run says which engines the database tests ran on and why not PostgreSQL.
 
@@ -27,11 +28,12 @@ import itertools
 import os
 import pwd
 import re
-import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -41,7 +43,7 @@ import pytest
 __all__ = ('ENV_URL', 'PostgresServer', 'postgres_server', 'database_url', 'is_postgres', 'pytest_terminal_summary')
 
 ENV_URL = 'MOZART_TEST_POSTGRES_URL'
-PROGRAMS = ('initdb', 'pg_ctl', 'postgres')
+PROGRAMS = ('initdb', 'postgres')
 START_TIMEOUT_S = 60
 
 
@@ -101,7 +103,7 @@ class PostgresServer:
 
 
 def find_bindir() -> Path | None:
-    """A folder with initdb, pg_ctl and postgres: PATH's, pg_config's, then Debian's newest version."""
+    """A folder with initdb and postgres: PATH's, pg_config's, then Debian's newest version."""
     candidates: list[Path] = []
     if initdb := shutil.which('initdb'):
         candidates.append(Path(initdb).resolve().parent)
@@ -126,8 +128,35 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _parent_death_signal() -> Callable[[], None] | None:
+    """For Popen's preexec_fn: the server gets SIGQUIT (immediate shutdown) when pytest dies, even
+    killed, so no server outlives its test run (Linux's PR_SET_PDEATHSIG; elsewhere nothing)."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not in the forked child
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGQUIT)  # 1: PR_SET_PDEATHSIG
+
+
+def _remove_stale_folders(parent: str) -> None:
+    """Folders of servers whose pytest was killed (the server went with it, not the folder)."""
+    for folder in glob.glob(os.path.join(parent, 'mozart-pg-*')):
+        with contextlib.suppress(OSError, ValueError):
+            if time.time() - os.path.getmtime(folder) < 3600:
+                continue  # perhaps a run starting now
+            pid_file = Path(folder, 'data', 'postmaster.pid')
+            if pid_file.exists():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid_file.read_text().split()[0]), 0)
+                    continue  # still running
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def start_server(bindir: Path) -> PostgresServer:
-    """initdb + pg_ctl start in a new temporary folder; raises Unavailable with the server's words."""
+    """initdb in a new temporary folder, then postgres in the foreground as our child; raises
+    Unavailable with the programs' own words when that fails."""
     as_user: dict[str, Any] = {}
     if os.geteuid() == 0:  # initdb and postgres refuse to run as root
         try:
@@ -137,44 +166,60 @@ def start_server(bindir: Path) -> PostgresServer:
                               "(Debian's postgresql package creates it)") from None
         as_user = dict(user=account.pw_uid, group=account.pw_gid, extra_groups=[])
     # as root, not under $TMPDIR: the postgres user must be able to reach the folder
-    base = Path(tempfile.mkdtemp(prefix='mozart-pg-', dir='/tmp' if as_user and os.path.isdir('/tmp') else None))
+    parent = '/tmp' if as_user and os.path.isdir('/tmp') else tempfile.gettempdir()
+    _remove_stale_folders(parent)
+    base = Path(tempfile.mkdtemp(prefix='mozart-pg-', dir=parent))
     if as_user:
         os.chown(base, as_user['user'], as_user['group'])
     data, log = base / 'data', base / 'server.log'
-
-    def run(*args: str | Path) -> subprocess.CompletedProcess:
-        return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=START_TIMEOUT_S,
-                              cwd=base, **as_user)
+    process: subprocess.Popen | None = None
 
     def tail(text: str) -> str:
         lines = [line for line in text.strip().splitlines() if line.strip()]
         return ' / '.join(lines[-3:]) or 'no output'
 
     def stop() -> None:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            run(bindir / 'pg_ctl', '-D', data, '-m', 'immediate', '-w', 'stop')
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGQUIT)  # immediate shutdown: the data is thrown away anyway
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         shutil.rmtree(base, ignore_errors=True)
 
     try:
-        done = run(bindir / 'initdb', '-D', data, '-U', 'postgres', '--auth=trust', '--no-locale', '-E', 'UTF8',
-                   '--no-sync')
+        done = subprocess.run([str(bindir / 'initdb'), '-D', str(data), '-U', 'postgres', '--auth=trust',
+                               '--no-locale', '-E', 'UTF8', '--no-sync'],
+                              capture_output=True, text=True, timeout=START_TIMEOUT_S, cwd=base, **as_user)
         if done.returncode:
             raise Unavailable(f'{bindir}/initdb failed: {tail(done.stderr + done.stdout)}')
         for _ in range(3):  # the free port may be taken before the server binds it: try another
             port = _free_port()
-            options = (f'-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={shlex.quote(str(base))}'
-                       ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200')
-            done = run(bindir / 'pg_ctl', '-D', data, '-l', log, '-o', options, '-w', '-t', str(START_TIMEOUT_S),
-                       'start')
-            if done.returncode == 0:
-                return PostgresServer(f'postgresql://postgres@127.0.0.1:{port}/postgres',
-                                      f'a throwaway server on 127.0.0.1:{port}, from {bindir}', _stop=stop)
-        server_log = log.read_text(errors='replace') if log.exists() else ''
-        raise Unavailable(f'{bindir}/pg_ctl start failed: {tail(server_log or done.stderr + done.stdout)}')
+            with open(log, 'ab') as log_file:
+                process = subprocess.Popen(
+                    [str(bindir / 'postgres'), '-D', str(data), '-p', str(port), '-c', 'listen_addresses=127.0.0.1',
+                     '-c', f'unix_socket_directories={base}', '-c', 'max_connections=200',
+                     '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, cwd=base,
+                    preexec_fn=_parent_death_signal(), **as_user)
+            server = PostgresServer(f'postgresql://postgres@127.0.0.1:{port}/postgres',
+                                    f'a throwaway server on 127.0.0.1:{port}, from {bindir}', _stop=stop)
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while process.poll() is None and time.monotonic() < deadline:
+                try:
+                    server.version = server.admin("SELECT current_setting('server_version')")[0]
+                    return server
+                except Exception:  # not listening yet, or still starting up
+                    time.sleep(0.1)
+            if process.poll() is None:
+                raise Unavailable(f'{bindir}/postgres did not answer within {START_TIMEOUT_S} s: '
+                                  f'{tail(log.read_text(errors="replace"))}')
+        raise Unavailable(f'{bindir}/postgres did not start: {tail(log.read_text(errors="replace"))}')
     except (OSError, subprocess.SubprocessError) as exc:
         stop()
         raise Unavailable(f'could not run {bindir}: {exc}') from exc
-    except Unavailable:
+    except BaseException:
         stop()
         raise
 
@@ -202,15 +247,9 @@ def obtain_server() -> PostgresServer:
         return server
     bindir = find_bindir()
     if bindir is None:
-        raise Unavailable(f"no PostgreSQL server programs (initdb, pg_ctl, postgres) on PATH or in "
+        raise Unavailable(f"no PostgreSQL server programs (initdb, postgres) on PATH or in "
                           f"/usr/lib/postgresql/*/bin: apt-get install postgresql, or set ${ENV_URL}")
-    server = start_server(bindir)
-    try:
-        server.version = server.admin("SELECT current_setting('server_version')")[0]
-    except Exception as exc:
-        server.stop()
-        raise Unavailable(f'the server started from {bindir} does not answer: {type(exc).__name__}: {exc}') from exc
-    return server
+    return start_server(bindir)
 
 
 # --- fixtures ---------------------------------------------------------------------------------
