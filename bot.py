@@ -47,6 +47,8 @@ class BotConfig:
     max_queue: int = 8
     queue_url: str | None = field(default=None, repr=False)  # Redis of the job queue; None: compose in-process
     guild_id: int | None = None
+    shards: int | str | None = None  # None: one connection; "auto": Discord's count; N: N shards
+    shard_ids: tuple[int, ...] | None = None  # the shards this process runs (a cluster); None: all
     limits: ComposeLimits = ComposeLimits()  # per person: pieces in flight, burst, refill, waiting
     log_salt: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)  # user ids in logs
     stall_warning_s: float = 0.5  # warn when the event loop is blocked this long (0 = off)
@@ -97,6 +99,7 @@ class BotConfig:
             max_queue=max(1, number("MOZART_QUEUE", cls.max_queue)),
             queue_url=env.get("MOZART_QUEUE_URL") or None,
             guild_id=number("DISCORD_GUILD_ID", None),
+            **_shards(env.get("MOZART_SHARDS"), ids("MOZART_SHARD_IDS")),
             limits=limits,
             **({"log_salt": env["MOZART_LOG_SALT"]} if env.get("MOZART_LOG_SALT") else {}),
             stall_warning_s=max(0.0, number("MOZART_STALL_WARNING_S", cls.stall_warning_s, float)),
@@ -104,6 +107,25 @@ class BotConfig:
             models_dir=env.get("MOZART_MODELS_DIR") or cls.models_dir,
             version_floor=min(1.0, max(0.0, number("MOZART_VERSION_FLOOR", cls.version_floor, float))),
         )
+
+
+def _shards(count: str | None, shard_ids: list[int]) -> dict:
+    """MOZART_SHARDS (empty, "auto" or a number) and MOZART_SHARD_IDS as BotConfig fields."""
+    count = (count or "").strip().lower()
+    if not count:
+        if shard_ids:
+            raise ConfigError("MOZART_SHARD_IDS needs MOZART_SHARDS (the total number of shards).")
+        return {}
+    if count == "auto":
+        if shard_ids:
+            raise ConfigError("MOZART_SHARD_IDS needs a number in MOZART_SHARDS, not auto.")
+        return {"shards": "auto"}
+    if not count.isdigit() or int(count) < 1:
+        raise ConfigError(f"MOZART_SHARDS must be auto or a number of shards (got {count!r}).")
+    bad = [i for i in shard_ids if not 0 <= i < int(count)]
+    if bad:
+        raise ConfigError(f"MOZART_SHARD_IDS {bad} are not shards of {count} (0 to {int(count) - 1}).")
+    return {"shards": int(count), "shard_ids": tuple(shard_ids) or None}
 
 
 class Mozart(commands.Bot):
@@ -166,6 +188,12 @@ class Mozart(commands.Bot):
             await self.engine.dispose()
         if self.watchdog is not None:
             await self.watchdog.stop()
+
+
+class ShardedMozart(Mozart, commands.AutoShardedBot):
+    """Mozart over several gateway connections (MOZART_SHARDS), or some of them (MOZART_SHARD_IDS: one
+    process of a cluster). Nothing else changes: buttons find their piece in the shared database, so a
+    click works whichever process receives it."""
 
 
 class LoopWatchdog:
@@ -283,7 +311,11 @@ async def build(config: BotConfig) -> Mozart:
     limiter = Limiter(config.limits, job_seconds=service.typical_job_seconds)
     versions = Versions(service, sessions, config.models_dir, floor=config.version_floor, device=config.device)
     await versions.restore()
-    return Mozart(config=config, db=sessions, studio=service, limiter=limiter, versions=versions, engine=engine)
+    if config.shards is None:
+        return Mozart(config=config, db=sessions, studio=service, limiter=limiter, versions=versions, engine=engine)
+    shard_count = None if config.shards == "auto" else config.shards  # None: as Discord recommends
+    return ShardedMozart(config=config, db=sessions, studio=service, limiter=limiter, versions=versions,
+                         engine=engine, shard_count=shard_count, shard_ids=list(config.shard_ids or ()) or None)
 
 
 async def run(config: BotConfig) -> None:

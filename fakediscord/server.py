@@ -158,11 +158,13 @@ class FakeDiscord:
         guild_name: str = 'Test Guild',
         channel_name: str = 'general',
         user_name: str = 'tester',
+        recommended_shards: int = 1,
         response_deadline: float = 3.0,
         heartbeat_interval_ms: int = 41_250,
     ) -> None:
         self.snowflake = SnowflakeFactory()
         self.response_deadline = response_deadline  # Discord drops interactions not answered in 3 s
+        self.recommended_shards = recommended_shards  # what GET /gateway/bot tells an AutoShardedClient
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.started_at = dt.datetime.now(dt.timezone.utc)
 
@@ -446,7 +448,7 @@ class FakeDiscord:
         ready: dict[str, Any] = {
             'v': 10, 'user': self._bot_user(), 'session_id': session.id, 'session_type': 'normal',
             'resume_gateway_url': self.gateway_url,
-            'guilds': [{'id': str(self.guild_id), 'unavailable': True}],
+            'guilds': [{'id': str(self.guild_id), 'unavailable': True}] if self._owns(session, self.guild_id) else [],
             'application': {'id': str(self.application_id), 'flags': 0},
             'private_channels': [], 'relationships': [], 'presences': [], 'guild_join_requests': [],
             'geo_ordered_rtc_regions': [], 'user_settings': {}, '_trace': ['fakediscord'],
@@ -454,7 +456,8 @@ class FakeDiscord:
         if session.shard is not None:
             ready['shard'] = session.shard
         await self._send_event(session, 'READY', ready)
-        await self._send_event(session, 'GUILD_CREATE', self._guild_create())
+        if self._owns(session, self.guild_id):
+            await self._send_event(session, 'GUILD_CREATE', self._guild_create())
         self.changes.notify()
 
     async def _resume(self, conn: _Connection, data: dict[str, Any]) -> None:
@@ -494,7 +497,10 @@ class FakeDiscord:
         if not self._sessions:
             raise RuntimeError('fakediscord: no bot session; start the bot (fake.running(bot)) first')
         sent = 0
+        guild_id = int(data['guild_id']) if isinstance(data, dict) and data.get('guild_id') else None
         for session in list(self._sessions.values()):
+            if not self._owns(session, guild_id):
+                continue  # another shard's guild (DMs: shard 0), as Discord routes them
             if intent is not None and not session.intents & intent:
                 log.warning('not sending %s: the bot did not request intent %#x (Discord would not either)',
                             event, intent)
@@ -502,6 +508,14 @@ class FakeDiscord:
             await self._send_event(session, event, data)
             sent += 1
         return sent
+
+    @staticmethod
+    def _owns(session: GatewaySession, guild_id: int | None) -> bool:
+        """Whether a session's shard receives a guild's events (Discord: (guild_id >> 22) % shards; DMs: 0)."""
+        if session.shard is None:
+            return True
+        shard_id, count = session.shard
+        return (0 if guild_id is None else (guild_id >> 22) % count) == shard_id
 
     async def drop_connection(self, code: int = 4000) -> None:
         """Close the bots' websockets abnormally; discord.py reconnects and RESUMEs."""
@@ -890,7 +904,7 @@ class FakeDiscord:
 
     async def _get_gateway_bot(self, request: web.Request) -> web.Response:
         return self._bot_auth(request) or _json({
-            'url': self.gateway_url, 'shards': 1,
+            'url': self.gateway_url, 'shards': self.recommended_shards,
             'session_start_limit': {'total': 1000, 'remaining': 1000, 'reset_after': 0, 'max_concurrency': 1},
         })
 
