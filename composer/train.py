@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -228,6 +229,14 @@ class Ranks:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def agree(self, flag: bool) -> bool:
+        """Rank 0's ``flag`` on every rank: one small tensor, cheap enough for every step."""
+        if not self.active:
+            return flag
+        tensor = torch.tensor([float(flag)], device=self.device)
+        dist.broadcast(tensor, src=0)
+        return bool(tensor.item())
+
 
 def ddp_world_size() -> int:
     """The number of processes ``torchrun`` started (1 outside torchrun)."""
@@ -255,8 +264,8 @@ def process_group(enabled: bool, device_name: str = "auto"):
     elif device.type != "cpu":
         raise MozartError(f"--ddp trains on CUDA GPUs or on the CPU, not on {device.type}.")
     created = not dist.is_initialized()
-    if created:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if created:  # the others wait while rank 0 validates and saves: allow that 30 minutes (nccl's default is 10)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(minutes=30))
     try:
         yield Ranks(dist.get_rank(), dist.get_world_size(), device, True)
     finally:
@@ -373,7 +382,7 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool, co
 
         out_of_time = cfg.max_minutes is not None and elapsed > cfg.max_minutes * 60
         if ranks.active and cfg.max_minutes is not None:
-            out_of_time = ranks.share(out_of_time)  # rank 0's clock: every rank validates and stops together
+            out_of_time = ranks.agree(out_of_time)  # rank 0's clock: every rank validates and stops together
         if step % cfg.steps_per_epoch == 0 or step == cfg.max_steps or out_of_time:
             stop = None
             if ranks.main:  # the others wait for its decision

@@ -56,13 +56,13 @@ def losses(folder: Path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def runs(encoded_dir, tmp_path_factory):
     """One process and two processes, the same config and global batch; then the two-process
-    run resumed for one more epoch."""
+    run resumed with a spent time budget (it must stop on every rank at once, one step on)."""
     folder = tmp_path_factory.mktemp("ddp")
     config = folder / "tiny.json"
     config.write_text(json.dumps({
         "train": {"data": str(encoded_dir), "window_bars": 4, "batch_size": GLOBAL_BATCH, "max_steps": STEPS,
                   "steps_per_epoch": EPOCH, "warmup_steps": 5, "lr": 5e-3, "val_max_windows": 8, "patience": 10,
-                  "seed": 0, "threads": 1},
+                  "seed": 0, "threads": 1, "max_minutes": 30},  # a budget: the ranks agree on the clock every step
         "model": ModelConfig.tiny().to_dict(),
     }))
     train = ["composer", "train", "--config", str(config)]
@@ -71,7 +71,8 @@ def runs(encoded_dir, tmp_path_factory):
     output = run([*train, "--ddp", "--out", str(two)], processes=2)
     curve = losses(two)
     config_two = json.loads((two / "config.json").read_text())
-    resumed = run([*train, "--ddp", "--out", str(two), "--resume", "--max-steps", str(STEPS + EPOCH)], processes=2)
+    resumed = run([*train, "--ddp", "--out", str(two), "--resume", "--max-steps", str(STEPS + EPOCH),
+                   "--max-minutes", "0.001"], processes=2)
     return {"one": one, "two": two, "curve_one": losses(one), "curve_two": curve, "config_two": config_two,
             "output": output, "resumed": resumed, "config_resumed": json.loads((two / "config.json").read_text())}
 
@@ -120,11 +121,12 @@ def test_a_ddp_checkpoint_loads_and_composes(runs):
     assert (piece.grid[:, 0] >= 2).any()  # notes, not only rests and holds
 
 
-def test_a_ddp_run_resumes_where_it_stopped(runs):
-    assert "resumed at step 60" in runs["resumed"]
+def test_a_ddp_run_resumes_where_it_stopped_and_stops_on_rank_zeros_clock(runs):
+    assert runs["resumed"].count("resumed at step 60") == 1
     training = runs["config_resumed"]["training"]
-    assert [r["step"] for r in training["curve"]] == [20, 40, 60, 80]
-    assert len(losses(runs["two"])) == STEPS + EPOCH
+    assert [r["step"] for r in training["curve"]] == [20, 40, 60, 61]
+    assert training["stop_reason"] == "time_budget"
+    assert len(losses(runs["two"])) == STEPS + 1
 
 
 GRADIENTS = """
