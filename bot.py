@@ -308,7 +308,15 @@ async def build(config: BotConfig) -> Mozart:
         service = QueueStudio(generator, config.queue_url, sessions, max_queue=config.max_queue)
     else:
         service = Studio(generator, workers=config.workers, max_queue=config.max_queue)
-    limiter = Limiter(config.limits, job_seconds=service.typical_job_seconds)
+    shared = None
+    if config.queue_url:  # several bot processes: a person's limits are kept in the queue's Redis
+        from redis.asyncio import Redis
+
+        from cogs.utils.shared_limits import SharedLimits
+
+        shared = SharedLimits(Redis.from_url(config.queue_url, socket_connect_timeout=2, socket_timeout=2),
+                              config.limits)
+    limiter = Limiter(config.limits, job_seconds=service.typical_job_seconds, shared=shared)
     versions = Versions(service, sessions, config.models_dir, floor=config.version_floor, device=config.device)
     await versions.restore()
     if config.shards is None:

@@ -30,6 +30,7 @@ from composer.studio import Update, send_update
 jobs_log = logging.getLogger("mozart.jobs")
 
 Clock = Callable[[], float]
+SHARED_POLL_S = 0.5  # how often a request held by the shared limits asks again
 
 
 class TooManyWaitingError(MozartError):
@@ -106,9 +107,11 @@ class TokenBucket:
 class Turn:
     """One request's place in its person's line; ``with turn:`` gives the place back."""
 
-    def __init__(self, limiter: Limiter, person: _Person):
+    def __init__(self, limiter: Limiter, person: _Person, user_id: int):
         self._limiter = limiter
         self._person = person
+        self.user_id = user_id
+        self.slot: str | None = None  # the shared slot held (with ``Limiter.shared``)
         self.granted = False
         self.released = False
         self.error: BaseException | None = None
@@ -129,12 +132,40 @@ class Turn:
                 await self._changed.wait()
         if self.error is not None:
             raise self.error
+        if self._limiter.shared is not None:
+            await self._admit_shared(update, last)
+            self.waited_s = self._limiter.clock() - self._asked_at
         return self.waited_s
+
+    async def _admit_shared(self, update: Update | None, last: str | None) -> None:
+        """Past this process's line: wait for the person's shared limits (their requests in other processes)."""
+        shared, limits = self._limiter.shared, self._limiter.limits
+        while True:
+            try:
+                admission = await shared.admit(self.user_id)
+            except Exception:  # Redis away: this process's own limits still hold; the queue says it is paused
+                jobs_log.warning("shared limits unreachable; using this process's only", exc_info=True)
+                return
+            if admission.admitted:
+                self.slot = admission.slot
+                return
+            if admission.active >= limits.in_flight:
+                text = (f"Queued: you have {admission.active} piece{'s' if admission.active != 1 else ''} on the "
+                        f"way (here or in other servers); this one starts when one of them is posted.")
+            else:
+                text = (f"Queued: you've asked for many pieces in a short time; this one starts in about "
+                        f"{math.ceil(admission.token_wait_s)} s.")
+            if text != last:
+                last = text
+                await send_update(update, text)
+            await asyncio.sleep(min(max(admission.token_wait_s, SHARED_POLL_S), 2.0))
 
     def release(self) -> None:
         if not self.released:
             self.released = True
             self._limiter._release(self)
+            if self.slot is not None:
+                self._limiter._release_shared(self.user_id, self.slot)
 
     def __enter__(self) -> Turn:
         return self
@@ -168,8 +199,10 @@ class Limiter:
     """
 
     def __init__(self, limits: ComposeLimits = ComposeLimits(), *, job_seconds: Callable[[], float] = lambda: 3.0,
-                 clock: Clock = time.monotonic):
+                 clock: Clock = time.monotonic, shared=None):
         self.limits = limits
+        self.shared = shared  # ``SharedLimits``: the same limits across bot processes (Redis); None: this one only
+        self._releases: set[asyncio.Task] = set()
         self.clock = clock
         self._job_seconds = job_seconds  # typical seconds a piece takes, for "try again in ..."
         self._people: dict[int, _Person] = {}
@@ -188,7 +221,7 @@ class Limiter:
         must_wait = bool(person.waiting) or not self._may_start(person)
         if must_wait and len(person.waiting) >= self.limits.max_waiting:
             raise TooManyWaitingError(person.active, len(person.waiting), self.retry_after(person))
-        turn = Turn(self, person)
+        turn = Turn(self, person, user_id)
         person.waiting.append(turn)
         self._pump(person)
         return turn
@@ -220,6 +253,9 @@ class Limiter:
         from composer.studio import ServiceClosedError
 
         self._closed = True
+        if self.shared is not None:
+            await asyncio.gather(*self._releases, return_exceptions=True)
+            await self.shared.close()
         for person in self._people.values():
             if person.timer is not None:
                 person.timer.cancel()
@@ -261,6 +297,11 @@ class Limiter:
             self._pump(person)
             for other in person.waiting:
                 other._changed.set()
+
+    def _release_shared(self, user_id: int, slot: str) -> None:
+        task = asyncio.ensure_future(self.shared.release(user_id, slot))
+        self._releases.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._releases.discard)
 
     def _forget_idle(self) -> None:
         for user_id, person in list(self._people.items()):
