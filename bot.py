@@ -45,6 +45,7 @@ class BotConfig:
     device: str = "auto"
     workers: int = 2  # on 2 CPU cores: 8 queued pieces in 12.4 s instead of 22.2 s with 1
     max_queue: int = 8
+    batch: int = 1  # waiting compositions composed together in one forward pass (a GPU: 8 or more)
     queue_url: str | None = field(default=None, repr=False)  # Redis of the job queue; None: compose in-process
     guild_id: int | None = None
     shards: int | str | None = None  # None: one connection; "auto": Discord's count; N: N shards
@@ -97,6 +98,7 @@ class BotConfig:
             device=env.get("MOZART_DEVICE") or cls.device,
             workers=max(1, number("MOZART_WORKERS", cls.workers)),
             max_queue=max(1, number("MOZART_QUEUE", cls.max_queue)),
+            batch=max(1, number("MOZART_BATCH", cls.batch)),
             queue_url=env.get("MOZART_QUEUE_URL") or None,
             guild_id=number("DISCORD_GUILD_ID", None),
             **_shards(env.get("MOZART_SHARDS"), ids("MOZART_SHARD_IDS")),
@@ -307,7 +309,7 @@ async def build(config: BotConfig) -> Mozart:
 
         service = QueueStudio(generator, config.queue_url, sessions, max_queue=config.max_queue)
     else:
-        service = Studio(generator, workers=config.workers, max_queue=config.max_queue)
+        service = Studio(generator, workers=config.workers, max_queue=config.max_queue, batch=config.batch)
     shared = None
     if config.queue_url:  # several bot processes: a person's limits are kept in the queue's Redis
         from redis.asyncio import Redis

@@ -78,9 +78,12 @@ class Studio:
     them can answer any request."""
 
     def __init__(self, generator: Generator, workers: int = 1, max_queue: int = 8, originality=None,
-                 render_fn=None):
+                 render_fn=None, batch: int = 1):
         self.generators: dict[str, Generator] = {generator.version: generator}  # served versions, oldest first
         self.workers = max(1, workers)
+        # Up to this many waiting requests (of one version) are composed together, their forward passes
+        # shared (``Generator.generate_many``): worth it on a GPU; 1 composes each alone.
+        self.batch = max(1, batch)
         self.max_queue = max_queue
         # callable(piece) -> (bars, source id) or None; by default the composing checkpoint's index
         self.originality = originality
@@ -183,30 +186,63 @@ class Studio:
                 await self._wakeup.wait()
             if self._closed and not self._waiting:
                 return
-            ticket = self._waiting.popleft()
-            if ticket.future.done():  # the caller gave up
+            tickets = self._take()
+            if not tickets:
                 continue
-            self._running += 1
+            self._running += len(tickets)
             started = time.monotonic()
-            ticket.seconds["queued"] = started - ticket.queued_at
+            for ticket in tickets:
+                ticket.seconds["queued"] = started - ticket.queued_at
             try:
                 # Progress edits go out in the background: composing never waits on Discord.
                 for position, other in enumerate(list(self._waiting), start=1):
                     self._notify(other.update, f"Queued: {position} piece{'s' if position > 1 else ''} ahead of yours.")
-                self._notify(ticket.update, "Composing…")
+                for ticket in tickets:
+                    self._notify(ticket.update, "Composing…")
 
-                def report(stage: str, loop=loop, ticket=ticket):
-                    loop.call_soon_threadsafe(self._notify, ticket.update, stage)
+                def reporter(ticket):
+                    return lambda stage: loop.call_soon_threadsafe(self._notify, ticket.update, stage)
 
-                result = await loop.run_in_executor(self._executor, self._run, ticket.job, report, ticket.seconds)
-                if not ticket.future.done():
-                    ticket.future.set_result(result)
-            except Exception as e:  # delivered to the caller, who turns it into a message
-                if not ticket.future.done():
-                    ticket.future.set_exception(e)
+                if len(tickets) == 1:
+                    outcomes = [await loop.run_in_executor(self._executor, _outcome, self._run, tickets[0].job,
+                                                           reporter(tickets[0]), tickets[0].seconds)]
+                else:
+                    outcomes = await loop.run_in_executor(self._executor, self._run_batch, [t.job for t in tickets],
+                                                          [reporter(t) for t in tickets], [t.seconds for t in tickets])
+                for ticket, (result, error) in zip(tickets, outcomes):
+                    if ticket.future.done():
+                        continue
+                    if error is not None:  # delivered to the caller, who turns it into a message
+                        ticket.future.set_exception(error)
+                    else:
+                        ticket.future.set_result(result)
+            except Exception as e:
+                for ticket in tickets:
+                    if not ticket.future.done():
+                        ticket.future.set_exception(e)
             finally:
-                self._running -= 1
-                self._recent.append(time.monotonic() - started)
+                self._running -= len(tickets)
+                self._recent.extend([(time.monotonic() - started) / len(tickets)] * len(tickets))
+
+    def _take(self) -> list[_Ticket]:
+        """The next ticket, and with ``batch`` > 1 the next waiting compositions of the same version."""
+        first = None
+        while self._waiting and first is None:
+            candidate = self._waiting.popleft()
+            if not candidate.future.done():  # the caller gave up
+                first = candidate
+        if first is None:
+            return []
+        tickets = [first]
+        if self.batch > 1 and first.job.request is not None:
+            for other in list(self._waiting):
+                if len(tickets) >= self.batch:
+                    break
+                if other.job.request is not None and other.job.version == first.job.version \
+                        and not other.future.done():
+                    self._waiting.remove(other)
+                    tickets.append(other)
+        return tickets
 
     def _notify(self, update: Update | None, text: str) -> None:
         if update is not None:
@@ -218,19 +254,36 @@ class Studio:
         """Runs in a worker thread: generate (unless re-rendering), originality, render."""
         generator = self.generators.get(job.version) or self.generator  # retired meanwhile: the oldest
         t0 = time.perf_counter()
-        if job.piece is not None:
-            piece = job.piece
-        else:
-            last = [0.0]
-
-            def progress(fraction: float) -> None:
-                now = time.monotonic()
-                if now - last[0] > 1.0 and fraction < 1.0:  # at most one edit a second
-                    last[0] = now
-                    report(f"Composing… {fraction:.0%}")
-
-            piece = generator.generate(job.request, progress)
+        piece = job.piece if job.piece is not None else generator.generate(job.request, _progress(report))
         seconds["generate"] = time.perf_counter() - t0
+        return self._finish(generator, job, piece, report, seconds)
+
+    def _run_batch(self, jobs: list[Job], reports: list[Callable[[str], None]],
+                   seconds: list[dict[str, float]]) -> list[tuple[Result | None, Exception | None]]:
+        """Runs in a worker thread: compose ``jobs`` (one version) together, then finish each alone.
+
+        A request that fails alone (e.g. a refused primer) fails alone: the batch is composed again without it."""
+        generator = self.generators.get(jobs[0].version) or self.generator
+        t0 = time.perf_counter()
+
+        def everyone(fraction: float) -> None:
+            for report in reports:
+                _progress(report)(fraction)
+
+        try:
+            pieces: list = generator.generate_many([job.request for job in jobs], everyone)
+        except Exception:
+            return [_outcome(self._run, job, report, s) for job, report, s in zip(jobs, reports, seconds)]
+        share = (time.perf_counter() - t0) / len(jobs)
+        outcomes = []
+        for job, piece, report, s in zip(jobs, pieces, reports, seconds):
+            s["generate"] = share
+            outcomes.append(_outcome(self._finish, generator, job, piece, report, s))
+        return outcomes
+
+    def _finish(self, generator: Generator, job: Job, piece: Piece, report: Callable[[str], None],
+                seconds: dict[str, float]) -> Result:
+        """Originality and rendering of a composed piece."""
         bars = source = None
         originality = self.originality or generator.originality_of
         if originality is not None:
@@ -247,6 +300,27 @@ class Studio:
             piece.extra["originality_bars"] = bars
         return Result(piece=piece, files=dict(rendered.data), originality_bars=bars, originality_source=source,
                       sound=rendered.sound, warnings=list(rendered.warnings), seconds=seconds)
+
+
+def _progress(report: Callable[[str], None]) -> Callable[[float], None]:
+    """A generator's progress callback that reports at most one edit a second."""
+    last = [0.0]
+
+    def progress(fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] > 1.0 and fraction < 1.0:
+            last[0] = now
+            report(f"Composing… {fraction:.0%}")
+
+    return progress
+
+
+def _outcome(fn, *args) -> tuple[Result | None, Exception | None]:
+    """(result, None) or (None, the exception): one job's failure is that job's only."""
+    try:
+        return fn(*args), None
+    except Exception as e:
+        return None, e
 
 
 def _default_render(piece: Piece, sound: str, formats: tuple[str, ...]):

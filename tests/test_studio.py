@@ -124,3 +124,32 @@ async def test_each_job_reports_where_its_time_went(generator):
         await service.submit(Job(request=GenerationRequest(style="nope", bars=2, form="through")), seconds=failed)
     assert "queued" in failed and "render" not in failed
     await service.close()
+
+
+async def test_waiting_requests_are_composed_together_and_come_out_as_they_would_alone(generator, monkeypatch):
+    """``batch``: one forward pass for several waiting requests (a GPU worker's throughput); same pieces."""
+    from composer.midi_io import to_midi
+
+    alone = [to_midi(generator.generate(_job(seed).request)) for seed in range(4)]
+    calls: list[int] = []
+    real = generator.generate_many
+
+    def spy(requests, progress=None):
+        calls.append(len(requests))
+        return real(requests, progress)
+
+    monkeypatch.setattr(generator, "generate_many", spy)
+    gate = threading.Event()
+    service = Studio(generator, workers=1, max_queue=8, batch=3, render_fn=_fake_render(gate))
+    try:
+        first = asyncio.create_task(service.submit(_job(99)))  # holds the only worker until the gate opens
+        await asyncio.sleep(0.3)
+        waiting = [asyncio.create_task(service.submit(_job(seed))) for seed in range(4)]
+        await asyncio.sleep(0.1)
+        gate.set()
+        results = await asyncio.gather(first, *waiting)
+    finally:
+        gate.set()
+        await service.close()
+    assert [to_midi(r.piece) for r in results[1:]] == alone
+    assert calls == [1, 3, 1]  # the first alone, then the four waiting ones in batches of at most 3

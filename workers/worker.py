@@ -3,6 +3,7 @@
 Configuration comes from the environment, as the bot's does: ``MOZART_QUEUE_URL`` (Redis),
 ``DATABASE_URL`` (where the files go: the bot's database), ``MOZART_CHECKPOINT``, ``MOZART_DEVICE``,
 ``MOZART_WORKER_JOBS`` (jobs at a time in this process; one per CPU core, or more on a GPU),
+``MOZART_BATCH`` (jobs composed together in one forward pass: 8 or more on a GPU),
 ``MOZART_JOB_TIMEOUT_S`` (one job's limit; give the bot the same value). A job
 names its model version; a version that is not this worker's default is loaded from the path the
 bot recorded in ``model_versions`` when ``/model load`` served it.
@@ -32,10 +33,13 @@ async def startup(ctx: dict) -> None:
     ctx["engine"], ctx["db"] = engine, db.make_session_factory(engine)
     generator = await asyncio.to_thread(Generator.load, os.environ.get("MOZART_CHECKPOINT") or None,
                                         os.environ.get("MOZART_DEVICE") or "auto")
-    studio = Studio(generator, workers=int(os.environ.get("MOZART_WORKER_JOBS") or 1), max_queue=1_000)
+    batch = int(os.environ.get("MOZART_BATCH") or 1)  # a GPU worker: take several jobs, compose them together
+    studio = Studio(generator, workers=int(os.environ.get("MOZART_WORKER_JOBS") or 1), max_queue=1_000, batch=batch)
+    ctx["batch"] = batch
     await studio.start()
     ctx["studio"] = studio
-    log.info("worker ready: model %s on %s", generator.version, generator.device)
+    log.info("worker ready: model %s on %s, %d job(s) at a time, batches of up to %d", generator.version,
+             generator.device, studio.workers, batch)
 
 
 async def shutdown(ctx: dict) -> None:
@@ -105,8 +109,10 @@ def configured() -> dict:
     if not url:
         raise SystemExit("error: MOZART_QUEUE_URL is not set (e.g. redis://127.0.0.1:6379/0): "
                          "the worker takes its jobs from there.")
-    return {"redis_settings": redis_settings(url), "max_jobs": int(os.environ.get("MOZART_WORKER_JOBS") or 1),
-            "job_timeout": job_timeout_s()}
+    jobs = int(os.environ.get("MOZART_WORKER_JOBS") or 1)
+    batch = int(os.environ.get("MOZART_BATCH") or 1)
+    # arq hands this process up to jobs x batch jobs at once, so a batch can form from what is waiting
+    return {"redis_settings": redis_settings(url), "max_jobs": jobs * batch, "job_timeout": job_timeout_s()}
 
 
 def main() -> int:
