@@ -26,8 +26,8 @@ from .queries import classify_error
 __all__ = ('ALEMBIC_INI', 'alembic_config', 'upgrade', 'upgrade_sql', 'current_revision', 'head_revision', 'revision')
 
 ALEMBIC_INI = Path(__file__).with_name('alembic.ini')
-# Bot processes (shards) and composing workers all migrate at start-up; on PostgreSQL they take
-# turns on this transaction-scoped advisory lock, so two never run the same migration at once.
+# Bot processes (shards) and composing workers all migrate at start-up and take turns: on PostgreSQL
+# on this transaction-scoped advisory lock, on SQLite on the database's write lock (BEGIN IMMEDIATE).
 MIGRATION_LOCK_ID = 0x6D6F7A61  # "moza"
 
 
@@ -60,6 +60,8 @@ async def upgrade(target: str | AsyncEngine = DEFAULT_URL, revision: str = 'head
         def run(connection: Connection) -> None:
             if connection.dialect.name == 'postgresql':
                 connection.exec_driver_sql(f'SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})')
+            elif connection.dialect.name == 'sqlite':  # the write lock now, not at the first DDL: one at a time
+                connection.exec_driver_sql('BEGIN IMMEDIATE')
             config.attributes['connection'] = connection
             command.upgrade(config, revision)
 
