@@ -1,7 +1,7 @@
 """Throughput and latency of composing through the job queue with 1, 2 and 4 local workers.
 
     python benchmarks/queue_load.py                    # 16 requests of 32 bars per worker count
-    python benchmarks/queue_load.py --workers 1 2 --requests 8 --bars 16
+    python benchmarks/queue_load.py --workers 1 2 --requests 8 --bars 16 --batch 1
 
 Everything runs on this machine and stops by itself: a throwaway Redis on 127.0.0.1
 (``workers.local_redis``), worker processes (``python -m workers``, one CPU thread each), a
@@ -40,7 +40,7 @@ def _pct(values, q):
 
 
 def _requests(n: int, bars: int) -> list[Job]:
-    styles = ("zelda-bach", "doom-mozart", "kobo-haydn", "pinball-beethoven")
+    styles = ("zelda-bach", "doom-mozart", "doom-haydn", "openttd-beethoven")
     return [Job(request=GenerationRequest(style=styles[i % len(styles)], bars=bars, seed=1000 + i)) for i in range(n)]
 
 
@@ -60,7 +60,7 @@ async def _run(studio, jobs: list[Job]) -> tuple[float, list[float], dict[str, f
 
 
 def _report(label: str, n: int, wall: float, latencies: list[float], stages: dict[str, float]) -> None:
-    print(f"{label:<22} {n / wall * 60:7.1f} pieces/min   p50 {statistics.median(latencies):6.2f} s   "
+    print(f"{label:<26} {n / wall * 60:7.1f} pieces/min   p50 {statistics.median(latencies):6.2f} s   "
           f"p95 {_pct(latencies, 0.95):6.2f} s   (generate {stages['generate']:.2f} s, render {stages['render']:.2f} s "
           f"per piece)", flush=True)
 
@@ -101,14 +101,15 @@ async def main(args) -> None:
             env = {**os.environ, "MOZART_QUEUE_URL": redis.url, "DATABASE_URL": url, "MOZART_DEVICE": "cpu",
                    "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1",
                    **({"MOZART_CHECKPOINT": args.checkpoint} if args.checkpoint else {})}
-            for count in args.workers:
-                processes = _start_workers(count, env, Path(tmp))
+            runs = [(count, 1) for count in args.workers] + ([(1, args.batch)] if args.batch > 1 else [])
+            for count, batch in runs:
+                processes = _start_workers(count, {**env, "MOZART_BATCH": str(batch)}, Path(tmp))
                 try:
                     studio = QueueStudio(generator, redis.url, sessions, max_queue=args.requests * 2)
                     await studio.start()
                     await _run(studio, _requests(count, args.bars))  # warm-up: each worker once
-                    _report(f"queue, {count} worker{'s' if count > 1 else ''}", args.requests,
-                            *await _run(studio, _requests(args.requests, args.bars)))
+                    label = f"queue, {count} worker{'s' if count > 1 else ''}" + (f", batch {batch}" if batch > 1 else "")
+                    _report(label, args.requests, *await _run(studio, _requests(args.requests, args.bars)))
                     await studio.close()
                 finally:
                     for process in processes:
@@ -123,6 +124,8 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4], help="worker counts to measure")
     parser.add_argument("--requests", type=int, default=16, help="requests submitted at once per measurement")
     parser.add_argument("--bars", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=4,
+                        help="also measure one worker composing this many requests together (MOZART_BATCH); 1: skip")
     parser.add_argument("--checkpoint", default=None, help="model folder (default: the shipped model)")
     parser.add_argument("--skip-in-process", action="store_true", help="measure only the queue")
     asyncio.run(main(parser.parse_args()))
