@@ -39,7 +39,7 @@ def _browser():
 
 
 def _use_the_page(url: str, screenshots: list[Path]) -> dict:
-    """What a person does: compose with the popup's help, wait, rate 👍, ask for a variation."""
+    """What a person does: compose (with a video) with the popup's help, wait, rate 👍, ask for a variation."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
@@ -56,7 +56,10 @@ def _use_the_page(url: str, screenshots: list[Path]) -> dict:
             (By.XPATH, "//ul[@id='suggestions']/li[span[@class='label' and text()='zelda-bach']]")))
         choice.click()
         wait.until(lambda b: box.get_attribute("value") == "/compose style:zelda-bach ")
-        box.send_keys("bars:4 seed:5")
+        box.send_keys("bars:4 seed:5 video:true")
+        # the popup offers True for the value already typed: Enter sends the command rather than re-typing it
+        wait.until(EC.visibility_of_element_located(
+            (By.XPATH, "//ul[@id='suggestions']/li[span[@class='label' and text()='True']]")))
         box.send_keys(Keys.ENTER)
         wait.until(lambda b: box.get_attribute("value") == "")
         wait.until(EC.presence_of_element_located((By.XPATH, "//article[.//b[text()='/compose']]")))
@@ -67,6 +70,9 @@ def _use_the_page(url: str, screenshots: list[Path]) -> dict:
         audio = piece.find_element(By.TAG_NAME, "audio")
         duration = wait.until(lambda b: b.execute_script(
             "const a = arguments[0]; return a.readyState >= 1 && a.duration > 0 ? a.duration : null;", audio))
+        video = piece.find_element(By.TAG_NAME, "video")  # the piano roll scrolling with the music
+        video_duration = wait.until(lambda b: b.execute_script(
+            "const v = arguments[0]; return v.readyState >= 2 && v.videoWidth > 0 ? v.duration : null;", video))
         roll = piece.find_element(By.CSS_SELECTOR, ".embed-image img")
         wait.until(lambda b: b.execute_script("return arguments[0].complete && arguments[0].naturalWidth", roll))
 
@@ -80,7 +86,8 @@ def _use_the_page(url: str, screenshots: list[Path]) -> dict:
             path.parent.mkdir(parents=True, exist_ok=True)
             browser.save_screenshot(str(path))
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-        return {"piece_id": int(piece_id), "title": title, "duration": duration, "errors": errors,
+        return {"piece_id": int(piece_id), "title": title, "duration": duration, "video_duration": video_duration,
+                "errors": errors,
                 "articles": len(browser.find_elements(By.CSS_SELECTOR, "article"))}
     finally:
         browser.quit()
@@ -94,6 +101,7 @@ async def test_a_person_composes_rates_and_varies_in_the_browser(tmp_path, tiny_
         seen = await asyncio.to_thread(_use_the_page, url, screenshots)  # the page's server keeps running here
 
         assert "zelda-bach" in seen["title"] and seen["duration"] > 1
+        assert abs(seen["video_duration"] - seen["duration"]) < 0.1  # the browser decodes the video, as long as the audio
         assert not seen["errors"], seen["errors"]
         piece = await db.piece_by_message(playground.bot.db, seen["piece_id"])
         assert piece.style == "zelda-bach" and piece.seed == 5

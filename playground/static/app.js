@@ -347,7 +347,8 @@ document.addEventListener("DOMContentLoaded", () => {
     else if (event.key === "Enter") {
       event.preventDefault();
       // Enter takes a suggestion that changes the text (a command, an option, a choice); otherwise sends
-      if (open && suggestions[selected].text.trim() !== input.value.trim()) choose(selected);
+      const same = (a, b) => a.trim().toLowerCase() === b.trim().toLowerCase();
+      if (open && !same(suggestions[selected].text, input.value)) choose(selected);
       else send();
     }
   });
