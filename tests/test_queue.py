@@ -23,6 +23,7 @@ from composer.request import GenerationRequest
 from composer.studio import Job
 from composer.wire import job_from_wire, job_to_wire, piece_from_wire, piece_to_wire
 from fakediscord import FakeDiscord
+from tests.test_bot_e2e import _posted  # the piece message once files and rating prompts are up
 
 pytest.importorskip("arq", reason="arq is not installed (pip install -e '.[test]')")
 from workers.local_redis import LocalRedis, RedisUnavailableError, redis_binary  # noqa: E402
@@ -81,16 +82,6 @@ def workers(count: int, queue_url: str, database_url: str, checkpoint: Path, log
                 process.kill()
         for log in logs:
             log.close()
-
-
-async def _posted(fake, interaction, timeout=90.0):
-    def finished():
-        message = interaction.original
-        if message is not None and message.attachments and {"👍", "👎"} <= set(message.reactions):
-            return message
-        return None
-
-    return await fake.wait_for(finished, timeout, "the posted piece")
 
 
 @pytest.fixture(params=["in-process", "queue"])

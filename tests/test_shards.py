@@ -5,16 +5,7 @@ from __future__ import annotations
 import db
 from bot import BotConfig, ShardedMozart, build
 from fakediscord import FakeDiscord
-
-
-async def _posted(fake, interaction, timeout=60.0):
-    def finished():
-        message = interaction.original
-        if message is not None and message.attachments and {"👍", "👎"} <= set(message.reactions):
-            return message
-        return None
-
-    return await fake.wait_for(finished, timeout, "the posted piece")
+from tests.test_bot_e2e import _posted  # the piece message once files and rating prompts are up
 
 
 def _config(tmp_path, tiny_checkpoint, **overrides) -> BotConfig:
