@@ -18,8 +18,9 @@ from typing import Awaitable, Callable
 
 from composer.errors import MozartError
 from composer.generator import Generator, compose_on_one_cpu_thread
-from composer.request import GenerationRequest
 from composer.grid import Piece
+from composer.render import DEFAULT_FORMATS
+from composer.request import GenerationRequest
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class Job:
     request: GenerationRequest | None = None
     piece: Piece | None = None  # re-render only (change of sound)
     sound: str = "chip"
-    formats: tuple[str, ...] = ("mp3", "mid", "png")
+    formats: tuple[str, ...] = DEFAULT_FORMATS
     version: str | None = None  # the model version that composes it (None: the studio's first)
 
 

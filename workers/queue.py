@@ -98,10 +98,6 @@ class QueueStudio(Studio):
             self._pool = None
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    @property
-    def queue_length(self) -> int:
-        return 0  # the queue's length lives in Redis; ``submit`` asks it
-
     async def submit(self, job: Job, update: Update | None = None, *,
                      seconds: dict[str, float] | None = None) -> Result:
         from redis.exceptions import RedisError
