@@ -176,10 +176,15 @@ async def test_while_redis_is_down_the_bot_answers_and_says_composing_is_paused(
                     assert "paused" in note.content
                     styles = await fake.slash("styles")  # everything else keeps answering
                     assert (await styles.wait_response(3)).type == 4
-                    redis.start()  # Redis is back (empty): composing resumes
+                    deadline = time.monotonic() + 20  # the worker notices, and keeps its model loaded
+                    while "went away" not in (tmp_path / "worker-0.log").read_text():
+                        assert time.monotonic() < deadline, (tmp_path / "worker-0.log").read_text()
+                        await asyncio.sleep(0.1)
+                    redis.start()  # Redis is back (empty): composing resumes, nothing restarted
                     await asyncio.sleep(1.0)
                     again = await fake.slash("compose", {"style": "doom", "bars": 4, "seed": 1})
                     message = await _posted(fake, again)
                     assert any(n.endswith(".mp3") for n in message.files)
+                    assert (tmp_path / "worker-0.log").read_text().count("worker ready") == 1
     finally:
         redis.stop()

@@ -12,8 +12,10 @@ bot recorded in ``model_versions`` when ``/model load`` served it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
 
 from composer.errors import MozartError
@@ -25,28 +27,28 @@ from workers.queue import MAX_TRIES, PROGRESS_PREFIX, PROGRESS_TTL_S, QUEUE_NAME
 log = logging.getLogger("mozart.worker")
 
 
-async def startup(ctx: dict) -> None:
+RECONNECT_S = 2.0  # after the queue went away, how long to wait before connecting again
+
+
+async def open_resources() -> dict:
+    """What every job uses, made once per process (the model survives the queue coming and going)."""
     import db
 
     engine = db.make_engine(os.environ.get("DATABASE_URL") or db.DEFAULT_URL)
-    await db.upgrade(engine)  # a no-op when the bot already migrated
-    ctx["engine"], ctx["db"] = engine, db.make_session_factory(engine)
+    await db.upgrade(engine)  # a no-op when the bot already migrated; processes take turns
     generator = await asyncio.to_thread(Generator.load, os.environ.get("MOZART_CHECKPOINT") or None,
                                         os.environ.get("MOZART_DEVICE") or "auto")
     batch = int(os.environ.get("MOZART_BATCH") or 1)  # a GPU worker: take several jobs, compose them together
     studio = Studio(generator, workers=int(os.environ.get("MOZART_WORKER_JOBS") or 1), max_queue=1_000, batch=batch)
-    ctx["batch"] = batch
     await studio.start()
-    ctx["studio"] = studio
     log.info("worker ready: model %s on %s, %d job(s) at a time, batches of up to %d", generator.version,
              generator.device, studio.workers, batch)
+    return {"engine": engine, "db": db.make_session_factory(engine), "studio": studio}
 
 
-async def shutdown(ctx: dict) -> None:
-    if "studio" in ctx:
-        await ctx["studio"].close()
-    if "engine" in ctx:
-        await ctx["engine"].dispose()
+async def close_resources(resources: dict) -> None:
+    await resources["studio"].close()
+    await resources["engine"].dispose()
 
 
 async def compose(ctx: dict, wire: dict) -> dict:
@@ -90,11 +92,9 @@ async def _load_version(ctx: dict, studio: Studio, version: str) -> None:
 
 
 class WorkerSettings:
-    """What ``arq`` runs (``arq workers.worker.WorkerSettings`` works too)."""
+    """What ``arq`` runs; ``serve`` adds the queue's address and the resources."""
 
     functions = [compose]
-    on_startup = startup
-    on_shutdown = shutdown
     queue_name = QUEUE_NAME
     max_tries = MAX_TRIES
     max_jobs = 1
@@ -115,12 +115,43 @@ def configured() -> dict:
     return {"redis_settings": redis_settings(url), "max_jobs": jobs * batch, "job_timeout": job_timeout_s()}
 
 
-def main() -> int:
-    from arq.worker import run_worker
+async def serve() -> None:
+    """Take jobs until SIGTERM/SIGINT; when Redis goes away, connect again (the model stays loaded)."""
+    from arq.worker import Worker, get_kwargs
+    from redis.exceptions import RedisError
 
+    settings = {**get_kwargs(WorkerSettings), **configured()}
+    resources = await open_resources()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        while not stop.is_set():
+            worker = Worker(**settings, ctx=dict(resources), handle_signals=False)
+            running = asyncio.create_task(worker.async_run())
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not running.done():
+                running.cancel()
+            error = (await asyncio.gather(running, return_exceptions=True))[0]
+            with contextlib.suppress(RedisError, OSError, asyncio.CancelledError):
+                await worker.close()
+            if isinstance(error, (RedisError, OSError)) and not stop.is_set():
+                log.warning("the job queue went away (%s); connecting again in %g s", error, RECONNECT_S)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RECONNECT_S)
+            elif isinstance(error, BaseException) and not isinstance(error, asyncio.CancelledError):
+                raise error
+    finally:
+        await close_resources(resources)
+
+
+def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     logging.getLogger("arq").setLevel(logging.WARNING)
-    run_worker(WorkerSettings, **configured())
+    asyncio.run(serve())
     return 0
 
 
