@@ -268,9 +268,15 @@ def process_group(enabled: bool, device_name: str = "auto"):
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(minutes=30))
     try:
         yield Ranks(dist.get_rank(), dist.get_world_size(), device, True)
-    finally:
+    except BaseException:
         if created and dist.is_initialized():
             dist.destroy_process_group()
+        raise
+    if created and dist.is_initialized():
+        # every rank finished (rank 0 writes last) before the group goes: a gloo rank whose peer
+        # tore its connections down first could abort at exit ("terminate called", exit -6)
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def rank_seed(entropy, rank: int):
