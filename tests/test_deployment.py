@@ -39,3 +39,22 @@ def test_the_image_holds_every_package_the_bot_and_workers_import():
     for package in ("composer", "cogs", "db", "workers"):
         assert f"COPY {package} ./{package}" in dockerfile
     assert re.search(r'pip install "\.\[[^\]]*queue[^\]]*postgres[^\]]*\]"', dockerfile)
+
+
+def test_compose_file_passes_composes_own_validation_when_the_tool_is_here():
+    """``docker-compose config`` checks the file against Compose's schema and resolves its merges."""
+    import os
+    import shutil
+    import subprocess
+
+    import pytest
+
+    tool = shutil.which("docker-compose")
+    if tool is None:
+        pytest.skip("docker-compose is not installed here (apt-get install docker-compose)")
+    done = subprocess.run([tool, "-f", str(ROOT / "docker-compose.yml"), "config"], capture_output=True, text=True,
+                          env={**os.environ, "DISCORD_TOKEN": "x"}, timeout=60)
+    assert done.returncode == 0, done.stderr
+    resolved = yaml.safe_load(done.stdout)["services"]
+    assert resolved["worker"]["environment"]["MOZART_QUEUE_URL"] == resolved["bot"]["environment"]["MOZART_QUEUE_URL"]
+    assert resolved["bot"]["environment"]["DISCORD_TOKEN"] == "x"

