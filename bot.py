@@ -83,6 +83,11 @@ class BotConfig:
             except ValueError:
                 raise ConfigError(f"{name} must be Discord user ids separated by commas (got {raw!r}).") from None
 
+        if env.get("MOZART_QUEUE_URL"):
+            try:
+                import arq  # noqa: F401, PLC0415 - only a bot with a job queue needs it
+            except ImportError:
+                raise ConfigError("MOZART_QUEUE_URL needs the job queue's library: pip install -e '.[queue]'") from None
         limits = ComposeLimits()
         try:
             limits = ComposeLimits(in_flight=number("MOZART_USER_IN_FLIGHT", limits.in_flight),

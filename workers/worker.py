@@ -149,6 +149,10 @@ async def serve() -> None:
 
 
 def main() -> int:
+    try:
+        import arq  # noqa: F401, PLC0415
+    except ImportError:
+        raise SystemExit("error: composing workers need the job queue's library: pip install -e '.[queue]'") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     logging.getLogger("arq").setLevel(logging.WARNING)
     asyncio.run(serve())
