@@ -25,6 +25,8 @@ out_option = click.option("--out", default="out", show_default=True, type=click.
 midi_only_option = click.option("--midi-only", is_flag=True, help="Skip audio and the picture.")
 stems_option = click.option("--stems", is_flag=True,
                             help="Also write a zip with one audio file per voice, for mixing in a game or a DAW.")
+video_option = click.option("--video", is_flag=True,
+                            help="Also write an MP4: the piano roll scrolling under a playhead with the music.")
 
 
 @click.command("compose")
@@ -34,9 +36,10 @@ stems_option = click.option("--stems", is_flag=True,
 @out_option
 @midi_only_option
 @stems_option
-def compose_command(sound, checkpoint, out, midi_only, stems, **params):
+@video_option
+def compose_command(sound, checkpoint, out, midi_only, stems, video, **params):
     """Compose an original piece and write it as MIDI (plus MP3 and a piano roll)."""
-    _make(request_from_options(params), sound, checkpoint, Path(out), _formats(midi_only, stems))
+    _make(request_from_options(params), sound, checkpoint, Path(out), _formats(midi_only, stems, video))
 
 
 @click.command("remix")
@@ -49,7 +52,8 @@ def compose_command(sound, checkpoint, out, midi_only, stems, **params):
 @out_option
 @midi_only_option
 @stems_option
-def remix_command(midi_file, max_bars, sound, checkpoint, out, midi_only, stems, **params):
+@video_option
+def remix_command(midi_file, max_bars, sound, checkpoint, out, midi_only, stems, video, **params):
     """Re-imagine MIDI_FILE in a style: keep its melody (or bass, drums, chords, rhythm) and
     re-compose the rest, exactly as the bot's /remix does."""
     from composer.midi_io import import_midi
@@ -58,11 +62,13 @@ def remix_command(midi_file, max_bars, sound, checkpoint, out, midi_only, stems,
     base = request_from_options(params)
     request = remix_request(source, base.style, keep=base.keep, strength=base.strength,
                             **{k: getattr(base, k) for k in SAMPLING})
-    _make(request, sound, checkpoint, Path(out), _formats(midi_only, stems))
+    _make(request, sound, checkpoint, Path(out), _formats(midi_only, stems, video))
 
 
-def _formats(midi_only: bool, stems: bool) -> tuple[str, ...]:
-    return ("mid",) if midi_only else ("mid", "mp3", "png") + (("stems",) if stems else ())
+def _formats(midi_only: bool, stems: bool, video: bool) -> tuple[str, ...]:
+    if midi_only:
+        return ("mid",)
+    return ("mid", "mp3", "png") + (("stems",) if stems else ()) + (("mp4",) if video else ())
 
 
 def _make(request: GenerationRequest, sound: str, checkpoint: str | None, out_dir: Path,
