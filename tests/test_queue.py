@@ -193,3 +193,26 @@ async def test_while_redis_is_down_the_bot_answers_and_says_composing_is_paused(
                     assert (tmp_path / "worker-0.log").read_text().count("worker ready") == 1
     finally:
         redis.stop()
+
+
+async def test_files_no_bot_took_are_swept_after_an_hour(tmp_path):
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from workers.worker import sweep
+
+    engine = db.make_engine(f"sqlite+aiosqlite:///{tmp_path / 'files.db'}")
+    await db.upgrade(engine)
+    sessions = db.make_session_factory(engine)
+    try:
+        await db.put_job_files(sessions, "abandoned", {"mp3": b"ID3", "png": b"PNG"})
+        await db.put_job_files(sessions, "fresh", {"mp3": b"ID3"})
+        async with sessions.begin() as session:
+            await session.execute(update(db.JobFile).where(db.JobFile.job_id == "abandoned").values(
+                created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)))
+        assert await sweep({"db": sessions}) == 2
+        assert await db.take_job_files(sessions, "abandoned") == {}
+        assert await db.take_job_files(sessions, "fresh") == {"mp3": b"ID3"}
+    finally:
+        await engine.dispose()

@@ -78,6 +78,16 @@ async def compose(ctx: dict, wire: dict) -> dict:
     return {"ok": True, "result": result_to_wire(result)}
 
 
+async def sweep(ctx: dict) -> int:
+    """Files no bot took (it stopped waiting: a restart, the queue going away) are deleted after an hour."""
+    import db
+
+    removed = await db.sweep_job_files(ctx["db"])
+    if removed:
+        log.info("removed %d files no bot took", removed)
+    return removed
+
+
 async def _load_version(ctx: dict, studio: Studio, version: str) -> None:
     import db
 
@@ -120,7 +130,10 @@ async def serve() -> None:
     from arq.worker import Worker, get_kwargs
     from redis.exceptions import RedisError
 
-    settings = {**get_kwargs(WorkerSettings), **configured()}
+    from arq.cron import cron
+
+    # one worker of all runs it each time (arq's cron job ids are unique per run)
+    settings = {**get_kwargs(WorkerSettings), **configured(), "cron_jobs": [cron(sweep, minute={0, 15, 30, 45})]}
     resources = await open_resources()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
