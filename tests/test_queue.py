@@ -216,3 +216,19 @@ async def test_files_no_bot_took_are_swept_after_an_hour(tmp_path):
         assert await db.take_job_files(sessions, "fresh") == {"mp3": b"ID3"}
     finally:
         await engine.dispose()
+
+
+def test_jobs_cross_redis_as_json_never_pickle(generator):
+    """Whoever can write to the queue cannot make the bot or a worker unpickle (run) anything."""
+    import pickle
+
+    import numpy as np
+
+    from workers.queue import SERIALIZERS
+
+    dump, load = SERIALIZERS["job_serializer"], SERIALIZERS["job_deserializer"]
+    job = job_to_wire(Job(request=GenerationRequest(style="doom", bars=4, seed=3)))
+    assert load(dump({"a": [job], "r": {"bars": np.float32(1.5)}})) == {"a": [job], "r": {"bars": 1.5}}
+    assert load(dump({"r": ValueError("boom")})) == {"r": "ValueError: boom"}
+    with pytest.raises(ValueError):
+        load(pickle.dumps({"a": [job]}))

@@ -15,6 +15,7 @@ a message saying it is paused, and everything else in the bot keeps answering.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -54,6 +55,21 @@ class WorkerLostError(MozartError):
                          "Nothing was posted; please try again.")
 
 
+def _plain(value):
+    """JSON for what the standard encoder refuses: NumPy numbers, and a failed job's exception (as text)."""
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+# Jobs and results cross Redis as JSON, not arq's default pickle: whoever can write to the queue
+# must not be able to run code in the bot or a worker.
+SERIALIZERS = {"job_serializer": lambda data: json.dumps(data, default=_plain).encode(),
+               "job_deserializer": json.loads}
+
+
 def job_timeout_s() -> float:
     return float(os.environ.get(JOB_TIMEOUT_VARIABLE) or JOB_TIMEOUT_S)
 
@@ -86,7 +102,8 @@ class QueueStudio(Studio):
             from arq import create_pool
 
             try:
-                self._pool = await create_pool(redis_settings(self.queue_url), default_queue_name=QUEUE_NAME)
+                self._pool = await create_pool(redis_settings(self.queue_url), default_queue_name=QUEUE_NAME,
+                                               **SERIALIZERS)
             except Exception as e:  # Redis down at start-up: the bot starts anyway, composing says it is paused
                 log.warning("job queue %s unreachable at start-up (%s); composing is paused until it answers",
                             _safe(self.queue_url), e)

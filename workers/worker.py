@@ -22,7 +22,8 @@ from composer.errors import MozartError
 from composer.generator import Generator
 from composer.studio import Studio
 from composer.wire import job_from_wire, result_to_wire
-from workers.queue import MAX_TRIES, PROGRESS_PREFIX, PROGRESS_TTL_S, QUEUE_NAME, job_timeout_s, redis_settings
+from workers.queue import (MAX_TRIES, PROGRESS_PREFIX, PROGRESS_TTL_S, QUEUE_NAME, SERIALIZERS, job_timeout_s,
+                           redis_settings)
 
 log = logging.getLogger("mozart.worker")
 
@@ -122,7 +123,8 @@ def configured() -> dict:
     jobs = int(os.environ.get("MOZART_WORKER_JOBS") or 1)
     batch = int(os.environ.get("MOZART_BATCH") or 1)
     # arq hands this process up to jobs x batch jobs at once, so a batch can form from what is waiting
-    return {"redis_settings": redis_settings(url), "max_jobs": jobs * batch, "job_timeout": job_timeout_s()}
+    return {"redis_settings": redis_settings(url), "max_jobs": jobs * batch, "job_timeout": job_timeout_s(),
+            **SERIALIZERS}
 
 
 async def serve() -> None:
