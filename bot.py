@@ -10,6 +10,7 @@ the per-person limiter) and hands them to the bot; the cogs in ``cogs/`` hold th
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import logging
 import os
@@ -83,11 +84,8 @@ class BotConfig:
             except ValueError:
                 raise ConfigError(f"{name} must be Discord user ids separated by commas (got {raw!r}).") from None
 
-        if env.get("MOZART_QUEUE_URL"):
-            try:
-                import arq  # noqa: F401, PLC0415 - only a bot with a job queue needs it
-            except ImportError:
-                raise ConfigError("MOZART_QUEUE_URL needs the job queue's library: pip install -e '.[queue]'") from None
+        if env.get("MOZART_QUEUE_URL") and importlib.util.find_spec("arq") is None:  # only a queued bot needs it
+            raise ConfigError("MOZART_QUEUE_URL needs the job queue's library: pip install -e '.[queue]'")
         limits = ComposeLimits()
         try:
             limits = ComposeLimits(in_flight=number("MOZART_USER_IN_FLIGHT", limits.in_flight),

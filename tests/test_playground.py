@@ -119,17 +119,21 @@ async def test_buttons_menus_and_the_other_commands_work_from_the_page(tmp_path,
         async with http.post("/api/select", json={"message_id": menu["id"], "custom_id": select_spec["custom_id"],
                                                   "values": [other]}) as r:
             assert r.status == 200
-        await _until(http, lambda s: any(f"Sound" in str(m["embeds"]) and f"'value': '{other}'" in str(m["embeds"])
-                                         for m in s["messages"]), what=f"the piece in the {other} sound")
+        def in_sound(state):
+            return any(field["name"] == "Sound" and field["value"] == other
+                       for m in state["messages"] for embed in m["embeds"] for field in embed.get("fields", []))
 
-        for text, expected in (("/styles", "Styles"), ("/help", ""), (f"/piece id:1", "zelda")):
+        await _until(http, in_sound, what=f"the piece in the {other} sound")
+
+        for text, expected in (("/styles", "Styles"), ("/help", "/compose"), ("/piece id:1", "doom")):
             before = len((await (await http.get("/api/state")).json())["messages"])
             async with http.post("/api/command", json={"text": text}) as r:
                 assert r.status == 200, await r.text()
             answer = await _until(http, lambda s: len(s["messages"]) > before and not s["messages"][-1]["loading"]
+                                  and not s["messages"][-1]["content"].startswith("⏳")  # progress, not yet posted
                                   and s["messages"][-1], what=f"the answer to {text}")
             assert answer["command"] == text.split()[0]
-            assert answer["embeds"] or answer["content"]
+            assert expected in json.dumps(answer["embeds"], ensure_ascii=False) + answer["content"]
 
 
 async def test_remix_takes_a_file_from_the_page(tmp_path, tiny_checkpoint):

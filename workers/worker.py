@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 import signal
@@ -164,10 +165,8 @@ async def serve() -> None:
 
 
 def main() -> int:
-    try:
-        import arq  # noqa: F401, PLC0415
-    except ImportError:
-        raise SystemExit("error: composing workers need the job queue's library: pip install -e '.[queue]'") from None
+    if importlib.util.find_spec("arq") is None:
+        raise SystemExit("error: composing workers need the job queue's library: pip install -e '.[queue]'")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     logging.getLogger("arq").setLevel(logging.WARNING)
     asyncio.run(serve())
