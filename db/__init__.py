@@ -37,6 +37,7 @@ from .queries import (
     ratings_for_export,
     remix_source_of,
     retire_version,
+    retired_versions,
     serve_version,
     serving_versions,
     upsert_rating,
@@ -53,6 +54,6 @@ __all__ = (
     'upsert_rating', 'delete_rating', 'rating_counts', 'like_ratio_by_model_version', 'rated_pieces',
     'ratings_for_export', 'public_stats',
     'add_remix_source', 'remix_source_of', 'forget_user', 'user_data_counts',
-    'serve_version', 'retire_version', 'serving_versions',
+    'serve_version', 'retire_version', 'serving_versions', 'retired_versions',
     'JobFile', 'put_job_files', 'take_job_files', 'sweep_job_files',
 )

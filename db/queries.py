@@ -54,6 +54,7 @@ __all__ = (
     'serve_version',
     'retire_version',
     'serving_versions',
+    'retired_versions',
 )
 
 log = logging.getLogger(__name__)
@@ -590,6 +591,15 @@ async def retire_version(db: SessionFactory, name: str) -> bool:
         return result.rowcount > 0
 
     return await _transaction(db, work)
+
+
+async def retired_versions(db: SessionFactory) -> set[str]:
+    """The names of versions no longer served (another bot process may still serve them)."""
+
+    async def work(session: AsyncSession) -> set[str]:
+        return set(await session.scalars(select(ModelVersion.name).where(ModelVersion.state == 'retired')))
+
+    return await _transaction(db, work, write=False)
 
 
 async def serving_versions(db: SessionFactory) -> list[ModelVersion]:

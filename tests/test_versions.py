@@ -112,3 +112,28 @@ def test_a_per_style_panel_judges_a_piece_by_its_own_styles_music():
     assert as_doom > panel.quality(piece)
     piece.game = piece.composer = None  # no label with its own music: judged against all of it
     assert panel.quality(piece) == -panel._cost(P.piece_metrics(piece), panel.reference)
+
+
+async def test_a_version_loaded_or_retired_in_one_bot_process_follows_in_the_others(generator, second_version,
+                                                                                    tmp_path):
+    """A cluster: `/model load` and `/model retire` reach one process; the others read the served set again."""
+    import db
+    from cogs.utils.versions import Versions
+
+    engine = db.make_engine(f"sqlite+aiosqlite:///{tmp_path / 'mozart.db'}")
+    await db.upgrade(engine)
+    sessions = db.make_session_factory(engine)
+    studios = [Studio(generator, render_fn=lambda piece, sound, formats: _Rendered()) for _ in range(2)]
+    here, there = (Versions(s, sessions, second_version.parent, floor=0.1, device="cpu") for s in studios)
+    try:
+        version = await here.load(second_version.name)
+        assert there.studio.versions == [generator.version]
+        await there.sync()
+        assert there.studio.versions == [generator.version, version]
+        await here.retire(version)
+        await there.sync()
+        assert there.studio.versions == [generator.version]
+    finally:
+        for studio in studios:
+            await studio.close()
+        await engine.dispose()

@@ -24,6 +24,7 @@ from composer.feedback.bandit import Tally, choose, shares
 log = logging.getLogger("mozart.versions")
 
 TALLY_TTL_S = 5.0  # how long one read of the like counts serves assignments
+SYNC_S = 30.0  # how often the served set is read again (another bot process may have loaded or retired one)
 
 
 class Versions:
@@ -36,6 +37,8 @@ class Versions:
         self.device = device
         self.rng = np.random.default_rng(seed)
         self._stats: tuple[float, dict[str, db.ModelVersionStats]] | None = None  # (read at, counts)
+        self._synced_at = time.monotonic()  # restore() at start-up is the first sync
+        self._syncing: asyncio.Task | None = None
 
     # -- assignment ------------------------------------------------------------------
     async def tallies(self) -> dict[str, Tally]:
@@ -51,6 +54,7 @@ class Versions:
 
     async def assign(self) -> str:
         """The version that composes the next request; the oldest if the counts cannot be read."""
+        self._sync_when_due()
         try:
             tallies = await self.tallies()
         except db.DatabaseError:
@@ -94,6 +98,27 @@ class Versions:
         self.studio.retire(version)
         await db.retire_version(self.sessions, version)
         log.info("retired version %s", version)
+
+    def _sync_when_due(self) -> None:
+        """Start a ``sync`` in the background every SYNC_S (requests never wait for a model to load)."""
+        if time.monotonic() - self._synced_at < SYNC_S or (self._syncing is not None and not self._syncing.done()):
+            return
+        self._synced_at = time.monotonic()
+        self._syncing = asyncio.create_task(self.sync(), name="versions-sync")
+
+    async def sync(self) -> None:
+        """Serve what the database says is served: in a cluster, `/model load` and `/model retire` reach
+        one process, and the others follow within SYNC_S."""
+        try:
+            retired = await db.retired_versions(self.sessions)
+            await self.restore()
+        except db.DatabaseError:
+            log.warning("could not read the served versions; keeping %s", ", ".join(self.studio.versions))
+            return
+        for version in [v for v in self.studio.versions if v in retired]:
+            if len(self.studio.versions) > 1:
+                self.studio.retire(version)
+                log.info("version %s was retired elsewhere; no longer serving it", version)
 
     async def restore(self) -> None:
         """Serve again what was served before a restart; a folder that fails to load is logged and skipped."""
