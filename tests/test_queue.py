@@ -232,3 +232,31 @@ def test_jobs_cross_redis_as_json_never_pickle(generator):
     assert load(dump({"r": ValueError("boom")})) == {"r": "ValueError: boom"}
     with pytest.raises(ValueError):
         load(pickle.dumps({"a": [job]}))
+
+
+@needs_redis
+async def test_the_queue_bound_counts_waiting_jobs_not_those_being_composed(generator, tmp_path):
+    """MOZART_QUEUE bounds the jobs no worker has started: busy workers do not make the bot refuse."""
+    from arq import create_pool
+    from arq.constants import in_progress_key_prefix
+
+    from composer.studio import QueueFullError
+    from workers.queue import QUEUE_NAME, SERIALIZERS, QueueStudio, redis_settings
+
+    with LocalRedis() as redis:
+        pool = await create_pool(redis_settings(redis.url), default_queue_name=QUEUE_NAME, **SERIALIZERS)
+        studio = QueueStudio(generator, redis.url, sessions=None, max_queue=2)
+        try:
+            jobs = [await pool.enqueue_job("compose", {"wire": 0}, _queue_name=QUEUE_NAME) for _ in range(2)]
+            job = Job(request=GenerationRequest(style="doom", bars=4, seed=1))
+            with pytest.raises(QueueFullError):  # two waiting: full
+                await studio.submit(job)
+            for queued in jobs:  # both being composed now (a worker holds each one's lock)
+                await pool.set(in_progress_key_prefix + queued.job_id, b"1")
+            attempt = asyncio.create_task(studio.submit(job))
+            await asyncio.sleep(1.0)
+            assert not attempt.done()  # queued (no worker here to take it), not refused
+            attempt.cancel()
+        finally:
+            await studio.close()
+            await pool.aclose()

@@ -127,7 +127,7 @@ class QueueStudio(Studio):
             await self.start()
             if self._pool is None:
                 raise ComposingPausedError()
-            waiting = await self._pool.zcard(QUEUE_NAME)
+            waiting = await self._unstarted()
             if waiting >= self.max_queue:
                 raise QueueFullError(retry_after=max(5.0, waiting * self.typical_job_seconds()))
             arq_job = await self._pool.enqueue_job("compose", job_to_wire(job), _queue_name=QUEUE_NAME)
@@ -145,6 +145,17 @@ class QueueStudio(Studio):
         seconds.update({k: v for k, v in result.seconds.items() if k not in ("queued",)})
         result.seconds = seconds
         return result
+
+    async def _unstarted(self) -> int:
+        """Jobs in the queue that no worker has started (arq keeps a running job in the queue too)."""
+        from arq.constants import in_progress_key_prefix
+
+        total = await self._pool.zcard(QUEUE_NAME)
+        if total < self.max_queue:  # cheap: under the bound even if none were running
+            return total
+        ids = await self._pool.zrange(QUEUE_NAME, 0, -1)
+        running = await self._pool.exists(*(in_progress_key_prefix + i.decode() for i in ids)) if ids else 0
+        return total - running
 
     async def _follow(self, arq_job, update: Update | None, queued_at: float, seconds: dict[str, float]) -> dict:
         """Tell the person their place, then the worker's progress, until the job ends; its outcome."""
