@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,8 +18,6 @@ from typing import Any
 from bot import BotConfig, build
 from fakediscord import FakeDiscord, Upload
 from playground import commands as C
-
-log = logging.getLogger("mozart.playground")
 
 HISTORY = 100  # messages the page shows, newest last
 PERSON = "you"  # the name the page's person has in the channel

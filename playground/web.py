@@ -14,7 +14,6 @@ URLs the messages carry, as Discord's CDN serves them.
 
 from __future__ import annotations
 
-import logging
 import socket
 from pathlib import Path
 
@@ -22,8 +21,6 @@ from aiohttp import web
 
 from fakediscord import Upload
 from playground.session import Playground
-
-log = logging.getLogger("mozart.playground")
 
 STATIC = Path(__file__).with_name("static")
 LONG_POLL_S = 25.0
