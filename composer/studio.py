@@ -265,6 +265,7 @@ class Studio:
 
         A request that fails alone (e.g. a refused primer) fails alone: the batch is composed again without it."""
         generator = self.generators.get(jobs[0].version) or self.generator
+        log.info("composing %d requests together (version %s)", len(jobs), generator.version)
         t0 = time.perf_counter()
 
         def everyone(fraction: float) -> None:

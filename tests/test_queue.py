@@ -260,3 +260,29 @@ async def test_the_queue_bound_counts_waiting_jobs_not_those_being_composed(gene
         finally:
             await studio.close()
             await pool.aclose()
+
+
+@needs_redis
+async def test_a_batching_worker_composes_waiting_requests_together_and_the_same_pieces(tmp_path, tiny_checkpoint):
+    """MOZART_BATCH on a worker: requests waiting at once share forward passes, and each piece is the one
+    the bot composes by itself for the same request."""
+    seeds = (21, 22, 23)
+
+    async def compose_all(config) -> dict[int, bytes]:
+        async with FakeDiscord() as fake:
+            bot = await build(config)
+            async with fake.running(bot):
+                interactions = [await fake.slash("compose", {"style": "doom", "bars": 8, "seed": seed},
+                                                 user_id=2000 + seed) for seed in seeds]
+                messages = [await _posted(fake, interaction, timeout=90) for interaction in interactions]
+                return {seed: next(data for name, data in m.files.items() if name.endswith(".mid"))
+                        for seed, m in zip(seeds, messages)}
+
+    alone = await compose_all(BotConfig(token="t", checkpoint=str(tiny_checkpoint), device="cpu",
+                                        database_url=f"sqlite+aiosqlite:///{tmp_path / 'alone.db'}"))
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'queued.db'}"
+    with LocalRedis() as redis, workers(1, redis.url, database_url, tiny_checkpoint, tmp_path, MOZART_BATCH="3"):
+        together = await compose_all(BotConfig(token="t", checkpoint=str(tiny_checkpoint), device="cpu",
+                                               database_url=database_url, queue_url=redis.url))
+    assert together == alone
+    assert "requests together" in (tmp_path / "worker-0.log").read_text()
