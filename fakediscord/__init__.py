@@ -1,4 +1,4 @@
-"""A fake Discord for end-to-end tests: the real discord.py client connects to it.
+"""A fake Discord (the tests and the playground use it): the real discord.py client connects to it.
 
 Typical test::
 
