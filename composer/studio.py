@@ -174,7 +174,7 @@ class Studio:
         self._waiting.append(ticket)
         position = len(self._waiting) + self._running - self.workers
         if position > 0:
-            await send_update(update, f"Queued: {position} piece{'s' if position > 1 else ''} ahead of yours.")
+            await send_update(update, queue_place(position))
         self._wakeup.set()
         return await ticket.future
 
@@ -197,7 +197,7 @@ class Studio:
             try:
                 # Progress edits go out in the background: composing never waits on Discord.
                 for position, other in enumerate(list(self._waiting), start=1):
-                    self._notify(other.update, f"Queued: {position} piece{'s' if position > 1 else ''} ahead of yours.")
+                    self._notify(other.update, queue_place(position))
                 for ticket in tickets:
                     self._notify(ticket.update, "Composing…")
 
@@ -263,14 +263,16 @@ class Studio:
                    seconds: list[dict[str, float]]) -> list[tuple[Result | None, Exception | None]]:
         """Runs in a worker thread: compose ``jobs`` (one version) together, then finish each alone.
 
-        A request that fails alone (e.g. a refused primer) fails alone: the batch is composed again without it."""
+        When the batch fails, each request is composed alone, so one bad request fails only itself."""
         generator = self.generators.get(jobs[0].version) or self.generator
         log.info("composing %d requests together (version %s)", len(jobs), generator.version)
         t0 = time.perf_counter()
 
+        progresses = [_progress(report) for report in reports]  # each keeps its own once-a-second pace
+
         def everyone(fraction: float) -> None:
-            for report in reports:
-                _progress(report)(fraction)
+            for progress in progresses:
+                progress(fraction)
 
         try:
             pieces: list = generator.generate_many([job.request for job in jobs], everyone)
@@ -302,6 +304,11 @@ class Studio:
             piece.extra["originality_bars"] = bars
         return Result(piece=piece, files=dict(rendered.data), originality_bars=bars, originality_source=source,
                       sound=rendered.sound, warnings=list(rendered.warnings), seconds=seconds)
+
+
+def queue_place(ahead: int) -> str:
+    """What a waiting request is told about its place."""
+    return f"Queued: {ahead} piece{'s' if ahead > 1 else ''} ahead of yours."
 
 
 def _progress(report: Callable[[str], None]) -> Callable[[float], None]:
