@@ -307,20 +307,16 @@ async def build(config: BotConfig) -> Mozart:
     sessions = database.make_session_factory(engine)
     generator = await asyncio.to_thread(Generator.load, config.checkpoint, config.device)
     log.info("model %s loaded on %s (%d styles)", generator.version, generator.device, len(generator.catalog.names()))
+    shared = None
     if config.queue_url:  # composing workers elsewhere (python -m workers); this model only checks requests
-        from workers.queue import QueueStudio
+        from cogs.utils.shared_limits import SharedLimits
+        from workers.queue import QueueStudio, redis_client
 
         service = QueueStudio(generator, config.queue_url, sessions, max_queue=config.max_queue)
+        # several bot processes may serve one person: their limits are kept in the queue's Redis
+        shared = SharedLimits(redis_client(config.queue_url), config.limits)
     else:
         service = Studio(generator, workers=config.workers, max_queue=config.max_queue, batch=config.batch)
-    shared = None
-    if config.queue_url:  # several bot processes: a person's limits are kept in the queue's Redis
-        from redis.asyncio import Redis
-
-        from cogs.utils.shared_limits import SharedLimits
-
-        shared = SharedLimits(Redis.from_url(config.queue_url, socket_connect_timeout=2, socket_timeout=2),
-                              config.limits)
     limiter = Limiter(config.limits, job_seconds=service.typical_job_seconds, shared=shared)
     versions = Versions(service, sessions, config.models_dir, floor=config.version_floor, device=config.device)
     await versions.restore()
@@ -328,7 +324,8 @@ async def build(config: BotConfig) -> Mozart:
         return Mozart(config=config, db=sessions, studio=service, limiter=limiter, versions=versions, engine=engine)
     shard_count = None if config.shards == "auto" else config.shards  # None: as Discord recommends
     return ShardedMozart(config=config, db=sessions, studio=service, limiter=limiter, versions=versions,
-                         engine=engine, shard_count=shard_count, shard_ids=list(config.shard_ids or ()) or None)
+                         engine=engine, shard_count=shard_count,
+                         shard_ids=list(config.shard_ids) if config.shard_ids else None)
 
 
 async def run(config: BotConfig) -> None:

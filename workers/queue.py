@@ -19,11 +19,12 @@ import json
 import logging
 import os
 import time
-from collections import deque
 
+import db
 from composer.errors import MozartError
 from composer.generator import Generator
-from composer.studio import Job, QueueFullError, Result, ServiceClosedError, Studio, Update, send_update
+from composer.studio import (Job, QueueFullError, Result, ServiceClosedError, Studio, Update, queue_place,
+                             send_update)
 from composer.wire import job_to_wire, result_from_wire
 
 log = logging.getLogger("mozart.queue")
@@ -74,6 +75,13 @@ def job_timeout_s() -> float:
     return float(os.environ.get(JOB_TIMEOUT_VARIABLE) or JOB_TIMEOUT_S)
 
 
+def redis_client(url: str):
+    """A plain Redis client for the queue's server (e.g. the shared limits), with the queue's timeouts."""
+    from redis.asyncio import Redis
+
+    return Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT_S, socket_timeout=CONNECT_TIMEOUT_S)
+
+
 def redis_settings(url: str):
     from arq.connections import RedisSettings
 
@@ -95,7 +103,6 @@ class QueueStudio(Studio):
         # a piece not done by then (every try timed out, plus time queued): the person is told, never left waiting
         self.wait_timeout_s = wait_timeout_s or (job_timeout_s() + 15) * MAX_TRIES + 120
         self._pool = None
-        self._recent: deque[float] = deque(maxlen=20)
 
     async def start(self) -> None:
         if self._pool is None:
@@ -138,8 +145,6 @@ class QueueStudio(Studio):
         self._recent.append(time.monotonic() - queued_at)
         if not outcome.get("ok"):
             raise MozartError(outcome["error"])  # the worker's message for the person, as the studio gives it
-        import db
-
         files = await db.take_job_files(self.sessions, arq_job.job_id)
         result = result_from_wire(outcome["result"], files)
         seconds.update({k: v for k, v in result.seconds.items() if k not in ("queued",)})
@@ -178,7 +183,7 @@ class QueueStudio(Studio):
             if status in (JobStatus.queued, JobStatus.deferred):
                 rank = await self._pool.zrank(QUEUE_NAME, arq_job.job_id)
                 if rank:
-                    text = f"Queued: {rank} piece{'s' if rank > 1 else ''} ahead of yours."
+                    text = queue_place(rank)
             else:
                 if started is None:
                     started = time.monotonic()
@@ -191,9 +196,6 @@ class QueueStudio(Studio):
             if time.monotonic() > deadline:
                 raise WorkerLostError()
             await asyncio.sleep(POLL_S)
-
-    def typical_job_seconds(self) -> float:
-        return sorted(self._recent)[len(self._recent) // 2] if self._recent else 3.0
 
 
 def _safe(url: str) -> str:
