@@ -150,11 +150,9 @@ class Turn:
                 self.slot = admission.slot
                 return
             if admission.active >= limits.in_flight:
-                text = (f"Queued: you have {admission.active} piece{'s' if admission.active != 1 else ''} on the "
-                        f"way (here or in other servers); this one starts when one of them is posted.")
+                text = waiting_for_pieces(admission.active, where=" (here or in other servers)")
             else:
-                text = (f"Queued: you've asked for many pieces in a short time; this one starts in about "
-                        f"{math.ceil(admission.token_wait_s)} s.")
+                text = waiting_for_tokens(admission.token_wait_s)
             if text != last:
                 last = text
                 await send_update(update, text)
@@ -242,11 +240,8 @@ class Limiter:
             return "Starting…"
         place = f" ({ahead} more of yours ahead)" if ahead else ""
         if person.active >= self.limits.in_flight:
-            return (f"Queued{place}: you have {person.active} piece{'s' if person.active != 1 else ''} on the way; "
-                    f"this one starts when one of them is posted.")
-        seconds = person.bucket.seconds_until(ahead + 1)
-        return (f"Queued{place}: you've asked for many pieces in a short time; "
-                f"this one starts in about {math.ceil(seconds)} s.")
+            return waiting_for_pieces(person.active, place)
+        return waiting_for_tokens(person.bucket.seconds_until(ahead + 1), place)
 
     async def close(self) -> None:
         """Refuse new requests and tell the waiting ones that Mozart is restarting."""
@@ -307,6 +302,18 @@ class Limiter:
         for user_id, person in list(self._people.items()):
             if not person.active and not person.waiting and person.bucket.full:
                 del self._people[user_id]
+
+
+def waiting_for_pieces(active: int, place: str = "", where: str = "") -> str:
+    """What a request held by the in-flight limit is told."""
+    return (f"Queued{place}: you have {active} piece{'s' if active != 1 else ''} on the way{where}; "
+            f"this one starts when one of them is posted.")
+
+
+def waiting_for_tokens(seconds: float, place: str = "") -> str:
+    """What a request held by the token bucket is told."""
+    return (f"Queued{place}: you've asked for many pieces in a short time; "
+            f"this one starts in about {math.ceil(seconds)} s.")
 
 
 # -- the job log -------------------------------------------------------------------------
