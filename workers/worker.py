@@ -18,7 +18,9 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import dataclass
 
+import db
 from composer.errors import MozartError
 from composer.generator import Generator
 from composer.studio import Studio
@@ -33,19 +35,37 @@ log = logging.getLogger("mozart.worker")
 RECONNECT_S = 2.0  # after the queue went away, how long to wait before connecting again
 
 
-async def open_resources() -> dict:
-    """What every job uses, made once per process (the model survives the queue coming and going)."""
-    import db
+@dataclass(frozen=True)
+class WorkerConfig:
+    """A worker's settings, from the environment (see docs/SCALING.md for the table)."""
 
-    engine = db.make_engine(os.environ.get("DATABASE_URL") or db.DEFAULT_URL)
+    queue_url: str
+    database_url: str
+    checkpoint: str | None
+    device: str
+    jobs: int  # compositions at a time in this process
+    batch: int  # waiting jobs composed together in one forward pass
+
+    @classmethod
+    def from_env(cls, env=None) -> WorkerConfig:
+        env = os.environ if env is None else env
+        if not env.get("MOZART_QUEUE_URL"):
+            raise SystemExit("error: MOZART_QUEUE_URL is not set (e.g. redis://127.0.0.1:6379/0): "
+                             "the worker takes its jobs from there.")
+        return cls(queue_url=env["MOZART_QUEUE_URL"], database_url=env.get("DATABASE_URL") or db.DEFAULT_URL,
+                   checkpoint=env.get("MOZART_CHECKPOINT") or None, device=env.get("MOZART_DEVICE") or "auto",
+                   jobs=max(1, int(env.get("MOZART_WORKER_JOBS") or 1)), batch=max(1, int(env.get("MOZART_BATCH") or 1)))
+
+
+async def open_resources(config: WorkerConfig) -> dict:
+    """What every job uses, made once per process (the model survives the queue coming and going)."""
+    engine = db.make_engine(config.database_url)
     await db.upgrade(engine)  # a no-op when the bot already migrated; processes take turns
-    generator = await asyncio.to_thread(Generator.load, os.environ.get("MOZART_CHECKPOINT") or None,
-                                        os.environ.get("MOZART_DEVICE") or "auto")
-    batch = int(os.environ.get("MOZART_BATCH") or 1)  # a GPU worker: take several jobs, compose them together
-    studio = Studio(generator, workers=int(os.environ.get("MOZART_WORKER_JOBS") or 1), max_queue=1_000, batch=batch)
+    generator = await asyncio.to_thread(Generator.load, config.checkpoint, config.device)
+    studio = Studio(generator, workers=config.jobs, max_queue=1_000, batch=config.batch)
     await studio.start()
     log.info(f"{READY}: model %s on %s, %d job(s) at a time, batches of up to %d", generator.version,
-             generator.device, studio.workers, batch)
+             generator.device, studio.workers, studio.batch)
     return {"engine": engine, "db": db.make_session_factory(engine), "studio": studio}
 
 
@@ -56,8 +76,6 @@ async def close_resources(resources: dict) -> None:
 
 async def compose(ctx: dict, wire: dict) -> dict:
     """One job: compose (or re-render) and render; files to the database, the rest returned."""
-    import db
-
     job_id, redis = ctx["job_id"], ctx["redis"]
 
     retried = ctx.get("job_try", 1) > 1
@@ -83,8 +101,6 @@ async def compose(ctx: dict, wire: dict) -> dict:
 
 async def sweep(ctx: dict) -> int:
     """Files no bot took (it stopped waiting: a restart, the queue going away) are deleted after an hour."""
-    import db
-
     removed = await db.sweep_job_files(ctx["db"])
     if removed:
         log.info("removed %d files no bot took", removed)
@@ -92,8 +108,6 @@ async def sweep(ctx: dict) -> int:
 
 
 async def _load_version(ctx: dict, studio: Studio, version: str) -> None:
-    import db
-
     served = {row.name: row.path for row in await db.serving_versions(ctx["db"])}
     if version not in served:
         log.warning("job asks for version %s, which is not served; composing with %s", version, studio.generator.version)
@@ -116,29 +130,26 @@ class WorkerSettings:
     health_check_interval = 10
 
 
-def configured() -> dict:
-    """The environment's settings for ``WorkerSettings``: where the queue is, jobs at a time."""
-    url = os.environ.get("MOZART_QUEUE_URL")
-    if not url:
-        raise SystemExit("error: MOZART_QUEUE_URL is not set (e.g. redis://127.0.0.1:6379/0): "
-                         "the worker takes its jobs from there.")
-    jobs = int(os.environ.get("MOZART_WORKER_JOBS") or 1)
-    batch = int(os.environ.get("MOZART_BATCH") or 1)
-    # arq hands this process up to jobs x batch jobs at once, so a batch can form from what is waiting
-    return {"redis_settings": redis_settings(url), "max_jobs": jobs * batch, "job_timeout": job_timeout_s(),
-            **SERIALIZERS}
+def arq_settings(config: WorkerConfig) -> dict:
+    """``WorkerSettings`` with where the queue is and how many jobs this process takes at once."""
+    from arq.cron import cron
+    from arq.worker import get_kwargs
+
+    # arq hands this process up to jobs x batch jobs at once, so a batch can form from what is waiting;
+    # the sweep runs on one worker of all each time (arq's cron job ids are unique per run)
+    return {**get_kwargs(WorkerSettings), "redis_settings": redis_settings(config.queue_url),
+            "max_jobs": config.jobs * config.batch, "job_timeout": job_timeout_s(),
+            "cron_jobs": [cron(sweep, minute={0, 15, 30, 45})], **SERIALIZERS}
 
 
 async def serve() -> None:
     """Take jobs until SIGTERM/SIGINT; when Redis goes away, connect again (the model stays loaded)."""
-    from arq.worker import Worker, get_kwargs
+    from arq.worker import Worker
     from redis.exceptions import RedisError
 
-    from arq.cron import cron
-
-    # one worker of all runs it each time (arq's cron job ids are unique per run)
-    settings = {**get_kwargs(WorkerSettings), **configured(), "cron_jobs": [cron(sweep, minute={0, 15, 30, 45})]}
-    resources = await open_resources()
+    config = WorkerConfig.from_env()
+    settings = arq_settings(config)
+    resources = await open_resources(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
