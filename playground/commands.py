@@ -11,6 +11,7 @@ The specs are the JSON the bot sent to ``PUT /applications/{id}/commands``.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,8 +159,19 @@ def parse(specs: list[dict[str, Any]], text: str, *, has_file: bool = False) -> 
     return Parsed(name=" ".join(used), options=values, attachment=attachment if has_file else None)
 
 
-def focused(specs: list[dict[str, Any]], text: str) -> tuple[str, dict[str, Any], str, dict[str, str]] | None:
-    """When the cursor is in an option's value: (command name, option spec, typed value, the other options)."""
+@dataclass
+class Focus:
+    """The option whose value is being typed."""
+
+    command: str  # "compose", or "model load"
+    option: dict[str, Any]  # its spec
+    value: str  # typed so far
+    before: str  # the text up to the value: a chosen value goes after it
+    others: dict[str, Any]  # the other options typed so far, as values of their types (what the bot sees)
+
+
+def focused(specs: list[dict[str, Any]], text: str) -> Focus | None:
+    """When the cursor is in an option's value, that option; None elsewhere."""
     typed = split(text)
     if not typed.options or text.endswith((" ", "\t")) and typed.options[-1][1].strip():
         return None
@@ -168,11 +180,16 @@ def focused(specs: list[dict[str, Any]], text: str) -> tuple[str, dict[str, Any]
     except CommandError:
         return None
     name, raw = typed.options[-1]
-    option = _find(node.get("options", []), name)
-    if option is None:
+    schema = {o["name"]: o for o in node.get("options", [])}
+    if name not in schema:
         return None
-    others = {n: v.strip() for n, v in typed.options[:-1]}
-    return " ".join(used), option, raw.strip(), others
+    others = {}
+    for key, other in typed.options[:-1]:
+        if key in schema and schema[key]["type"] != ATTACHMENT:
+            with contextlib.suppress(CommandError):  # an unfinished value is left out, as Discord's client does
+                others[key] = value_of(schema[key], other)
+    before = text[: text.rfind(name + ":") + len(name) + 1]
+    return Focus(" ".join(used), schema[name], raw.strip(), before, others)
 
 
 def suggest(specs: list[dict[str, Any]], text: str) -> list[Suggestion]:
@@ -210,11 +227,10 @@ def suggest(specs: list[dict[str, Any]], text: str) -> list[Suggestion]:
                            "attach the file with +" if o["type"] == ATTACHMENT else o.get("description", ""),
                            head if o["type"] == ATTACHMENT else f"{head}{o['name']}:")
                 for o in unused][:MAX_SUGGESTIONS]
-    where = focused(specs, text)
-    if where is None:
+    focus = focused(specs, text)
+    if focus is None:
         return []
-    _, option, value, _ = where
-    before = text[: text.rfind(option["name"] + ":") + len(option["name"]) + 1]
+    option, value, before = focus.option, focus.value, focus.before
     if option.get("choices"):
         return [Suggestion(c["name"], option["name"], f"{before}{c['value']} ")
                 for c in option["choices"] if value.lower() in c["name"].lower()][:MAX_SUGGESTIONS]  # name holds value

@@ -24,6 +24,7 @@ PERSON = "you"  # the name the page's person has in the channel
 DEFAULT_DATABASE = "sqlite+aiosqlite:///playground.db"  # not the bot's own mozart.db
 SLASH, COMPONENT = 2, 3  # interaction types that Discord requires an answer to within 3 s (autocomplete aside)
 ANSWERED_TYPES = (SLASH, COMPONENT)
+GONE = "That message is gone."
 
 
 @dataclass
@@ -102,38 +103,28 @@ class Playground:
 
     async def suggestions(self, text: str) -> list[dict[str, str]]:
         """The popup above the message box; an autocomplete option asks the bot, as Discord does."""
-        where = C.focused(self.specs, text)
-        if where is not None and where[1].get("autocomplete"):
-            name, option, value, others = where
-            typed = {}
-            for key, raw in others.items():  # the bot sees the other options typed so far
-                spec = next((o for o in _options_of(self.specs, name) if o["name"] == key), None)
-                if spec is not None and spec["type"] != C.ATTACHMENT:
-                    with contextlib.suppress(C.CommandError):
-                        typed[key] = C.value_of(spec, raw)
-            choices = await self.fake.autocomplete(name, option["name"], value, options=typed)
-            before = text[: text.rfind(option["name"] + ":") + len(option["name"]) + 1]
-            return [{"label": c["name"], "detail": option["name"], "text": f"{before}{c['value']} "} for c in choices]
+        focus = C.focused(self.specs, text)
+        if focus is not None and focus.option.get("autocomplete"):
+            name = focus.option["name"]
+            choices = await self.fake.autocomplete(focus.command, name, focus.value, options=focus.others)
+            return [{"label": c["name"], "detail": name, "text": f"{focus.before}{c['value']} "} for c in choices]
         return [vars(s) for s in C.suggest(self.specs, text)]
 
-    async def click(self, message_id: int, custom_id: str) -> Answer:
-        message = self._message(message_id)
-        if message is None:
-            return Answer("That message is gone.")
-        await self.fake.click(message_id, custom_id)
-        return Answer()
-
-    async def select(self, message_id: int, custom_id: str, values: list[str]) -> Answer:
+    async def click(self, message_id: int, custom_id: str, values: list[str] | None = None) -> Answer:
+        """Press a button, or (with ``values``) choose in a menu."""
         if self._message(message_id) is None:
-            return Answer("That message is gone.")
-        await self.fake.select(message_id, custom_id, values)
+            return Answer(GONE)
+        if values is None:
+            await self.fake.click(message_id, custom_id)
+        else:
+            await self.fake.select(message_id, custom_id, values)
         return Answer()
 
     async def toggle_reaction(self, message_id: int, emoji: str) -> Answer:
         """Add the person's reaction, or take it back if it is there (a click on a reaction in Discord)."""
         message = self._message(message_id)
         if message is None:
-            return Answer("That message is gone.")
+            return Answer(GONE)
         if self.fake.user_id in message.reactions.get(emoji, []):
             await self.fake.unreact(message_id, emoji)
         else:
@@ -179,11 +170,6 @@ def _owned_by(config: BotConfig, user_id: int) -> BotConfig:
     from dataclasses import replace
 
     return replace(config, owner_ids=frozenset({*config.owner_ids, user_id}))
-
-
-def _options_of(specs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    node, _ = C.leaf(specs, name.split())
-    return node.get("options", [])
 
 
 __all__ = ["Playground", "Answer", "DEFAULT_DATABASE"]

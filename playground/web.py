@@ -20,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 from fakediscord import Upload
-from playground.session import Playground
+from playground.session import Answer, Playground
 
 STATIC = Path(__file__).with_name("static")
 LONG_POLL_S = 25.0
@@ -63,6 +63,11 @@ async def _json_body(request: web.Request) -> dict:
     return body
 
 
+def _reply(answer: Answer, error_status: int = 404) -> web.Response:
+    """An action's answer: 200, or ``error_status`` with the message for the person (404: the message is gone)."""
+    return web.json_response(answer.to_json(), status=200 if answer.error is None else error_status)
+
+
 def _message_id(body: dict) -> int:
     try:
         return int(body["message_id"])
@@ -81,8 +86,7 @@ async def _command(request: web.Request) -> web.Response:
             upload = Upload(file.filename or "upload.mid", file.file.read(), file.content_type)
     else:
         text = str((await _json_body(request)).get("text", ""))
-    answer = await playground.command(text, upload)
-    return web.json_response(answer.to_json(), status=200 if answer.error is None else 400)
+    return _reply(await playground.command(text, upload), error_status=400)
 
 
 async def _suggest(request: web.Request) -> web.Response:
@@ -96,21 +100,18 @@ async def _suggest(request: web.Request) -> web.Response:
 
 async def _click(request: web.Request) -> web.Response:
     body = await _json_body(request)
-    answer = await request.app[PLAYGROUND].click(_message_id(body), str(body.get("custom_id", "")))
-    return web.json_response(answer.to_json(), status=200 if answer.error is None else 404)
+    return _reply(await request.app[PLAYGROUND].click(_message_id(body), str(body.get("custom_id", ""))))
 
 
 async def _select(request: web.Request) -> web.Response:
     body = await _json_body(request)
     values = [str(v) for v in body.get("values") or []]
-    answer = await request.app[PLAYGROUND].select(_message_id(body), str(body.get("custom_id", "")), values)
-    return web.json_response(answer.to_json(), status=200 if answer.error is None else 404)
+    return _reply(await request.app[PLAYGROUND].click(_message_id(body), str(body.get("custom_id", "")), values))
 
 
 async def _react(request: web.Request) -> web.Response:
     body = await _json_body(request)
-    answer = await request.app[PLAYGROUND].toggle_reaction(_message_id(body), str(body.get("emoji", "")))
-    return web.json_response(answer.to_json(), status=200 if answer.error is None else 404)
+    return _reply(await request.app[PLAYGROUND].toggle_reaction(_message_id(body), str(body.get("emoji", ""))))
 
 
 def listen(port: int = 0) -> socket.socket:
