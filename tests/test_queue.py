@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 import db
-from bot import BotConfig, build
+from bot import build
 from composer.request import GenerationRequest
 from composer.studio import Job
 from composer.wire import job_from_wire, job_to_wire, piece_from_wire, piece_to_wire
 from fakediscord import FakeDiscord
-from tests.test_bot_e2e import _posted  # the piece message once files and rating prompts are up
+from tests.test_bot_e2e import _config, _posted  # the bot tests' settings; the piece once posted
 
 pytest.importorskip("arq", reason="arq is not installed (pip install -e '.[test]')")
 from workers.local import LocalRedis, RedisUnavailableError, local_workers, redis_binary  # noqa: E402
@@ -73,8 +73,8 @@ def backend(request, tmp_path, tiny_checkpoint):
         yield {"database_url": database_url, "queue_url": redis.url}
 
 
-async def test_compose_posts_a_piece_with_either_backend(backend, tiny_checkpoint):
-    config = BotConfig(token="fake-token", checkpoint=str(tiny_checkpoint), device="cpu", **backend)
+async def test_compose_posts_a_piece_with_either_backend(backend, tmp_path, tiny_checkpoint):
+    config = _config(tmp_path, tiny_checkpoint, **backend)
     async with FakeDiscord() as fake:
         bot = await build(config)
         async with fake.running(bot):
@@ -108,8 +108,7 @@ async def test_a_worker_killed_mid_job_is_replaced_and_the_piece_still_comes(tmp
     monkeypatch.setenv(JOB_TIMEOUT_VARIABLE, str(timeout))
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'mozart.db'}"
     with LocalRedis() as redis, workers(2, redis.url, database_url, tiny_checkpoint, tmp_path) as procs:
-        config = BotConfig(token="fake-token", checkpoint=str(tiny_checkpoint), device="cpu",
-                           database_url=database_url, queue_url=redis.url)
+        config = _config(tmp_path, tiny_checkpoint, database_url=database_url, queue_url=redis.url)
         async with FakeDiscord() as fake:
             bot = await build(config)
             async with fake.running(bot):
@@ -141,8 +140,7 @@ async def test_while_redis_is_down_the_bot_answers_and_says_composing_is_paused(
     redis = LocalRedis().start()
     try:
         with workers(1, redis.url, database_url, tiny_checkpoint, tmp_path):
-            config = BotConfig(token="fake-token", checkpoint=str(tiny_checkpoint), device="cpu",
-                               database_url=database_url, queue_url=redis.url)
+            config = _config(tmp_path, tiny_checkpoint, database_url=database_url, queue_url=redis.url)
             async with FakeDiscord() as fake:
                 bot = await build(config)
                 async with fake.running(bot):
@@ -249,11 +247,11 @@ async def test_a_batching_worker_composes_waiting_requests_together_and_the_same
                 return {seed: next(data for name, data in m.files.items() if name.endswith(".mid"))
                         for seed, m in zip(seeds, messages)}
 
-    alone = await compose_all(BotConfig(token="t", checkpoint=str(tiny_checkpoint), device="cpu",
-                                        database_url=f"sqlite+aiosqlite:///{tmp_path / 'alone.db'}"))
+    alone = await compose_all(_config(tmp_path, tiny_checkpoint,
+                                      database_url=f"sqlite+aiosqlite:///{tmp_path / 'alone.db'}"))
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'queued.db'}"
     with LocalRedis() as redis, workers(1, redis.url, database_url, tiny_checkpoint, tmp_path, MOZART_BATCH="3"):
-        together = await compose_all(BotConfig(token="t", checkpoint=str(tiny_checkpoint), device="cpu",
-                                               database_url=database_url, queue_url=redis.url))
+        together = await compose_all(_config(tmp_path, tiny_checkpoint, database_url=database_url,
+                                             queue_url=redis.url))
     assert together == alone
     assert "requests together" in (tmp_path / "worker-0.log").read_text()

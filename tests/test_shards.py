@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import db
-from bot import BotConfig, ShardedMozart, build
+from bot import ShardedMozart, build
 from fakediscord import FakeDiscord
-from tests.test_bot_e2e import _posted  # the piece message once files and rating prompts are up
-
-
-def _config(tmp_path, tiny_checkpoint, **overrides) -> BotConfig:
-    return BotConfig(token="fake-token", database_url=f"sqlite+aiosqlite:///{tmp_path / 'mozart.db'}",
-                     checkpoint=str(tiny_checkpoint), device="cpu", **overrides)
+from tests.test_bot_e2e import _config, _posted  # the bot tests' settings; the piece once posted
 
 
 async def test_auto_sharded_bot_composes_on_the_shard_discord_routes_to(tmp_path, tiny_checkpoint):
