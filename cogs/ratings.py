@@ -23,6 +23,7 @@ LINK_RETRY_DELAY_S = 0.4
 
 PENDING_RETRY_S = (0.5, 1, 2, 4, 8)  # waits between tries of ratings the database refused (then every 8 s)
 PENDING_GIVE_UP_S = 600  # a rating still not stored after this is logged as lost
+PASSING = (db.DatabaseBusyError, db.DatabaseUnavailableError)  # refusals worth holding a rating through
 PENDING_MAX = 10_000  # ratings held while the database is down; the oldest beyond this are dropped (logged)
 
 
@@ -85,7 +86,7 @@ class Ratings(commands.Cog):
             return
         try:
             await self._store(item)
-        except (db.DatabaseBusyError, db.DatabaseUnavailableError) as e:
+        except PASSING as e:
             log.warning("database refused a rating (%s); keeping it to retry", type(e).__name__)
             self._hold(key, item)
         except db.DatabaseError:
@@ -118,7 +119,7 @@ class Ratings(commands.Cog):
                 key, item = next(iter(self._pending.items()))
                 try:
                     await self._store(item)
-                except (db.DatabaseBusyError, db.DatabaseUnavailableError):
+                except PASSING:
                     failures += 1
                     if time.monotonic() - item.since > PENDING_GIVE_UP_S:
                         log.error("rating by %s dropped after %d s without a database", item.user_id,
