@@ -17,7 +17,7 @@ from cogs.utils.errors import UserError
 from cogs.utils.limits import log_job, user_tag
 from cogs.utils.options import (BARS, DEFAULT_SOUND, SEED, SOUND_CHOICES, SOUND_HELP, TEMPERATURE, TEMPO, VIDEO_HELP,
                                 choices, default, describe)
-from cogs.utils.posting import VIDEO_PARAM, deliver, formats_of, piece_from_row, post_formats
+from cogs.utils.posting import VIDEO_PARAM, deliver, job_from_row, piece_from_row, post_formats
 from cogs.utils.replay import request_of
 from cogs.utils.views import SoundPicker
 from composer.render.api import VIDEO_FORMAT
@@ -125,27 +125,24 @@ class Compose(commands.Cog):
     async def reroll(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         """The same request (and the same starting piece, for a remix) with a new seed."""
         request = (await request_of(self.bot.db, row)).replace(seed=_new_seed())
-        await self.make(interaction, Job(request=request, sound=_sound_of(row), formats=formats_of(row)), kind="reroll",
-                        parent_id=row.id)
+        await self.make(interaction, job_from_row(row, request=request), kind="reroll", parent_id=row.id)
 
     async def variation(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         piece = piece_from_row(row)
         request = variation_request(piece, GenerationRequest.from_params(row.params or {}), seed=_new_seed())
-        await self.make(interaction, Job(request=request, sound=_sound_of(row), formats=formats_of(row)),
-                        kind="variation", parent_id=row.id)
+        await self.make(interaction, job_from_row(row, request=request), kind="variation", parent_id=row.id)
 
     async def extend(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         piece = piece_from_row(row)
         if piece.n_bars >= MAX_BARS:
             raise UserError(f"This piece already has {MAX_BARS} bars, the most I can write.")
         request = extend_request(piece, GenerationRequest.from_params(row.params or {}), seed=_new_seed())
-        await self.make(interaction, Job(request=request, sound=_sound_of(row), formats=formats_of(row)), kind="extend",
-                        parent_id=row.id)
+        await self.make(interaction, job_from_row(row, request=request), kind="extend", parent_id=row.id)
 
     async def stems(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         """One audio file per voice in a zip, privately: game developers mix their own."""
         await interaction.response.defer(thinking=True, ephemeral=True)
-        job = Job(piece=piece_from_row(row), sound=_sound_of(row), formats=("stems",))
+        job = job_from_row(row, piece=piece_from_row(row), formats=("stems",))
         result = await self.bot.studio.submit(job)
         file = discord.File(io.BytesIO(result.files["stems"]), filename=f"mozart-{row.id}-stems.zip")
         await interaction.followup.send(f"Stems of piece #{row.id} ({result.sound}): one audio file per voice, "
@@ -156,17 +153,12 @@ class Compose(commands.Cog):
         await interaction.response.send_message("Which sound?", view=SoundPicker(row, self), ephemeral=True)
 
     async def resound(self, interaction: discord.Interaction, row: db.PieceRow, sound: str) -> None:
-        piece = piece_from_row(row)
-        await self.make(interaction, Job(piece=piece, sound=sound, formats=formats_of(row)), kind="resound",
+        await self.make(interaction, job_from_row(row, piece=piece_from_row(row), sound=sound), kind="resound",
                         parent_id=row.id)
 
 
 def _new_seed() -> int:
     return secrets.randbelow(MAX_SEED + 1)
-
-
-def _sound_of(row: db.PieceRow) -> str:
-    return (row.params or {}).get("sound", DEFAULT_SOUND)
 
 
 async def setup(bot) -> None:

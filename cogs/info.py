@@ -11,11 +11,10 @@ from discord.ext import commands
 
 import db
 from cogs.utils.errors import UserError
-from cogs.utils.options import DEFAULT_SOUND, SOUND_CHOICES
-from cogs.utils.posting import formats_of, piece_from_row
+from cogs.utils.options import SOUND_CHOICES
+from cogs.utils.posting import job_from_row, piece_from_row, sound_of
 from composer.render.presets import SOUNDS
 from composer.request import EXTEND_BARS, FORMS
-from composer.studio import Job
 
 HELP = f"""\
 **/compose** `style` `bars` — an original piece. Styles combine a game and a composer
@@ -92,8 +91,7 @@ class Info(commands.Cog):
         row = await db.get_piece(self.bot.db, id)
         if row is None:
             raise UserError(f"There is no piece #{id}.")
-        sound = sound or (row.params or {}).get("sound", DEFAULT_SOUND)
-        job = Job(piece=piece_from_row(row), sound=sound, formats=formats_of(row))
+        job = job_from_row(row, piece=piece_from_row(row), sound=sound or sound_of(row))
         await self.bot.get_cog("Compose").make(interaction, job, kind="resound", parent_id=row.id)
 
 

@@ -13,7 +13,8 @@ from cogs.utils.limits import user_tag
 from composer.grid import Piece
 from composer.midi_io import stored_piece
 from composer.render.api import DEFAULT_FORMATS, VIDEO_FORMAT
-from composer.studio import Result
+from composer.render.presets import DEFAULT_SOUND
+from composer.studio import Job, Result
 
 log = logging.getLogger("mozart.posting")
 
@@ -31,6 +32,16 @@ def post_formats(video: bool = False) -> tuple[str, ...]:
 def formats_of(row: db.PieceRow) -> tuple[str, ...]:
     """A stored piece's post formats: what is made from a video piece comes with a video too."""
     return post_formats(bool((row.params or {}).get(VIDEO_PARAM)))
+
+
+def sound_of(row: db.PieceRow) -> str:
+    """The sound a stored piece was posted with."""
+    return (row.params or {}).get("sound", DEFAULT_SOUND)
+
+
+def job_from_row(row: db.PieceRow, **fields) -> Job:
+    """A job made from a stored piece: with its sound and its post formats unless ``fields`` say otherwise."""
+    return Job(**{"sound": sound_of(row), "formats": formats_of(row), **fields})
 
 
 def piece_from_row(row: db.PieceRow) -> Piece:
