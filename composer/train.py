@@ -484,6 +484,23 @@ def load_config_file(path: str | None) -> tuple[TrainConfig, ModelConfig]:
 def train_command(config_path, recipe_path, out, data, arch, hidden, max_steps, max_minutes, batch_size, device, resume,
                   ddp):
     """Train a composer model on the encoded corpus."""
+    _train_or_recipe(config_path, recipe_path, out, data, arch, hidden, max_steps, max_minutes, batch_size, device,
+                     resume, ddp)
+    if ddp:
+        _leave_torchrun()
+
+
+def _leave_torchrun() -> None:
+    """End a --ddp process once its work is saved and said, without the interpreter's teardown: there,
+    torch's gloo threads abort about one run in four ("terminate called without an active exception",
+    exit -6), which torchrun reports as a failed job although everything was written."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _train_or_recipe(config_path, recipe_path, out, data, arch, hidden, max_steps, max_minutes, batch_size, device,
+                     resume, ddp) -> None:
     command = "python -m composer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if ddp_world_size() > 1 and not ddp:
         raise click.UsageError(f"torchrun started {ddp_world_size()} processes: add --ddp, or each would train "
