@@ -487,10 +487,10 @@ def train_command(config_path, recipe_path, out, data, arch, hidden, max_steps, 
     _train_or_recipe(config_path, recipe_path, out, data, arch, hidden, max_steps, max_minutes, batch_size, device,
                      resume, ddp)
     if ddp:
-        _leave_torchrun()
+        leave_torchrun()
 
 
-def _leave_torchrun() -> None:
+def leave_torchrun() -> None:
     """End a --ddp process once its work is saved and said, without the interpreter's teardown: there,
     torch's gloo threads abort about one run in four ("terminate called without an active exception",
     exit -6), which torchrun reports as a failed job although everything was written."""

@@ -136,7 +136,7 @@ from torch.nn.parallel import DistributedDataParallel
 from composer.corpus.encoded import load_split
 from composer.data import WindowSampler, make_mask, to_model_inputs
 from composer.model import GridModel, ModelConfig
-from composer.train import global_batch_loss, loss_and_counts, process_group
+from composer.train import global_batch_loss, leave_torchrun, loss_and_counts, process_group
 
 data, out = sys.argv[1], sys.argv[2]
 with process_group(True, "cpu") as ranks:
@@ -157,8 +157,10 @@ with process_group(True, "cpu") as ranks:
     shared, objective = global_batch_loss(loss, counts, ranks.world)
     objective.backward()
     error = max(float(((p.grad - e).abs() / (e.abs() + 1e-3)).max()) for p, e in zip(model.parameters(), expected))
-    json.dump({"whole": whole.item(), "shared": shared.item(), "own": loss.item(), "error": error,
-               "cells": counts.sum().item()}, open(f"{out}/rank{ranks.rank}.json", "w"))
+    with open(f"{out}/rank{ranks.rank}.json", "w") as file:
+        json.dump({"whole": whole.item(), "shared": shared.item(), "own": loss.item(), "error": error,
+                   "cells": counts.sum().item()}, file)
+leave_torchrun()  # as the train command does: gloo's threads can abort the interpreter's teardown
 """
 
 
