@@ -16,6 +16,7 @@ which makes grid -> MIDI -> grid lossless.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,15 +120,29 @@ def _drum_column(parts: list[Part], n_frames: int, offset: int) -> np.ndarray:
     return column
 
 
+def roles_by_pitch(pitched: list[Part]) -> dict[int, list[Part]]:
+    """Voice -> parts, by median pitch: highest lead, lowest bass, second counter, the rest harmony."""
+    ranked = sorted(pitched, key=lambda p: float(np.median(p.pitches)), reverse=True)
+    lead, counter, harmony, bass = (T.VOICE_INDEX[v] for v in T.PITCHED_VOICES)
+    roles = {lead: [ranked[0]], bass: [ranked[-1]]}
+    if len(ranked) >= 3:
+        roles[counter] = [ranked[1]]
+    if len(ranked) >= 4:
+        roles[harmony] = ranked[2:-1]
+    return roles
+
+
 def reduce_parts(
     parts: list[Part],
     frames_per_bar: int,
     offset_frames: int = 0,
     max_frames: int = MAX_FRAMES,
     crop_frames: int | None = None,
+    roles: Callable[[list[Part]], dict[int, list[Part]]] | None = None,
 ) -> np.ndarray:
     """Build the (frames, 5) grid from parts. ``offset_frames`` shifts everything right
-    (used to align a pickup bar); ``crop_frames`` keeps only the beginning."""
+    (used to align a pickup bar); ``crop_frames`` keeps only the beginning; ``roles`` gives
+    the pitched parts (two or more) their voices (default ``roles_by_pitch``)."""
     parts = [p for p in parts if len(p)]
     if not parts:
         raise EmptyMidiError("The file contains no notes.")
@@ -168,20 +183,15 @@ def reduce_parts(
             write_line(grid[:, T.VOICE_INDEX[name]], notes_of([part]), prefer_low=name == "bass")
         return grid
 
-    ranked = sorted(pitched, key=lambda p: float(np.median(p.pitches)), reverse=True)
     lead, counter, harmony, bass = (T.VOICE_INDEX[v] for v in T.PITCHED_VOICES)
-    if len(ranked) == 1:
+    if len(pitched) == 1:
         # One (often polyphonic) part, e.g. piano: skyline to lead, bottom line to bass.
-        dropped = write_line(grid[:, lead], notes_of(ranked))
+        dropped = write_line(grid[:, lead], notes_of(pitched))
         dropped = write_line(grid[:, bass], dropped, prefer_low=True)
         fill_free(grid[:, harmony], fill_free(grid[:, counter], dropped))
         return grid
 
-    roles = {lead: [ranked[0]], bass: [ranked[-1]]}
-    if len(ranked) >= 3:
-        roles[counter] = [ranked[1]]
-    if len(ranked) >= 4:
-        roles[harmony] = ranked[2:-1]
+    roles = (roles or roles_by_pitch)(pitched)
     overflow = []
     for voice, ps in roles.items():
         overflow += write_line(grid[:, voice], notes_of(ps), prefer_low=voice == bass)

@@ -20,7 +20,11 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from composer.corpus.archives import ARCHIVE_SUFFIXES, MODULE_SUFFIXES
 from composer.errors import MozartError
+
+
+MIDI_SUFFIXES = (".mid", ".midi", ".mid.gz", ".midi.gz")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class GamePackage:
     game: str  # the game's name, for people
     dirs: tuple[str, ...]  # where its music is installed, relative to the root
     wad: bool = False  # music lives in WAD lumps (Freedoom)
+    suffixes: tuple[str, ...] = MIDI_SUFFIXES  # the names of its music files end so
 
 
 # The game music the corpus is built from (see DESIGN.md, "Data that can be had").
@@ -49,13 +54,72 @@ GAME_PACKAGES: tuple[GamePackage, ...] = (
     GamePackage("pangzero", ARCADE, "Pang Zero", ("usr/share/perl5/auto/share/dist/Games-PangZero",)),
 )
 
+# Tracker modules (MOD, XM, S3M, IT) of games whose Debian packages ship their music as
+# note data (read by ``composer.corpus.sources.tracker``). A game with eight or more songs
+# is a style of its own; the others share ``TRACKER``. Left out: redeclipse-data (one IT in
+# an 860 MB package), armagetronad (its ``.mod`` files are 3D models), and the games that
+# ship OGG or had their music removed (frozen-bubble's main package, supertux, lbreakout2,
+# ltris, xmoto, hedgewars, chromium-bsu, wesnoth).
+TRACKER = "tracker"
+
+
+def _tracker(package: str, label: str, game: str, *dirs: str, archives: bool = False) -> GamePackage:
+    suffixes = MODULE_SUFFIXES + ARCHIVE_SUFFIXES if archives else MODULE_SUFFIXES
+    return GamePackage(package, label, game, dirs, suffixes=suffixes)
+
+
+TRACKER_PACKAGES: tuple[GamePackage, ...] = (
+    _tracker("ironseed-data", "ironseed", "Ironseed", "usr/share/games/ironseed/sound"),
+    _tracker("tecnoballz-data", "tecnoballz", "TecnoballZ", "usr/share/games/tecnoballz/musics"),
+    _tracker("pekka-kana-2-data", "pekka", "Pekka Kana 2", "usr/share/games/pekka-kana-2/data/music"),
+    _tracker("heroes-sound-tracks", "heroes", "Heroes", "usr/share/games/heroes/mod"),
+    _tracker("pingus-data", "pingus", "Pingus", "usr/share/games/pingus/data/music"),
+    _tracker("kball-data", "kball", "KBall", "usr/share/games/kball", archives=True),
+    _tracker("kraptor-data", "kraptor", "Kraptor", "usr/share/games/kraptor", archives=True),
+    _tracker("freedroid-data", "freedroid", "Freedroid", "usr/share/games/freedroid/sound"),
+    _tracker("biniax2-data", "biniax", "Biniax 2", "usr/share/games/biniax2/music"),
+    _tracker("gl-117-data", "gl117", "GL-117", "usr/share/games/gl-117/music"),
+    _tracker("rafkill-data", TRACKER, "Rafkill", "usr/share/games/rafkill/data", "usr/share/games/rafkill/music"),
+    _tracker("pachi-data", TRACKER, "Dr. Pachi", "usr/share/pachi/music"),
+    _tracker("open-invaders-data", TRACKER, "Open Invaders", "usr/share/open-invaders"),
+    _tracker("bomberclone-data", TRACKER, "BomberClone", "usr/share/games/bomberclone/music"),
+    _tracker("gemdropx", TRACKER, "Gem Drop X", "usr/share/games/gemdropx/sounds"),
+    _tracker("madbomber-data", TRACKER, "Mad Bomber", "usr/share/games/madbomber/music"),
+    _tracker("penguin-command", TRACKER, "Penguin Command", "usr/share/games/penguin-command/sound"),
+    _tracker("tuxmath-data", TRACKER, "Tux, of Math Command", "usr/share/tuxmath/sounds"),
+    _tracker("tuxtype-data", TRACKER, "Tux Typing", "usr/share/tuxtype/sounds"),
+    _tracker("bugsquish", TRACKER, "Bug Squish", "usr/share/games/bugsquish/music"),
+    _tracker("circuslinux-data", TRACKER, "Circus Linux!", "usr/share/games/circuslinux/data/music"),
+    _tracker("njam-data", TRACKER, "Njam", "usr/share/games/njam/data"),
+    _tracker("powermanga-data", TRACKER, "Powermanga", "usr/share/games/powermanga/sounds"),
+    _tracker("flobopuyo", TRACKER, "FloboPuyo", "usr/share/games/flobopuyo/sfx"),
+    _tracker("ri-li-data", TRACKER, "Ri-li", "usr/share/games/ri-li/Ri-li/Sounds"),
+    _tracker("tomatoes-data", TRACKER, "I Have No Tomatoes", "usr/share/tomatoes/music"),
+    _tracker("gltron", TRACKER, "GLtron", "usr/share/games/gltron/music"),
+    _tracker("vodovod", TRACKER, "Vodovod", "usr/share/games/vodovod"),
+    _tracker("criticalmass-data", TRACKER, "Critical Mass", "usr/share/games/criticalmass"),
+    _tracker("vectoroids", TRACKER, "Vectoroids", "usr/share/games/vectoroids/music"),
+    _tracker("fb-music-high", TRACKER, "Frozen Bubble", "usr/share/games/frozen-bubble/snd"),
+    _tracker("black-box", TRACKER, "Black Box", "usr/share/black-box/sound"),
+    _tracker("monsterz-data", TRACKER, "Monsterz", "usr/share/games/monsterz/sound"),
+    _tracker("dodgindiamond2", TRACKER, "Dodgin' Diamond 2", "usr/share/games/dodgindiamond2"),
+    _tracker("solarwolf", TRACKER, "SolarWolf", "usr/share/games/solarwolf/data/music"),
+    _tracker("gweled", TRACKER, "Gweled", "usr/share/sounds/gweled"),
+    _tracker("vor", TRACKER, "VoR", "usr/share/vor"),
+    _tracker("ballz-data", TRACKER, "B.A.L.Z.", "usr/share/games/ballz"),
+    _tracker("pathogen", TRACKER, "Pathogen Warrior", "usr/share/pathogen"),
+    _tracker("ceferino-data", TRACKER, "Don Ceferino Hazana", "usr/share/games/ceferino/music"),
+    _tracker("cuyo-data", TRACKER, "Cuyo", "usr/share/games/cuyo/sounds"),
+    _tracker("jumpnbump", TRACKER, "Jump 'n Bump", "usr/share/games/jumpnbump", archives=True),
+    _tracker("jumpnbump-levels", TRACKER, "Jump 'n Bump levels", "usr/share/games/jumpnbump", archives=True),
+)
+
 # Not training data: folk/classical practice tunes, kept as foreign inputs for /remix.
 FOREIGN_PACKAGES: tuple[GamePackage, ...] = (
     GamePackage("pianobooster", "", "PianoBooster practice tunes", ("usr/share/doc/pianobooster",)),
 )
 
 PACKAGES_BY_NAME = {p.package: p for p in GAME_PACKAGES + FOREIGN_PACKAGES}
-MIDI_SUFFIXES = (".mid", ".midi", ".mid.gz", ".midi.gz")
 
 
 class AptError(MozartError):
@@ -185,20 +249,13 @@ def tree_version(root: Path, package: str) -> str | None:
 
 # -- finding the music ------------------------------------------------------------------
 def package_files(root: Path, spec: GamePackage) -> list[Path]:
-    """The package's MIDI files (or WADs) under an unpacked ``root``, sorted."""
+    """The package's music files (MIDI, WADs, modules: ``spec.suffixes``) under an unpacked ``root``, sorted."""
+    suffixes = (".wad",) if spec.wad else spec.suffixes
     found: set[Path] = set()
     for d in spec.dirs:
         base = root / d
-        if not base.is_dir():
-            continue
-        for path in base.rglob("*"):
-            name = path.name.lower()
-            if not path.is_file():
-                continue
-            if spec.wad and name.endswith(".wad"):
-                found.add(path)
-            elif not spec.wad and name.endswith(MIDI_SUFFIXES):
-                found.add(path)
+        if base.is_dir():
+            found.update(p for p in base.rglob("*") if p.is_file() and p.name.lower().endswith(suffixes))
     return sorted(found)
 
 
@@ -224,6 +281,7 @@ _TEXT_LICENCES = (  # (regular expression on the licence text, short name), most
     (r"creativecommons\.org/licenses/by-sa/3\.0", "CC-BY-SA-3.0"),
     (r"Artistic License", "Artistic"),
     (r"Free Art License|Licence Art Libre", "FAL"),
+    (r"distributed under the GNU General Public License", "GPL"),  # no version named
 )
 _KNOWN_SHORT = re.compile(r"^(GPL|LGPL|AGPL|BSD|MIT|Expat|Artistic|CC-|CC0|FAL|Zlib|Apache|MPL|ISC|public-domain)", re.I)
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 REGISTRY: dict[str, str] = {  # name (--source, unit kind) -> "module:class"
     "debian": "composer.corpus.sources.debian_packages:DebianPackages",
+    "tracker": "composer.corpus.sources.tracker:TrackerModules",
     "music21": "composer.corpus.sources.music21_corpus:Music21Corpus",
     "folk": "composer.corpus.sources.folk:FolkTunes",
     "user": "composer.corpus.sources.user_folders:UserFolders",

@@ -14,6 +14,7 @@ import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 from composer.corpus import debian as deb
 from composer.corpus import wad as wadlib
@@ -36,6 +37,8 @@ def unit_key(spec: deb.GamePackage) -> str:
 
 
 class DebianPackages(Source):
+    packages: ClassVar[tuple[deb.GamePackage, ...]] = deb.GAME_PACKAGES + deb.FOREIGN_PACKAGES
+
     def __init__(self, session: BuildSession, name: str, *, from_dir: Path | None = None, refresh: bool = False):
         super().__init__(session, name)
         self.from_dir = Path(from_dir) if from_dir else None  # .deb files, or a tree they were unpacked into
@@ -44,7 +47,7 @@ class DebianPackages(Source):
         self.remix_inputs = session.data_dir / "remix_inputs"
 
     def labels(self) -> set[str]:
-        return {label_of(p) for p in deb.GAME_PACKAGES + deb.FOREIGN_PACKAGES}
+        return {label_of(p) for p in self.packages}
 
     # -- finding the packages ----------------------------------------------------------
     def _in_from_dir(self, spec: deb.GamePackage) -> bool:
@@ -78,7 +81,7 @@ class DebianPackages(Source):
 
     def build(self) -> None:
         session = self.session
-        specs = [p for p in deb.GAME_PACKAGES + deb.FOREIGN_PACKAGES if session.wanted(label_of(p))]
+        specs = [p for p in self.packages if session.wanted(label_of(p))]
         todo = [p for p in specs if self.refresh or self._in_from_dir(p) or not self._package_done(p)]
         if not todo:
             return
@@ -105,10 +108,15 @@ class DebianPackages(Source):
             session.note(f"not built (unavailable): {', '.join(missing)}")
 
     # -- one package -------------------------------------------------------------------
+    def fingerprint_parts(self, spec: deb.GamePackage) -> tuple[str, ...]:
+        """What besides the package's files makes its pieces: its label (a relabelled
+        package is imported again)."""
+        return (spec.label,)
+
     def _build_package(self, spec: deb.GamePackage, how: str, where: Path) -> None:
         session = self.session
         if how == "deb":
-            fp = fingerprint(deb.sha256_file(where), spec.label)  # a relabelled package is imported again
+            fp = fingerprint(deb.sha256_file(where), *self.fingerprint_parts(spec))
             if session.skip(unit_key(spec), fp):
                 return
             try:
@@ -127,7 +135,7 @@ class DebianPackages(Source):
         else:
             files = deb.package_files(where, spec)
             digest = [f"{deb.relpath(f, where)}:{deb.sha256_file(f)}" for f in files]
-            fp = fingerprint(*digest, deb.read_copyright(where, spec.package), spec.label)
+            fp = fingerprint(*digest, deb.read_copyright(where, spec.package), *self.fingerprint_parts(spec))
             if session.skip(unit_key(spec), fp):
                 return
             version = deb.tree_version(where, spec.package) or "unknown"
