@@ -119,7 +119,7 @@ FOREIGN_PACKAGES: tuple[GamePackage, ...] = (
     GamePackage("pianobooster", "", "PianoBooster practice tunes", ("usr/share/doc/pianobooster",)),
 )
 
-PACKAGES_BY_NAME = {p.package: p for p in GAME_PACKAGES + FOREIGN_PACKAGES}
+PACKAGES_BY_NAME = {p.package: p for p in GAME_PACKAGES + FOREIGN_PACKAGES + TRACKER_PACKAGES}
 
 
 class AptError(MozartError):
