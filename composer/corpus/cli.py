@@ -89,6 +89,40 @@ def stats(data_dir: Path, as_json: bool) -> None:
     click.echo(stats_json(entries) if as_json else format_stats(entries, count_remix_inputs(data_dir)))
 
 
+@corpus.command("module")
+@data_option
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--roll", "roll", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw the module's notes above the grid they became (PNG; first song, 8 bars).")
+@click.option("--bars", type=click.IntRange(1, 64), default=8, show_default=True, help="Bars the picture shows.")
+def module(data_dir: Path, path: Path, roll: Path | None, bars: int) -> None:
+    """How a tracker module (MOD, XM, S3M, IT, or a game archive holding some) becomes grid pieces."""
+    from composer.corpus.archives import ArchiveError, modules_in
+    from composer.corpus.module_grid import song_piece
+    from composer.corpus.modules import read_module
+    from composer.corpus.sources.tracker import ensure_libxmp
+    from composer.evaluate.tracker_roll import describe_song, plot_reduction
+    from composer.errors import MozartError
+
+    try:
+        ensure_libxmp(data_dir)
+        inner = modules_in(path.name, path.read_bytes())
+        if not inner:
+            raise MozartError(f"{path.name} is not a module or an archive of modules (.mod .xm .s3m .it .stm .zik .dat).")
+        for name, data in inner:
+            mod = read_module(data, name)
+            click.echo(f"{name}: {mod.format}, {mod.channels} channels, {len(mod.songs)} song(s)")
+            for k, song in enumerate(mod.songs):
+                piece = song_piece(mod, song)
+                click.echo(f"song {k + 1}: {describe_song(mod, song, piece)}")
+                if roll and piece is not None:
+                    click.echo(f"wrote {plot_reduction(mod, song, piece, roll, bars=bars, title=name)}")
+                    roll = None
+    except (MozartError, ArchiveError) as e:
+        click.secho(f"error: {e}", fg="red", err=True)
+        raise SystemExit(1)
+
+
 @corpus.command()
 @data_option
 @click.option("--force", is_flag=True, help="Rewrite the arrays even if they match the manifest.")

@@ -10,8 +10,9 @@ five voices (see ``composer.reduction`` for the reduction itself):
   choices that keep nearly every onset on the grid, then the one whose tempo is nearest
   to a quarter note of 120 a minute.
 * **A channel is not a voice.** A MOD alternates bass and snare on one channel and an IT
-  spreads a part over several. A *stream* is one instrument on one channel; the streams
-  are given roles by their pitch and how much they play (``stream_roles``).
+  spreads a part over several. A *stream* is one instrument on one channel; every four
+  bars the streams sounding are given roles by their pitch and how much they play
+  (``stream_roles``), so an intro's melody is the lead even if another stream leads later.
 * **Drums are samples, not a channel.** An instrument is a drum when its name says so
   (kick, snare, hat...) or when it is an unlooped sample played at one or two pitches
   whose sound is noise-like or short; its drum class comes from the name, else from where
@@ -42,6 +43,9 @@ ROWS_PER_16TH = (0.5, 1.0, 2.0, 4.0)  # a row is an 8th, a 16th, a 32nd or a 64t
 MIN_TEMPO, MAX_TEMPO = 60.0, 200.0  # quarters a minute a row clock must give
 ON_GRID = 0.98  # share of onsets on even rows that makes the rows 32nds
 PITCH_RANGE = (28, 96)  # where a pitched stream's median must land (octave corrections)
+WINDOW_BARS = 4  # roles are decided afresh every this many bars
+MAIN_SHARE = 0.15  # a stream sounding less than this share of the busiest one's time is harmony
+BASS_BELOW = 50  # a stream playing alone below this median pitch is the bass
 BASE_RATE = 8363.0  # Hz at which a sample plays for pitch 60 (the trackers' "C-5"/"C-2")
 MIN_NOTES = 8  # a song with fewer pitched notes is a sound effect, not music
 MIN_FRAMES = 4 * 16  # nor is one shorter than four bars of 4/4
@@ -49,7 +53,7 @@ MIN_FRAMES = 4 * 16  # nor is one shorter than four bars of 4/4
 # Drum names, most specific first (a "bass drum" is a kick, not a bass).
 _DRUM_WORDS: tuple[tuple[str, str], ...] = (
     ("kick", r"kick|ba(ss|se) ?dr|\bbd|\bkck|\bkik|thump"),
-    ("open_hat", r"open ?h|\bohh?\b|o\.?hat"),
+    ("open_hat", r"open ?h|hi-?open|\bohh?\b|o\.?hat"),
     ("hat", r"hi-?hat|\bhh|\bhat|hihat|c\.?hat|closed"),
     ("snare", r"snare|\bsd\b|\bsd\d|\bsnr|\bsn\d|clap"),
     ("tom", r"\btom|kettle|timpani"),
@@ -180,14 +184,18 @@ def streams_of(module: Module, song: Song) -> list[Stream]:
 
 def stream_roles(parts: list[Part]) -> dict[int, list[Part]]:
     """Roles of pitched streams: the bass is the lowest stream that plays a real share of
-    the song, the lead the highest such stream, the counter the next; the rest, and the
+    the time, the lead the highest such stream, the counter the next; the rest, and the
     streams that play little, are harmony (``reduce_parts`` then lets counter and harmony
-    take the chord tones the others dropped)."""
+    take the chord tones the others dropped). A stream playing alone is the lead, or the
+    bass when it lies low."""
     lead, counter, harmony, bass = (T.VOICE_INDEX[v] for v in T.PITCHED_VOICES)
     sounding = [float(np.sum(np.asarray(p.ends) - np.asarray(p.starts))) for p in parts]
-    main = [p for p, s in zip(parts, sounding) if s >= 0.15 * max(sounding)]
+    main = [p for p, s in zip(parts, sounding) if s >= MAIN_SHARE * max(sounding)]
     ranked = sorted(main, key=lambda p: float(np.median(p.pitches)), reverse=True)
-    roles: dict[int, list[Part]] = {lead: [ranked[0]]}
+    if len(ranked) == 1 and float(np.median(ranked[0].pitches)) < BASS_BELOW:
+        roles: dict[int, list[Part]] = {bass: ranked[:1]}
+    else:
+        roles = {lead: ranked[:1]}
     if len(ranked) >= 2:
         roles[bass] = [ranked[-1]]
     if len(ranked) >= 3:
@@ -195,6 +203,21 @@ def stream_roles(parts: list[Part]) -> dict[int, list[Part]]:
     rest = ranked[2:-1] + [p for p in parts if p not in main]
     if rest:
         roles[harmony] = rest
+    return roles
+
+
+def windowed_roles(window_of: dict[int, int]):
+    """``stream_roles`` decided afresh in every window (``window_of``: id(part) -> window):
+    a song's orchestration changes, and the melody of its intro is the lead even when
+    another stream carries the melody later."""
+
+    def roles(parts: list[Part]) -> dict[int, list[Part]]:
+        out: dict[int, list[Part]] = {}
+        for window in sorted({window_of[id(p)] for p in parts}):
+            for voice, chosen in stream_roles([p for p in parts if window_of[id(p)] == window]).items():
+                out.setdefault(voice, []).extend(chosen)
+        return out
+
     return roles
 
 
@@ -242,16 +265,22 @@ def song_piece(module: Module, song: Song, **meta) -> Piece | None:
     time_signature = time_signature_of(song, r)
     fpb = frames_per_bar(time_signature)
     streams = streams_of(module, song)
-    parts, chord_tones = [], []
+    parts, chord_tones, window_of = [], [], {}
+    window_frames = WINDOW_BARS * fpb
     for s in streams:
         starts = notes.row[s.index] / r / T.FRAMES_PER_QUARTER  # quarter notes
         ends = notes.end_row[s.index] / r / T.FRAMES_PER_QUARTER
+        name = f"ch{s.channel}-i{s.instrument}"
         if s.drum:
-            keys = np.full(len(s.index), _GM_KEY[s.drum])
-            parts.append(Part(f"ch{s.channel}-i{s.instrument}", True, starts, starts + 0.25, keys))
+            parts.append(Part(name, True, starts, starts + 0.25, np.full(len(s.index), _GM_KEY[s.drum])))
             continue
         pitches = np.rint(notes.pitch[s.index]).astype(np.int64) + s.shift
-        parts.append(Part(f"ch{s.channel}-i{s.instrument}", False, starts, ends, pitches))
+        windows = (starts * T.FRAMES_PER_QUARTER // window_frames).astype(np.int64)
+        for w in np.unique(windows):
+            mine = windows == w
+            part = Part(f"{name}-w{w}", False, starts[mine], ends[mine], pitches[mine])
+            window_of[id(part)] = int(w)
+            parts.append(part)
         arp = notes.arpeggio[s.index]
         for k in np.flatnonzero(arp):
             for step in sorted({int(arp[k]) >> 4, int(arp[k]) & 0xF} - {0}):
@@ -259,7 +288,7 @@ def song_piece(module: Module, song: Song, **meta) -> Piece | None:
     pitched = [p for p in parts if not p.is_drum]
     if sum(len(p) for p in pitched) < MIN_NOTES:
         return None
-    grid = reduce_parts(parts, fpb, roles=stream_roles)
+    grid = reduce_parts(parts, fpb, roles=windowed_roles(window_of))
     if len(grid) < MIN_FRAMES:
         return None
     if chord_tones:
