@@ -24,6 +24,7 @@ COMMANDS = {
     "eval": "composer.evaluate.cli:eval_command",
     "bench": "composer.bench:bench",
     "card": "composer.model_card:card_command",
+    "textures": "composer.texture:textures_command",
     "ratings": "composer.feedback.cli:ratings",
     "finetune": "composer.feedback.finetune:finetune_command",
 }

@@ -39,6 +39,8 @@ from composer.model import GridModel, choose_device
 from composer.request import MAX_SEED, GenerationRequest, section_lengths
 from composer.sampling import clean_holds, draw, leap_sizes, move_to_key, scale_bonus
 from composer.styles import Style, StyleCatalog
+from composer.texture import FORCE as FORCE_REST
+from composer.texture import TEXTURES, Groove, Plan, TextureBank, regroove
 
 if TYPE_CHECKING:
     from composer.feedback.reward import RewardModel
@@ -47,6 +49,7 @@ DRUM_BLEND_SHARE = 0.3  # the composer's weight on drums is blend x this: games 
 HABITS_STREAM = 1  # the seed's random stream for a style's habits (metre, tempo, key), apart from sampling
 BEST_OF_STREAM = 2  # the seed's stream for the seeds of best_of's other candidates
 RETRY_STREAM = 3  # the seed's stream for the seeds of a near-silent piece's new attempts
+TEXTURE_STREAM = 4  # the seed's stream for its texture plan and a remix's groove
 # Silence feeds on itself in a left-to-right draft: a piece that opens with rests can stay
 # silent (1 of 360 pieces in the feedback loop, style dink-folk, had no pitched note at all).
 # A piece with fewer pitched notes per bar than this is composed again from seeds drawn from
@@ -87,16 +90,41 @@ class Condition:
     weight_drums: float
 
 
+@dataclass
+class Steering:
+    """What steers the draft besides the network, per request of a batch: the texture plan,
+    the drum groove, and how strongly (the request's ``texture``)."""
+
+    plans: list[Plan | None]
+    grooves: list[Groove | None]
+    strength: list[float]
+
+    def biases(self, x: torch.Tensor, t: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Nats for frame ``t`` of ``x`` (B, T, 5), as the last of ``width`` frames:
+        (B, width, 5, 3) on [rest, hold, onset] and (B, width, DRUM_VOCAB) on the drum tokens."""
+        kinds = torch.zeros((x.shape[0], width, T.N_VOICES, 3))
+        drums = torch.zeros((x.shape[0], width, T.DRUM_VOCAB))
+        for b, (plan, groove, strength) in enumerate(zip(self.plans, self.grooves, self.strength)):
+            if plan is not None:
+                kinds[b, -1] = plan.kind_bias(x[b], t, strength)
+            pull = groove.token_bias(x[b], t, strength) if groove is not None else None
+            if pull is not None and kinds[b, -1, T.DRUM_VOICE, 0] < FORCE_REST:
+                drums[b, -1] = pull
+                kinds[b, -1, T.DRUM_VOICE] = 0.0  # the groove sets the drums' density, not the plan's count
+        return kinds, drums
+
+
 class Generator:
     """The model loaded once, ready to compose (what the CLI and the bot hold)."""
 
     def __init__(self, model: GridModel, meta: CheckpointMeta, device: str | torch.device = "cpu",
                  originality: OriginalityIndex | None = None, draft: GridModel | None = None,
-                 reward: RewardModel | None = None):
+                 reward: RewardModel | None = None, textures: TextureBank | None = None):
         self.model = model.eval()  # the infiller (a bidirectional network, or a v1 causal baseline)
         self.draft = draft.eval() if draft is not None else None  # the next-frame network, when v2
         self.originality = originality  # the training corpus index, when the checkpoint has one
         self.reward = reward  # P(👍) of a piece (feedback/reward.py), when the checkpoint has one: best_of
+        self.textures = textures  # the training pieces' bar textures (texture.py), when the checkpoint has them
         self.meta = meta
         self.device = torch.device(device)
         self.catalog = StyleCatalog.from_meta(meta)
@@ -124,7 +152,8 @@ class Generator:
             from composer.feedback.reward import RewardModel
 
             reward = RewardModel.load(folder / REWARD)
-        return cls(model, meta, dev, originality, draft, reward)
+        textures = TextureBank.load(folder / TEXTURES) if (folder / TEXTURES).exists() else None
+        return cls(model, meta, dev, originality, draft, reward, textures)
 
     def originality_of(self, piece: Piece) -> tuple[float, str] | None:
         """Longest span (bars) shared with a training piece, and that piece's id."""
@@ -256,11 +285,13 @@ class Generator:
         # scattered free cells (remix, variation) are the infiller's work.
         drafting = self.draft is not None and all(is_continuation(f) for f in free)
         writable = free.clone()  # what the request lets us write, before a form fixes its A sections
+        steer = self._steering(reqs, styles, fpb) if drafting else None
 
         def write(x, free, progress):
             if drafting:
-                return self._autoregressive(self.draft, x, free, conds, fpb, gens, reqs, constraint, progress)
-            return self._gibbs(x, free, conds, fpb, r0.steps, gens, reqs, constraint, progress)
+                return self._autoregressive(self.draft, x, free, conds, fpb, gens, reqs, constraint, progress, steer)
+            x = self._gibbs(x, free, conds, fpb, r0.steps, gens, reqs, constraint, progress)
+            return self._regroove(x, free, reqs, fpb)
 
         def close_loop(x, allowed):
             """A loop's seam: drafted (the opening re-written after the end), or infilled."""
@@ -299,6 +330,35 @@ class Generator:
             x = close_loop(x, writable if drafting else free | repeat)
         progress(1.0)
         return x.numpy().astype(np.uint8)
+
+    def _steering(self, reqs, styles, fpb) -> Steering | None:
+        """Each request's texture plan and drum groove (none when ``texture`` is 0, when the
+        checkpoint has no texture bank, or for an extension, whose texture is its primer's)."""
+        plans, grooves = [], []
+        for r, style in zip(reqs, styles):
+            if r.texture <= 0 or self.textures is None or r.primer is not None:
+                plans.append(None)
+                grooves.append(None)
+                continue
+            sections = section_letters(r)
+            rng = np.random.default_rng([int(r.seed), TEXTURE_STREAM])
+            plans.append(self.textures.plan(style.game, style.composer, r.blend if style.is_blend else 0.0,
+                                            r.bars, fpb, sections, rng, DRUM_BLEND_SHARE))
+            grooves.append(Groove(fpb, sections, r.bars))
+        if all(p is None for p in plans):
+            return None
+        return Steering(plans, grooves, [r.texture for r in reqs])
+
+    def _regroove(self, x, free, reqs, fpb) -> torch.Tensor:
+        """Drums a remix re-composed become a groove with variations (``texture.regroove``)."""
+        x = x.clone()
+        for b, r in enumerate(reqs):
+            hidden = free[b, :, T.DRUM_VOICE].numpy()
+            if r.texture > 0 and hidden.any():
+                rng = np.random.default_rng([int(r.seed), TEXTURE_STREAM])
+                column = regroove(x[b, :, T.DRUM_VOICE].numpy(), hidden, fpb, rng)
+                x[b, :, T.DRUM_VOICE] = torch.from_numpy(column.astype(np.int64))
+        return x
 
     def _rewrite(self, x, region, conds, fpb, steps, gens, reqs, constraint) -> torch.Tensor:
         """Hide ``region`` and infill it with the bidirectional network, both sides in view."""
@@ -430,9 +490,11 @@ class Generator:
                 x = self._sample_into(x, hide, logp, gens, reqs, constraint, scale_bonus(inputs, reqs))
         return x
 
-    def _autoregressive(self, network, x, free, conds, fpb, gens, reqs, constraint, progress) -> torch.Tensor:
+    def _autoregressive(self, network, x, free, conds, fpb, gens, reqs, constraint, progress,
+                        steer: Steering | None = None) -> torch.Tensor:
         """Frame-by-frame sampling with a next-frame ``network``: free cells are written,
-        fixed ones are read, and every frame sees all the frames before it."""
+        fixed ones are read, and every frame sees all the frames before it; ``steer``
+        (frames counted from the piece's start) adds a texture plan and a groove."""
         rows, game, composer, meter, weights = self._labels(conds, fpb)
         start = GridModel.mask_ids().expand(len(conds), 1, -1).to(self.device)  # what comes before frame 0
         state = bonus = None
@@ -454,17 +516,21 @@ class Generator:
             hide = torch.zeros((x.shape[0], t + 1 - lo, T.N_VOICES), dtype=torch.bool)
             hide[:, -1] = free[:, t]
             logp = [lp.expand(-1, t + 1 - lo, -1) for lp in logp]
+            kinds, drums = steer.biases(x, t, t + 1 - lo) if steer is not None else (None, None)
             window = self._sample_into(x[:, lo : t + 1], hide, logp, gens, reqs,
-                                       None if constraint is None else constraint[:, lo : t + 1], bonus)
+                                       None if constraint is None else constraint[:, lo : t + 1], bonus,
+                                       kinds, drums)
             x[:, t] = window[:, -1]
             if t % fpb == fpb - 1:
                 progress((t + 1) / x.shape[1])
         return x
 
-    def _sample_into(self, x, hide, logp, gens, reqs, constraint, bonus=None) -> torch.Tensor:
+    def _sample_into(self, x, hide, logp, gens, reqs, constraint, bonus=None, kind_bias=None,
+                     drum_bias=None) -> torch.Tensor:
         """Sample every hidden cell (``sampling.draw``): the four pitched voices together, with
         the tonal pull of ``bonus`` (per request, over pitches) and the request's leap
-        penalty, then the drums."""
+        penalty, then the drums; ``kind_bias`` (B, T, 5, 3) and ``drum_bias`` (B, T, drum
+        tokens) are a texture plan's and a groove's nats (``Steering.biases``)."""
         x = x.clone()
         pitched = torch.stack(logp[: T.DRUM_VOICE], 2)  # (B, T, 4, V)
         for b, r in enumerate(reqs):
@@ -482,10 +548,15 @@ class Generator:
                         extra = extra - r.smoothness * leap_sizes(x[b, :, : T.DRUM_VOICE], frames[rows], voices[rows])
                     return extra
 
-                x[b, frames, voices] = draw(scores, T.PITCH_OFFSET, r.temperature, r.top_p, gens[b], shape_notes)
+                x[b, frames, voices] = draw(scores, T.PITCH_OFFSET, r.temperature, r.top_p, gens[b], shape_notes,
+                                            None if kind_bias is None else kind_bias[b, frames, voices])
             drums = torch.nonzero(hide[b, :, T.DRUM_VOICE]).flatten()
             if len(drums):
-                x[b, drums, T.DRUM_VOICE] = draw(logp[T.DRUM_VOICE][b, drums], 1, r.temperature, r.top_p, gens[b])
+                scores = logp[T.DRUM_VOICE][b, drums]
+                if drum_bias is not None:
+                    scores = scores + drum_bias[b, drums]
+                x[b, drums, T.DRUM_VOICE] = draw(scores, 1, r.temperature, r.top_p, gens[b], None,
+                                                 None if kind_bias is None else kind_bias[b, drums, T.DRUM_VOICE][:, [0, 2]])
         return x
 
     def _rhythm_constraint(self, reqs, frames) -> torch.Tensor | None:
@@ -511,10 +582,7 @@ class Generator:
     def _finish(self, prepared: Prepared, grid: np.ndarray) -> Piece:
         request, style = prepared.request, prepared.style
         grid = clean_holds(grid)
-        sections = None
-        if request.sections:
-            sections = [label for label, n in zip(request.sections, section_lengths(request.bars, request.sections))
-                        for _ in range(n)]
+        sections = section_letters(request)
         piece = Piece(
             grid=grid, time_signature=request.meter, tempo=round(float(request.tempo), 1),
             title=f"{style.name} #{request.seed}", game=style.game, composer=style.composer,
@@ -540,6 +608,14 @@ def style_experts(style: Style, blend: float, none_game: int, none_composer: int
     drum_blend = blend * DRUM_BLEND_SHARE
     return [(style.game_index, none_composer, 1.0 - blend, 1.0 - drum_blend),
             (none_game, style.composer_index, blend, drum_blend)]
+
+
+def section_letters(request: GenerationRequest) -> list[str] | None:
+    """The form letter of every bar (``["A", "A", "B", ...]``), or None when through-composed."""
+    if not request.sections:
+        return None
+    return [label for label, n in zip(request.sections, section_lengths(request.bars, request.sections))
+            for _ in range(n)]
 
 
 def derived_seed(seed: int, stream: int, k: int) -> int:

@@ -130,6 +130,8 @@ class GenerationRequest:
     guidance: float = param(1.0, "Push towards the style (higher is more typical of it; 0 = off, a little faster)",
                             low=0.0, high=3.0)
     smoothness: float = param(0.4, "Penalty on melodic leaps (0 = the model's own, wider lines)", low=0.0, high=2.0)
+    texture: float = param(1.0, "How closely each bar follows a texture of the style's real music: which voices "
+                                "play, how busily (0 = left to the model)", low=0.0, high=2.0)
     loop: bool = param(False, "Make the end lead back into the beginning, so the piece loops in a game")
     keep: tuple[str, ...] = param(("melody",), "What to keep from the piece started from",
                                   choices={w: ", ".join(v) for w, v in KEEP_WORDS.items()}, kind=tuple)

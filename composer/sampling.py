@@ -79,17 +79,20 @@ def leap_sizes(columns: torch.Tensor, frames: torch.Tensor, voices: torch.Tensor
 
 
 def draw(scores: torch.Tensor, first: int, temperature: float, top_p: float, generator: torch.Generator,
-         shape_notes=None) -> torch.Tensor:
+         shape_notes=None, kind_bias: torch.Tensor | None = None) -> torch.Tensor:
     """Sample one token per row of ``scores`` (N, V) in two draws: *whether* a note starts
     (the ``first`` tokens before the notes, or any note) from the model's own odds, then
     *which* note with temperature and nucleus filtering; ``shape_notes(rows)`` adds scores
-    over the notes of those rows (tonal pull, leap penalty).
+    over the notes of those rows (tonal pull, leap penalty); ``kind_bias`` (N, first + 1)
+    adds nats to the first draw (a texture plan).
 
     Sharpening the whole distribution would favour rests and holds (they carry most of
     the mass) and, compounded over Gibbs passes, thin the music out; keeping the first
     draw at temperature 1 keeps the note density of the style."""
     probs = torch.softmax(scores, -1)
     kinds = torch.cat([probs[:, :first], probs[:, first:].sum(-1, keepdim=True)], -1)
+    if kind_bias is not None:
+        kinds = torch.softmax(torch.log(kinds.clamp_min(1e-30)) + kind_bias, -1)
     tokens = torch.multinomial(kinds, 1, generator=generator).flatten()
     notes = torch.nonzero(tokens == first).flatten()
     if len(notes):

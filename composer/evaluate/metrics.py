@@ -33,6 +33,8 @@ __all__ = [
     "pitch_interval_entropy",
     "rest_rate",
     "mean_ioi",
+    "upper_line_share",
+    "drum_groove",
     "METRICS",
     "METRIC_LABELS",
     "piece_metrics",
@@ -225,6 +227,39 @@ def mean_ioi(piece: Piece) -> float:
     if len(starts) < 2:
         return math.nan
     return float(np.diff(starts).mean())
+
+
+def upper_line_share(piece: Piece) -> float:
+    """Share of whole bars in which some pitched voice other than the bass sounds.
+
+    A piece that is a bass line with little above it scores low; real music of every label
+    has a line above the bass in at least three quarters of the bars of 96-100 % of its
+    pieces. NaN with no whole bar."""
+    fpb = piece.frames_per_bar
+    bars = piece.n_frames // fpb
+    if bars < 1:
+        return math.nan
+    upper = [T.VOICE_INDEX[v] for v in ("lead", "counter", "harmony")]
+    grid = piece.grid[: bars * fpb].reshape(bars, fpb, T.N_VOICES)
+    return float((grid[:, :, upper] != T.REST).any((1, 2)).mean())
+
+
+def drum_groove(piece: Piece) -> float:
+    """How alike neighbouring bars' drums are: 1 minus the mean share of cells whose drum
+    token differs, over pairs of neighbouring bars where either has a hit.
+
+    The drums-only, class-aware version of ``groove_consistency``: game drums repeat a
+    pattern with small changes (real doom 0.8-0.9), scattered hits score near the drums'
+    own density. NaN with fewer than two such pairs."""
+    fpb = piece.frames_per_bar
+    bars = piece.n_frames // fpb
+    if bars < 2:
+        return math.nan
+    drums = piece.grid[: bars * fpb, T.DRUM_VOICE].reshape(bars, fpb)
+    pairs = (drums[1:] != T.REST).any(1) | (drums[:-1] != T.REST).any(1)
+    if pairs.sum() < 2:
+        return math.nan
+    return float(1.0 - (drums[1:] != drums[:-1])[pairs].mean())
 
 
 METRICS: dict[str, Callable[[Piece], float]] = {

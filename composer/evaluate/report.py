@@ -30,6 +30,7 @@ from composer.evaluate.sections import (
     statistics_section,
     structure_section,
     style_section,
+    texture_section,
 )
 from composer.evaluate.targets import judge_targets
 from composer.evaluate.writer import write_report
@@ -44,7 +45,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, cfg: EvalConfi
     given ``out``, write the report there."""
     started = time.time()
     timings = {}
-    stages = ["load", "generate", "likelihood", "statistics", "structure", "originality", "style"]
+    stages = ["load", "generate", "likelihood", "statistics", "texture", "structure", "originality", "style"]
     bar = tqdm(total=len(stages), desc="eval", disable=cfg.quiet, dynamic_ncols=True)
 
     def stage(name):
@@ -77,6 +78,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, cfg: EvalConfi
     stage("likelihood")
     fig["statistics"] = statistics_section(generated, test_stats, train_stats)
     stage("statistics")
+    fig["texture"] = texture_section(generated, real, frames, cfg.seed)
+    stage("texture")
     fig["structure"] = structure_section(generated, test_structure)
     stage("structure")
     index = generator.originality or OriginalityIndex.from_encoded(real.folder, ("train",))

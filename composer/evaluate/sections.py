@@ -18,7 +18,18 @@ import time
 import numpy as np
 
 from composer.evaluate import likelihood as L
-from composer.evaluate.metrics import METRICS, mgeval_overlap, piece_metrics
+from composer.evaluate.metrics import (
+    METRICS,
+    drum_groove,
+    empty_beat_rate,
+    mgeval_overlap,
+    note_density,
+    piece_metrics,
+    pitch_range,
+    polyphony,
+    rest_rate,
+    upper_line_share,
+)
 from composer.evaluate.plan import EvalConfig, style_name
 from composer.evaluate.real import RealData, label_of
 from composer.evaluate.structure import bar_repetition, theme_return_detail
@@ -158,6 +169,66 @@ def statistics_section(generated: list[Piece], test: list[Piece], train: list[Pi
             "mean_overlap_test_train": mean_of("overlap_test_train"),
             "n": {k: len(v) for k, v in values.items()},
             "values": values}
+
+
+TEXTURE_FIGURES = {  # figure -> how it is measured on a piece
+    "polyphony": polyphony,
+    "rest_rate": rest_rate,
+    "empty_beat_rate": empty_beat_rate,
+    "pitch_range": pitch_range,
+    "note_density": note_density,
+}
+MIN_REAL_PIECES = 10  # a style's real range needs at least this many real pieces
+UPPER_BARS = 0.75  # "a line above the bass": in at least this share of a piece's bars
+REAL_RANGE = (10, 90)  # percentiles
+
+
+def texture_section(generated: list[Piece], real: RealData, frames: int, seed: int = 0) -> dict:
+    """Per single-label style with ``MIN_REAL_PIECES`` real pieces: the generated median of
+    each texture figure beside the real 10-90 % range of that label (one excerpt as long as
+    the generated pieces from every real piece, all splits); the share of pieces with a line
+    above the bass in ``UPPER_BARS`` of their bars; and the drums' bar-to-bar groove."""
+    real_by_label: dict[str, list[Piece]] = {}
+    for split in real.splits:
+        for piece in real.excerpts(split, frames, per_piece=1, seed=seed):
+            real_by_label.setdefault(label_of(piece), []).append(piece)
+    generated_by_style: dict[str, list[Piece]] = {}
+    for piece in generated:
+        generated_by_style.setdefault(style_name(piece), []).append(piece)
+
+    def figures(pieces: list[Piece]) -> dict[str, np.ndarray]:
+        out = {name: np.array([fn(p) for p in pieces], float) for name, fn in TEXTURE_FIGURES.items()}
+        out["upper_line_share"] = np.array([upper_line_share(p) for p in pieces], float)
+        out["drum_groove"] = np.array([drum_groove(p) for p in pieces], float)
+        return out
+
+    def ok(values: np.ndarray) -> float:
+        return float(np.mean(values >= UPPER_BARS)) if len(values) else math.nan
+
+    styles = {}
+    for style, pieces in generated_by_style.items():
+        made = figures(pieces)
+        reals = real_by_label.get(style, [])
+        row = {"n_generated": len(pieces), "n_real": len(reals), "upper_line_ok": ok(made["upper_line_share"]),
+               "figures": {}}
+        known = figures(reals) if len(reals) >= MIN_REAL_PIECES else None
+        if known is not None:
+            row["real_upper_line_ok"] = ok(known["upper_line_share"])
+        for name in list(TEXTURE_FIGURES) + ["drum_groove"]:
+            mine = made[name][np.isfinite(made[name])]
+            entry = {"generated_median": float(np.median(mine)) if len(mine) else math.nan}
+            if known is not None:
+                theirs = known[name][np.isfinite(known[name])]
+                if len(theirs) >= MIN_REAL_PIECES:
+                    lo, mid, hi = np.percentile(theirs, (REAL_RANGE[0], 50, REAL_RANGE[1]))
+                    entry.update(real_low=float(lo), real_median=float(mid), real_high=float(hi),
+                                 inside=bool(len(mine)) and bool(lo <= entry["generated_median"] <= hi))
+            row["figures"][name] = entry
+        styles[style] = row
+    shares = np.concatenate([figures(p)["upper_line_share"] for p in generated_by_style.values()]) if generated else []
+    return {"styles": styles, "upper_line_ok": ok(np.asarray(shares)), "n": len(generated),
+            "short_upper_line_ok": ok(np.array([upper_line_share(p) for p in generated if p.n_bars <= 8])),
+            "min_real_pieces": MIN_REAL_PIECES, "upper_bars": UPPER_BARS, "real_range": list(REAL_RANGE)}
 
 
 def structure_section(generated: list[Piece], real_first: list[Piece]) -> dict:

@@ -17,6 +17,10 @@
 * ``style``: met when generated bach and generated game styles are both classified as
   their style at least ``STYLE_ACCURACY`` of the time; missed when a measured one is
   below; otherwise (one or both not generated) not measured.
+* ``upper_line``: met when at least ``UPPER_LINE_SHARE`` of the generated pieces have a
+  voice above the bass in three quarters of their bars.
+* ``texture``: met when, for every style with a real range, the generated median of each
+  texture figure lies inside that style's real 10-90 % range; not measured without such a style.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["OVERLAP_MARGIN", "COPY_BARS", "COPY_SHARE", "STYLE_ACCURACY", "THEME_PERCENTILES", "STATUSES",
+__all__ = ["OVERLAP_MARGIN", "COPY_BARS", "COPY_SHARE", "STYLE_ACCURACY", "THEME_PERCENTILES", "UPPER_LINE_SHARE",
+           "STATUSES",
            "TARGETS", "judge_targets"]
 
 OVERLAP_MARGIN = 0.10  # statistics overlap >= held-out-vs-train overlap - this
@@ -35,6 +40,7 @@ COPY_BARS = 2.0  # a "copy": a span of at least this many bars shared with a tra
 COPY_SHARE = 0.15  # at most this share of generated pieces may hold one
 STYLE_ACCURACY = 0.70  # style classifier accuracy on generated bach and game styles
 THEME_PERCENTILES = (10, 90)  # "within the range of real pieces"
+UPPER_LINE_SHARE = 0.98  # of pieces with a line above the bass in three quarters of their bars
 
 MET, MISSED, NOT_MEASURED = STATUSES = ("met", "missed", "not measured")
 
@@ -130,6 +136,33 @@ def _style(fig: dict) -> dict:
                     "stronger style conditioning (less style dropout, classifier-free guidance at sampling)")
 
 
+def _upper_line(fig: dict) -> dict:
+    tx = fig.get("texture")
+    if not tx or not _known(tx["upper_line_ok"]):
+        return _verdict(NOT_MEASURED, "no texture figures")
+    worst = sorted((row["upper_line_ok"], style) for style, row in tx["styles"].items())[:3]
+    return _verdict(MET if tx["upper_line_ok"] >= UPPER_LINE_SHARE else MISSED,
+                    f"{tx['upper_line_ok']:.1%} of {tx['n']} pieces have a voice above the bass in >= "
+                    f"{tx['upper_bars']:.0%} of their bars (target >= {UPPER_LINE_SHARE:.0%}); lowest: "
+                    + ", ".join(f"{style} {share:.0%}" for share, style in worst),
+                    "plan the texture (composer/texture.py) so that a line above the bass is always planned")
+
+
+def _texture(fig: dict) -> dict:
+    tx = fig.get("texture")
+    judged = [(style, name, f) for style, row in (tx or {}).get("styles", {}).items()
+              for name, f in row["figures"].items() if "inside" in f and name != "drum_groove"]
+    if not judged:
+        return _verdict(NOT_MEASURED, "no style with a real range")
+    outside = [f"{style} {name} {f['generated_median']:.2f} (real {f['real_low']:.2f}-{f['real_high']:.2f})"
+               for style, name, f in judged if not f["inside"]]
+    styles = len({style for style, _, _ in judged})
+    return _verdict(MISSED if outside else MET,
+                    f"{len(judged) - len(outside)} of {len(judged)} figures of {styles} styles inside the real "
+                    f"10-90 % range" + (f"; outside: {'; '.join(outside[:8])}" if outside else ""),
+                    "texture plans from the style's real bars, a stronger plan, or more of the style in training")
+
+
 @dataclass(frozen=True)
 class Target:
     title: str  # how the report's Targets table names it
@@ -143,6 +176,9 @@ TARGETS: dict[str, Target] = {
     "originality": Target(f"<= {_pct(COPY_SHARE)} of pieces share >= {COPY_BARS:g} bars with a training piece",
                           _originality),
     "style": Target(f"Style accuracy on generated bach and game styles >= {_pct(STYLE_ACCURACY)}", _style),
+    "upper_line": Target(f"A voice above the bass in >= 3/4 of the bars of >= {_pct(UPPER_LINE_SHARE)} of pieces",
+                         _upper_line),
+    "texture": Target("Each style's texture medians inside its real 10-90 % range", _texture),
 }
 
 

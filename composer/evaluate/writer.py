@@ -130,6 +130,8 @@ def render_markdown(fig: dict, images: dict, title: str = "Mozart evaluation") -
             cells.append(f"{fmt(v['generated_mean'][m], 2)} / {fmt(real_mean, 2)}")
         rows.append([style, v["n_generated"], v["n_real"]] + cells + [fmt(v["overlap_mean"], 2)])
     lines += [table(["style", "gen", "real"] + [METRIC_LABELS[m] for m in key_metrics] + ["mean OA"], rows), ""]
+    if fig.get("texture"):
+        lines += texture_lines(fig["texture"])
 
     sc = fig["structure"]
     lines += ["## 3. Structure", "",
@@ -198,3 +200,32 @@ def render_markdown(fig: dict, images: dict, title: str = "Mozart evaluation") -
     lines += ["## Timing", "", ", ".join(f"{k} {v:.0f} s" for k, v in meta["stage_seconds"].items()) + ".", "",
               "Every number is in `figures.json`."]
     return "\n".join(lines) + "\n"
+
+
+def texture_lines(tx: dict) -> list[str]:
+    """The texture table: per style, each figure's generated median beside the real 10-90 % range."""
+    names = list(next((row["figures"] for row in tx["styles"].values()), {}))
+    lo, hi = tx["real_range"]
+    lines = ["### Texture per style", "",
+             f"Generated median, then the real {lo}-{hi} % range of that label (one excerpt of every real piece, "
+             f"all splits; styles with at least {tx['min_real_pieces']} real pieces); **bold** when outside it. "
+             f"Upper line: share of pieces with a voice above the bass in >= {tx['upper_bars']:.0%} of their bars "
+             f"(generated / real). Drum groove: 1 minus the share of drum cells that change from bar to bar.", ""]
+    rows = []
+    for style, row in tx["styles"].items():
+        cells = []
+        for name in names:
+            f = row["figures"][name]
+            text = fmt(f["generated_median"], 2)
+            if "real_low" in f:
+                text = (text if f["inside"] else f"**{text}**") + f" ({fmt(f['real_low'], 2)}-{fmt(f['real_high'], 2)})"
+            cells.append(text)
+        real_ok = row.get("real_upper_line_ok")
+        cells.append(f"{row['upper_line_ok']:.0%}" + (f" / {real_ok:.0%}" if real_ok is not None else ""))
+        rows.append([style, row["n_generated"], row["n_real"]] + cells)
+    labels = [METRIC_LABELS.get(n, n.replace("_", " ")) for n in names] + ["upper line"]
+    lines += [table(["style", "gen", "real"] + labels, rows), "",
+              f"All styles: {tx['upper_line_ok']:.1%} of {tx['n']} pieces have a line above the bass"
+              + (f"; pieces of 8 bars or fewer: {tx['short_upper_line_ok']:.1%}" if tx["short_upper_line_ok"] == tx["short_upper_line_ok"] else "")
+              + ".", ""]
+    return lines
