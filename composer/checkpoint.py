@@ -29,6 +29,9 @@ TRAINING_STATE = "training_state.safetensors"
 ORIGINALITY_INDEX = "originality.npz"  # lead-line n-gram index of the training corpus
 REWARD = "reward.json"  # the reward model best_of chooses with (composer/feedback/reward.py), when trained
 DRAFT = "draft"  # sub-folder holding a v2 composer's next-frame draft network (a checkpoint itself)
+TEXTURES = "textures.npz"  # the training pieces' bar textures that texture plans are drawn from (texture.py)
+# What travels with the infiller's weights when a model folder is assembled, shipped or tuned.
+COMPANIONS = (ORIGINALITY_INDEX, REWARD, TEXTURES)
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 
 
@@ -146,3 +149,13 @@ def _atomic(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
     os.replace(tmp, path)
+
+
+def copy_companions(source: Path, target: Path) -> list[str]:
+    """Copy the ``COMPANIONS`` that ``source`` has into ``target``; returns their names."""
+    copied = []
+    for name in COMPANIONS:
+        if (Path(source) / name).exists():
+            (Path(target) / name).write_bytes((Path(source) / name).read_bytes())
+            copied.append(name)
+    return copied

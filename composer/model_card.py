@@ -167,14 +167,12 @@ def card_command(checkpoint, data, out, ship):
     """Write the model card (and optionally an fp16 copy for shipping)."""
     checkpoint = Path(checkpoint)
     if ship:
-        from composer.checkpoint import DRAFT, ORIGINALITY_INDEX, load_checkpoint, save_checkpoint
+        from composer.checkpoint import DRAFT, copy_companions, load_checkpoint, save_checkpoint
 
         for source, target in ((checkpoint, Path(ship)), (checkpoint / DRAFT, Path(ship) / DRAFT)):
             if source.is_dir():
                 save_checkpoint(target, *load_checkpoint(source), half=True)
-        index = checkpoint / ORIGINALITY_INDEX
-        if index.exists():
-            (Path(ship) / ORIGINALITY_INDEX).write_bytes(index.read_bytes())
+        copy_companions(checkpoint, Path(ship))
         checkpoint = Path(ship)
         size = sum(f.stat().st_size for f in checkpoint.rglob("model.safetensors")) / 1e6
         click.echo(f"fp16 copy in {ship}: {size:.1f} MB of weights")

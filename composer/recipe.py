@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from composer.checkpoint import CONFIG, DRAFT, ORIGINALITY_INDEX, load_checkpoint, save_checkpoint
+from composer.checkpoint import CONFIG, DRAFT, copy_companions, load_checkpoint, save_checkpoint
 from composer.corpus.encoded import load_meta, manifest_path
 from composer.errors import MozartError
 from composer.model import ModelConfig
@@ -96,7 +96,7 @@ def run_recipe(path: str | Path, out: str | Path, data: str | None = None, devic
 
 
 def assemble(recipe: Recipe, out: Path) -> Path:
-    """The composer folder: the infiller with its originality index, and draft/ (fp16)."""
+    """The composer folder: the infiller with its companions (originality index, textures), and draft/ (fp16)."""
     model_dir = out / "model"
     version = f"{recipe.name}-{time.strftime('%Y%m%d')}"
     for stage in recipe.stages:
@@ -110,5 +110,5 @@ def assemble(recipe: Recipe, out: Path) -> Path:
         meta.training["recipe"] = {"name": recipe.name, "stage": stage.name, "role": stage.role}
         save_checkpoint(target, network, meta, half=True)
         if stage.role == "infill":
-            (model_dir / ORIGINALITY_INDEX).write_bytes((source / ORIGINALITY_INDEX).read_bytes())
+            copy_companions(source, model_dir)
     return model_dir

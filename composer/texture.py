@@ -34,8 +34,8 @@ import numpy as np
 import torch
 
 from composer import tokens as T
+from composer.checkpoint import TEXTURES
 
-TEXTURES = "textures.npz"  # in a checkpoint folder, beside the networks
 MAX_BARS_PER_LABEL = 6000  # the bank keeps at most this many bars of each label (folk has 77,000)
 UPPER_SHARE = 0.75  # a plan has a voice above the bass in at least this share of its bars
 WINDOW_TRIES = 12  # windows tried per section before settling for the best
@@ -137,10 +137,12 @@ class TextureBank:
             snd.append(np.minimum(np.rint(self.sounding[s : s + need] * scale), fpb))
         return np.concatenate(on)[:bars], np.concatenate(snd)[:bars]
 
-    def plan(self, game: str | None, composer: str | None, blend: float, bars: int, fpb: int,
+    def plan(self, game: str | None, composer: str | None, blend: float | np.ndarray, bars: int, fpb: int,
              sections: list[str] | None, rng: np.random.Generator, drum_share: float) -> Plan | None:
         """A plan for ``bars`` bars (``sections``: one form letter per bar, or None), or None
-        when the bank has no piece of the style."""
+        when the bank has no piece of the style. ``blend``: the composer's share, or one per
+        bar when a blend's sections alternate between its parents (each section then takes
+        its pitched texture from its own parent)."""
         games, composers = self._pieces(game, fpb), self._pieces(composer, fpb)
         if not len(games) and not len(composers):
             return None
@@ -152,10 +154,13 @@ class TextureBank:
         for start, stop, letter in runs:
             n = stop - start
             if letter not in chosen or len(chosen[letter][0]) < n:
-                # pitched texture from the game with probability 1 - blend; drums from the game
-                # with probability 1 - blend x drum_share (games bring the groove)
-                source = games if not len(composers) or (len(games) and rng.random() >= blend) else composers
-                drums = games if len(games) and (not len(composers) or rng.random() >= blend * drum_share) else composers
+                # pitched texture from the game with probability 1 - blend (from the section's own
+                # parent when blend is per bar); drums from the game with probability
+                # 1 - blend x drum_share (games bring the groove)
+                share = float(blend[start]) if isinstance(blend, np.ndarray) else blend
+                to_game = share < 0.5 if isinstance(blend, np.ndarray) else rng.random() >= share
+                source = games if not len(composers) or (len(games) and to_game) else composers
+                drums = games if len(games) and (not len(composers) or rng.random() >= share * drum_share) else composers
                 best, best_upper = None, -1.0
                 for _ in range(WINDOW_TRIES):
                     on, snd = self._window(source, n, fpb, rng)

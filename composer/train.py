@@ -39,6 +39,7 @@ from tqdm import tqdm
 from composer import tokens as T
 from composer.checkpoint import (
     ORIGINALITY_INDEX,
+    TEXTURES,
     CheckpointMeta,
     load_checkpoint,
     load_training_state,
@@ -52,6 +53,7 @@ from composer.errors import MozartError
 from composer.grid import DEFAULT_TIME_SIGNATURE, frames_per_bar, parse_time_signature
 from composer.model import MAX_FRAMES_PER_BAR, GridModel, ModelConfig, cell_nll, choose_device
 from composer.originality import OriginalityIndex
+from composer.texture import TextureBank
 
 DEFAULT_ALIASES = {"zelda": "dink"}  # no Zelda music is free: the closest free action-RPG answers
 
@@ -428,8 +430,9 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool, co
         best_meta.training["total_seconds"] = round(time.time() - started, 1)
         best_meta.training["curve"] = progress["history"]
         save_checkpoint(out, best_model, best_meta)
-        # The originality index travels with the model: it is the corpus this model saw.
+        # The originality index and the bar textures travel with the model: the corpus this model saw.
         OriginalityIndex.from_encoded(cfg.data, ("train",)).save(out / ORIGINALITY_INDEX)
+        TextureBank.from_split(load_split(cfg.data, "train")).save(out / TEXTURES)
         summary = best_meta.training
     return ranks.share(summary)
 

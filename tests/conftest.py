@@ -90,6 +90,31 @@ def tiny_checkpoint(tmp_path_factory, encoded_dir):
     return out
 
 
+TINY_NETWORK = {"embed_dim": 8, "style_dim": 4, "hidden": 16, "lstm_layers": 1}
+
+
+def write_recipe(path, encoded_dir, steps=6):
+    """A two-stage recipe (infiller + draft) of tiny networks trained for ``steps`` steps."""
+    import json
+
+    train = {"data": str(encoded_dir), "window_bars": 4, "batch_size": 4, "max_steps": steps, "steps_per_epoch": 2,
+             "warmup_steps": 1, "val_max_windows": 2, "patience": 100, "lr": 0.005}
+    path.write_text(json.dumps({"name": "tiny", "stages": [
+        {"name": "infill", "role": "infill", "train": train, "model": {"arch": "td_bilstm", **TINY_NETWORK}},
+        {"name": "draft", "role": "draft", "train": train, "model": {"arch": "td_lstm", **TINY_NETWORK}},
+    ]}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_composer(tmp_path_factory, encoded_dir):
+    """A tiny v2-style composer (infiller + draft, with its companions) made by the recipe."""
+    from composer.recipe import run_recipe
+
+    root = tmp_path_factory.mktemp("composer")
+    return run_recipe(write_recipe(root / "tiny.json", encoded_dir, steps=20), root / "run", quiet=True)
+
+
 @pytest.fixture(scope="session")
 def generator(tiny_checkpoint):
     from composer.generator import Generator

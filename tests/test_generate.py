@@ -222,3 +222,25 @@ def test_a_near_silent_piece_is_composed_again_and_still_replays(generator, monk
     seeds.clear()
     again = generator.generate(request)
     assert (again.grid == piece.grid).all()
+
+
+def test_a_blend_gives_each_section_to_one_parent(generator):
+    from composer.generator import BLEND_HINT, blend_over_frames
+
+    style = generator.catalog.resolve("doom-bach")
+    request = generator.prepare(GenerationRequest(style="doom-bach", bars=16, form="AABA", seed=3, blend=0.5)).request
+    share = blend_over_frames(request, style, 16)[::16]  # per bar
+    a, b = share[0].item(), share[8].item()
+    assert {round(a, 2), round(b, 2)} == {BLEND_HINT, 1 - BLEND_HINT}  # theme and bridge: one parent each
+    assert share[:8].eq(a).all() and share[12:].eq(a).all()  # the theme keeps its parent when it returns
+    for blend, expected in ((0.0, BLEND_HINT), (1.0, 1 - BLEND_HINT)):
+        one = blend_over_frames(request.replace(blend=blend), style, 16)
+        assert one.eq(expected).all()
+    through = request.replace(form="through", bars=32, blend=0.25)
+    per_phrase = blend_over_frames(through, style, 16)[::16 * 8]
+    assert sorted(per_phrase.tolist()) == pytest.approx([BLEND_HINT] * 3 + [1 - BLEND_HINT])  # a quarter of the phrases
+    single = generator.catalog.resolve("doom")
+    assert blend_over_frames(request.replace(style="doom"), single, 16) == request.blend
+    piece = generator.generate(request)
+    again = generator.generate(request)
+    assert (piece.grid == again.grid).all()

@@ -12,19 +12,7 @@ from composer.errors import MozartError
 from composer.generator import Generator, is_continuation
 from composer.recipe import run_recipe, stage_finished
 from composer.request import GenerationRequest, extend_request
-
-TINY = {"embed_dim": 8, "style_dim": 4, "hidden": 16, "lstm_layers": 1}
-
-
-def write_recipe(path, encoded_dir, steps=6):
-    train = {"data": str(encoded_dir), "window_bars": 4, "batch_size": 4, "max_steps": steps, "steps_per_epoch": 2,
-             "warmup_steps": 1, "val_max_windows": 2, "patience": 100, "lr": 0.005}
-    path.write_text(json.dumps({"name": "tiny", "stages": [
-        {"name": "infill", "role": "infill", "train": train, "model": {"arch": "td_bilstm", **TINY}},
-        {"name": "draft", "role": "draft", "train": train, "model": {"arch": "td_lstm", **TINY}},
-    ]}))
-    return path
-
+from tests.conftest import write_recipe
 
 class Stopped(Exception):
     """Stands for the machine going down in the middle of a stage."""

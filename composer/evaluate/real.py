@@ -71,6 +71,30 @@ class RealData:
                 out.append(piece.bars(int(slot) * bars, int(slot) * bars + bars))
         return out
 
+    def matched_excerpts(self, mix: dict[str, float], count: int, frames: int, splits=("valid", "test"),
+                         seed: int = 0) -> list[Piece]:
+        """About ``count`` held-out excerpts (``splits``: music no model trained on) in the
+        label proportions of ``mix``: ``round(share x count)`` of each label, cycling through
+        its pieces with a random bar-aligned window each time (whole when shorter)."""
+        rng = np.random.default_rng(seed)
+        by_label: dict[str, list[Piece]] = {}
+        for name in splits:
+            for piece in self.pieces(name):
+                by_label.setdefault(label_of(piece), []).append(piece)
+        out = []
+        for label, share in sorted(mix.items()):
+            pieces = by_label.get(label, [])
+            if not pieces:
+                continue
+            order = rng.permutation(len(pieces))
+            for k in range(max(1, round(share * count))):
+                piece = pieces[int(order[k % len(pieces)])]
+                bars = max(1, frames // piece.frames_per_bar)
+                whole = piece.n_frames // piece.frames_per_bar
+                start = int(rng.integers(0, whole - bars + 1)) if whole > bars else 0
+                out.append(piece.bars(start, min(whole, start + bars)) if whole else piece)
+        return out
+
     def from_first_note(self, name: str, bars: int, min_bars: int = 8) -> list[Piece]:
         """For structure: ``bars`` bars of every piece (in its own meter) from the bar of the
         lead's first note (an intro without the lead is skipped, as ``theme_return`` does),

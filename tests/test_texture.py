@@ -1,0 +1,131 @@
+"""Texture plans: drawn from the style's real bars, always with a line above the bass, and
+followed by the draft; drums that repeat as a groove."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from composer import tokens as T
+from composer.corpus.encoded import load_split
+from composer.evaluate.metrics import drum_groove, upper_line_share
+from composer.generator import Generator
+from composer.request import GenerationRequest
+from composer.texture import FORCE, TextureBank, bar_textures, regroove
+
+LEAD, COUNTER, HARMONY, BASS, DRUMS = range(5)
+
+
+@pytest.fixture(scope="module")
+def bank(encoded_dir):
+    return TextureBank.from_split(load_split(encoded_dir, "train"))
+
+
+def test_bar_textures_count_onsets_and_sounding_cells():
+    grid = np.zeros((32, 5), np.uint8)
+    grid[0, LEAD], grid[1:8, LEAD] = T.onset(72), T.HOLD
+    grid[8, LEAD] = T.onset(74)
+    grid[::4, DRUMS] = T.drum_token("kick")
+    onsets, sounding = bar_textures(grid, 16)
+    assert onsets[0].tolist() == [2, 0, 0, 0, 4] and sounding[0].tolist() == [9, 0, 0, 0, 4]
+    assert onsets[1].tolist() == [0, 0, 0, 0, 4]
+
+
+def test_a_plan_is_the_styles_own_bars_laid_out_by_the_form(bank):
+    sections = list("AAAABBBBAAAA")
+    plan = bank.plan("doom", None, 0.0, 12, 16, sections, np.random.default_rng(3), 0.3)
+    again = bank.plan("doom", None, 0.0, 12, 16, sections, np.random.default_rng(3), 0.3)
+    assert np.array_equal(plan.onsets, again.onsets) and np.array_equal(plan.sounding, again.sounding)
+    assert np.array_equal(plan.onsets[:4], plan.onsets[8:])  # the theme's texture returns with it
+    real = {tuple(row) for row in bank.onsets[bank.piece_label[np.repeat(
+        np.arange(len(bank.piece_label)), np.diff(bank.offsets))] == bank.labels.index("doom")].tolist()}
+    assert {tuple(row) for row in plan.onsets.astype(int).tolist()} <= real  # every bar is a real doom bar
+    assert (plan.onsets[:, DRUMS] > 0).all()  # doom has a beat in every bar
+    bach = bank.plan(None, "bach", 1.0, 8, 16, None, np.random.default_rng(0), 0.3)
+    assert (bach.onsets[:, DRUMS] == 0).all() and (bach.silent()[:, DRUMS]).all()  # chorales have no drums
+    assert bank.plan("blupi", None, 0.0, 8, 16, None, np.random.default_rng(0), 0.3) is None  # no such label
+
+
+def test_a_blend_takes_texture_from_both_parents(bank):
+    drums_from_game = []
+    for seed in range(40):
+        plan = bank.plan("doom", "bach", 0.5, 8, 16, list("AABB" * 2), np.random.default_rng(seed), 0.3)
+        drums_from_game.append(bool((plan.onsets[:, DRUMS] > 0).any()))
+    assert 0.6 < np.mean(drums_from_game) < 1.0  # drums mostly from the game, now and then none (bach)
+
+
+def test_a_plan_always_has_a_line_above_the_bass():
+    # a label whose every bar is a bass line alone
+    onsets = np.zeros((8, 5), np.uint8)
+    onsets[:, BASS] = 4
+    onsets[:4, LEAD] = 6  # half of another piece's bars have a lead: the typical lead bar
+    bank = TextureBank(["solo"], np.array([0, 0], np.int16), np.array([16, 16], np.int16), np.array([0, 4, 8]),
+                       onsets, onsets * 2)
+    for seed in range(5):
+        plan = bank.plan("solo", None, 0.0, 8, 16, None, np.random.default_rng(seed), 0.3)
+        assert (plan.sounding[:, [LEAD, COUNTER, HARMONY]] > 0).any(1).all()
+        assert set(plan.onsets[:, LEAD].tolist()) <= {6.0}
+
+
+def test_kind_bias_silences_a_voice_and_pushes_a_lagging_one(bank):
+    plan = bank.plan("doom", None, 0.0, 2, 16, None, np.random.default_rng(0), 0.3)
+    plan.onsets[0] = [8, 0, 0, 4, 0]
+    plan.sounding[0] = [16, 0, 0, 16, 0]
+    x = torch.zeros((32, 5), dtype=torch.long)
+    bias = plan.kind_bias(x, 8, 1.0)  # half a bar gone, nothing written yet
+    assert bias[COUNTER, 0] == FORCE and (bias[COUNTER, 1:] == -FORCE).all()  # planned silent: rest
+    assert bias[LEAD, 2] > bias[BASS, 2] > 0  # the lead is further behind its onsets than the bass
+    assert bias[LEAD, 0] < 0  # and should be sounding
+    assert (plan.kind_bias(x, 8, 0.0) == 0).all()  # texture 0: no steering
+
+
+def test_regroove_repeats_a_pattern_with_fills_and_keeps_what_is_fixed():
+    rng = np.random.default_rng(0)
+    column = rng.choice([0, 0, 0, 1, 2, 3], size=8 * 16).astype(np.uint8)
+    column[::16] = T.drum_token("kick")
+    column[4::16] = T.drum_token("snare")
+    free = np.ones(len(column), bool)
+    free[:16] = False  # the first bar was kept from the source
+    out = regroove(column, free, 16, np.random.default_rng(1), keep_own=0.0)
+    assert np.array_equal(out[:16], column[:16])
+    bars = out.reshape(8, 16)
+    assert all(np.array_equal(bars[b], bars[1]) for b in (2, 4, 5, 6))  # one pattern
+    assert np.array_equal(bars[3, 8:], column.reshape(8, 16)[3, 8:])  # the phrase's last half-bar: a fill
+    piece_before, piece_after = (_drums_piece(c) for c in (column, out))
+    assert drum_groove(piece_after) > drum_groove(piece_before) + 0.2
+
+
+def _drums_piece(column):
+    from composer.grid import Piece
+
+    grid = np.zeros((len(column), 5), np.uint8)
+    grid[:, DRUMS] = column
+    grid[::8, LEAD] = T.onset(72)
+    return Piece(grid=grid)
+
+
+@pytest.fixture(scope="module")
+def composer(tiny_composer):
+    return Generator.load(tiny_composer, device="cpu")
+
+
+def test_the_composer_carries_its_textures_and_follows_its_plan(composer):
+    assert composer.textures is not None and set(composer.textures.labels) >= {"doom", "bach"}
+    request = GenerationRequest(style="doom", bars=16, form="through", seed=11)
+    piece = composer.generate(request)
+    plan = composer._steering([composer.prepare(request).request], [composer.prepare(request).style], 16).plans[0]
+    onsets, sounding = bar_textures(piece.grid, 16)
+    silent = plan.silent()
+    assert silent.any() and (sounding[silent] == 0).all()  # a voice the plan rests, rests
+    active = ~silent[:, :T.DRUM_VOICE]
+    made, planned = onsets[:, :T.DRUM_VOICE][active], plan.onsets[:, :T.DRUM_VOICE][active]
+    assert np.corrcoef(made, planned)[0, 1] > 0.5  # busier where the plan is busier
+    assert upper_line_share(piece) >= 0.75
+
+
+def test_texture_zero_composes_as_before(composer):
+    request = GenerationRequest(style="doom-bach", bars=8, seed=5)
+    plain = Generator(composer.model, composer.meta, "cpu", composer.originality, composer.draft)
+    assert np.array_equal(composer.generate(request.replace(texture=0.0)).grid, plain.generate(request).grid)
+    assert not np.array_equal(composer.generate(request).grid, plain.generate(request).grid)
