@@ -211,26 +211,25 @@ class Plan:
 
     def kind_bias(self, x: torch.Tensor, t: int, strength: float) -> torch.Tensor:
         """(5, 3) nats added to [rest, hold, onset] (drums: [rest, -, hit]) of frame ``t``,
-        given what ``x`` (frames, 5) holds before it."""
-        bias = torch.zeros((T.N_VOICES, 3))
+        given what ``x`` (frames, 5) holds before it. (NumPy: the draft asks once a frame.)"""
+        bias = np.zeros((T.N_VOICES, 3), np.float32)
         bar, pos = divmod(t, self.fpb)
         if bar >= len(self.onsets) or strength <= 0:
-            return bias
-        so_far = x[t - pos : t]
-        onsets = (so_far >= T.PITCH_OFFSET).sum(0).float()
-        onsets[T.DRUM_VOICE] = (so_far[:, T.DRUM_VOICE] != T.REST).sum().float()
-        sounding = (so_far != T.REST).sum(0).float()
+            return torch.from_numpy(bias)
+        so_far = x[t - pos : t].numpy()
+        onsets = (so_far >= T.PITCH_OFFSET).sum(0)
+        onsets[T.DRUM_VOICE] = (so_far[:, T.DRUM_VOICE] != T.REST).sum()
+        sounding = (so_far != T.REST).sum(0)
         share = (pos + 1) / self.fpb
-        plan_on = torch.from_numpy(self.onsets[bar]).float()
-        plan_snd = torch.from_numpy(self.sounding[bar]).float()
-        silent = (plan_snd <= 0) & (plan_on <= 0)
-        onset_gap = (plan_on * share - onsets).clamp(-MAX_BIAS, MAX_BIAS)
-        sound_gap = ((plan_snd * share - sounding) / 4).clamp(-MAX_BIAS, MAX_BIAS)
+        plan_on, plan_snd = self.onsets[bar], self.sounding[bar]
+        onset_gap = np.clip(plan_on * share - onsets, -MAX_BIAS, MAX_BIAS)
+        sound_gap = np.clip((plan_snd * share - sounding) / 4, -MAX_BIAS, MAX_BIAS)
         bias[:, 2] = DEFICIT_GAIN * onset_gap * strength
         bias[:, 0] = -DEFICIT_GAIN * sound_gap * strength
+        silent = (plan_snd <= 0) & (plan_on <= 0)
         bias[silent, 0] = FORCE
         bias[silent, 1:] = -FORCE
-        return bias
+        return torch.from_numpy(bias)
 
     def silent(self) -> np.ndarray:
         """(bars, 5) bool: voices the plan leaves silent in a bar."""

@@ -36,3 +36,21 @@ def test_shipped_model_composes_zelda_bach(shipped):
     assert piece.note_count() > 8  # it actually writes music, not silence
     again = shipped.generate(GenerationRequest(style="zelda-bach", bars=4, seed=7, steps=4))
     assert (again.grid == piece.grid).all()
+
+
+def test_every_shipped_piece_has_a_line_above_the_bass(shipped):
+    """A bass line with nothing above it is not a tune: every style, form and length, loops
+    included, has a voice other than the bass and drums in three quarters of its bars."""
+    from composer.evaluate.metrics import upper_line_share
+    from composer.request import FORMS
+
+    assert shipped.textures is not None  # the texture plans that make sure of it
+    styles = ["zelda-bach", "doom-mozart", "simutrans-bach", "blupi", "bach", "doom"]
+    forms = list(FORMS)
+    requests = [GenerationRequest(style=styles[i % len(styles)], form=forms[i % len(forms)], bars=(8, 12)[i % 2],
+                                  loop=i % 3 == 0, seed=100 + i) for i in range(24)]
+    pieces = []
+    for k in range(0, len(requests), 8):
+        pieces += shipped.generate_many(requests[k : k + 8])
+    shares = [upper_line_share(p) for p in pieces]
+    assert min(shares) >= 0.75, [(r.style, r.form, r.seed, s) for r, s in zip(requests, shares) if s < 0.75]
