@@ -53,15 +53,21 @@ def warm_up() -> None:
 
 
 def describe(piece: Piece) -> str:
-    """The title line: title, style, tempo, key, time signature, seed."""
-    parts = [piece.title or "Untitled"]
-    if piece.labels:
+    """The title line: title, style, tempo, key, time signature, seed.
+
+    A generated piece's title is "<style> #<seed>"; the seed is named once, as "seed N", so
+    that no "#N" contradicts the piece number the bot shows beside the picture."""
+    seed = piece.extra.get("seed") if piece.extra else None
+    title = piece.title or "Untitled"
+    if seed is not None and title.endswith(f" #{seed}"):
+        title = title[: -len(f" #{seed}")]
+    parts = [title]
+    if piece.labels and "-".join(piece.labels) != title:  # "zelda-bach — dink × bach", not "bach — bach"
         parts[0] += f" — {' × '.join(piece.labels)}"
     parts.append(f"{piece.tempo:g} bpm")
     if piece.key:
         parts.append(piece.key)
     parts.append(f"{piece.time_signature[0]}/{piece.time_signature[1]}")
-    seed = piece.extra.get("seed") if piece.extra else None
     if seed is not None:
         parts.append(f"seed {seed}")
     return "  ·  ".join(parts)
@@ -91,6 +97,7 @@ def section_palette(sections: list[str]) -> dict[str, str]:
 
 
 def section_runs(sections: list[str]) -> list[tuple[int, int, str]]:
+    """(first bar, bar after the last, label) of each run of equal labels."""
     runs = []
     start = 0
     for i in range(1, len(sections) + 1):
@@ -98,6 +105,26 @@ def section_runs(sections: list[str]) -> list[tuple[int, int, str]]:
             runs.append((start, i, sections[start]))
             start = i
     return runs
+
+
+def form_sections(sections: list[str]) -> list[tuple[int, int, str]]:
+    """(first bar, bar after the last, label) of each section of a form, one per letter.
+
+    A form's repeats of a letter are all as long as each other (``section_lengths``), so a run
+    of one letter that is a whole number of that letter's shortest run is that many sections:
+    AABA's opening sixteen bars of A are two A's of eight bars, as in its other A."""
+    runs = section_runs(sections)
+    shortest: dict[str, int] = {}
+    for start, stop, label in runs:
+        shortest[label] = min(shortest.get(label, stop - start), stop - start)
+    split = []
+    for start, stop, label in runs:
+        length = shortest[label]
+        if (stop - start) % length:
+            split.append((start, stop, label))
+        else:
+            split += [(s, s + length, label) for s in range(start, stop, length)]
+    return split
 
 
 def piano_roll(piece: Piece, width_px: int = WIDTH_PX, height_px: int = HEIGHT_PX) -> bytes:
@@ -161,9 +188,10 @@ def _piano_roll(piece: Piece, width_px: int, height_px: int) -> bytes:
     if piece.sections:
         sections = list(piece.sections)[:n_bars]
         palette = section_palette(sections)
-        for start, stop, label in section_runs(sections):
-            colour = palette[label]
-            ax.axvspan(start, stop, color=colour, zorder=0, lw=0)
+        for k, (start, stop, label) in enumerate(form_sections(sections)):
+            ax.axvspan(start, stop, color=palette[label], zorder=0, lw=0)
+            if k:  # where a section starts: a line across the roll, so A A shows two sections
+                ax.axvline(start, color="#8C8C8C", lw=1.6, zorder=1.5)
             ax.text(
                 (start + stop) / 2, hi + (top - hi) * 0.5, label,
                 ha="center", va="center", fontsize=11, fontweight="bold", color="#555555", zorder=4,
@@ -193,11 +221,33 @@ def _piano_roll(piece: Piece, width_px: int, height_px: int) -> bytes:
         ax.spines[spine].set_visible(False)
 
     # -- title and legend ----------------------------------------------------------------
-    fig.text(0.045, 0.955, describe(piece), fontsize=14, fontweight="bold", va="center", ha="left")
     handles = [Patch(facecolor=VOICE_COLOURS[name], label=name) for name in T.VOICES]
-    fig.legend(handles=handles, loc="center right", bbox_to_anchor=(0.99, 0.955), ncol=5, fontsize=10, frameon=False)
+    legend = fig.legend(handles=handles, loc="center right", bbox_to_anchor=(0.99, 0.955), ncol=5, fontsize=10,
+                        frameon=False)
+    _title_beside(fig, legend, describe(piece), left=0.045, y=0.955)
     ax.set_xlabel("bar", fontsize=9, labelpad=2)
 
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
     return out.getvalue()
+
+
+TITLE_SIZES = (14, 13, 12, 11, 10)  # points, largest first: a long title is set smaller...
+TITLE_GAP_PX = 24  # ...to keep this much space before the legend, and shortened ("…") below the last size
+
+
+def _title_beside(fig, legend, text: str, left: float, y: float) -> None:
+    """The title at ``left``, in the largest size that ends before the legend; if none does, its
+    first part (the piece's name, which a remixed file's name can make long) is shortened."""
+    renderer = fig.canvas.get_renderer()
+    limit = legend.get_window_extent(renderer).x0 - TITLE_GAP_PX
+    title = fig.text(left, y, text, fontsize=TITLE_SIZES[0], fontweight="bold", va="center", ha="left")
+    for size in TITLE_SIZES:
+        title.set_fontsize(size)
+        if title.get_window_extent(renderer).x1 <= limit:
+            return
+    name, sep, rest = text.partition("  ·  ")
+    for keep in range(len(name) - 1, 0, -1):
+        title.set_text(name[:keep].rstrip() + "…" + sep + rest)
+        if title.get_window_extent(renderer).x1 <= limit:
+            return
