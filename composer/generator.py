@@ -122,6 +122,12 @@ class Steering:
     plans: list[Plan | None]
     grooves: list[Groove | None]
     strength: list[float]
+    offset: int = 0  # frame t of the grid drafted is the piece's frame t - offset
+
+    def shifted(self, offset: int) -> Steering:
+        """The plans for a grid whose frame t is the piece's t - ``offset`` (a loop's opening
+        re-drafted after its end); grooves stay with the piece itself."""
+        return Steering(self.plans, [None] * len(self.grooves), self.strength, offset)
 
     def biases(self, x: torch.Tensor, t: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Nats for frame ``t`` of ``x`` (B, T, 5), as the last of ``width`` frames:
@@ -130,7 +136,7 @@ class Steering:
         drums = torch.zeros((x.shape[0], width, T.DRUM_VOCAB))
         for b, (plan, groove, strength) in enumerate(zip(self.plans, self.grooves, self.strength)):
             if plan is not None:
-                kinds[b, -1] = plan.kind_bias(x[b], t, strength)
+                kinds[b, -1] = plan.kind_bias(x[b], t, strength, self.offset)
             pull = groove.token_bias(x[b], t, strength) if groove is not None else None
             if pull is not None and kinds[b, -1, T.DRUM_VOICE, 0] < FORCE_REST:
                 drums[b, -1] = pull
@@ -320,8 +326,9 @@ class Generator:
 
         def close_loop(x, allowed):
             """A loop's seam: drafted (the opening re-written after the end), or infilled."""
-            close = self._loop_by_draft if drafting else self._close_loop
-            return close(x, allowed, conds, fpb, r0.steps, gens, reqs, constraint)
+            if drafting:
+                return self._loop_by_draft(x, allowed, conds, fpb, r0.steps, gens, reqs, constraint, steer)
+            return self._close_loop(x, allowed, conds, fpb, r0.steps, gens, reqs, constraint)
 
         sections = r0.sections
         if not sections:
@@ -403,7 +410,7 @@ class Generator:
         x[:, lo:hi] = part
         return x
 
-    def _loop_by_draft(self, x, free, conds, fpb, steps, gens, reqs, constraint) -> torch.Tensor:
+    def _loop_by_draft(self, x, free, conds, fpb, steps, gens, reqs, constraint, steer=None) -> torch.Tensor:
         """A drafted loop: the draft reads the last bars and writes the opening again as their
         continuation, so the seam is one of its own bar lines; the infiller then mends the
         bar where the new opening meets the rest."""
@@ -418,7 +425,8 @@ class Generator:
         if constraint is not None:
             constraint = torch.cat([constraint[:, frames - tail :], constraint[:, :head]], 1)
         seam = conditions_over(conds, torch.cat([torch.arange(frames - tail, frames), torch.arange(head)]))
-        z = self._autoregressive(self.draft, z, redo, seam, fpb, gens, reqs, constraint, lambda f: None)
+        z = self._autoregressive(self.draft, z, redo, seam, fpb, gens, reqs, constraint, lambda f: None,
+                                 None if steer is None else steer.shifted(tail))
         x = x.clone()
         x[:, :head] = z[:, tail:]
         joint = torch.zeros_like(free)

@@ -41,7 +41,8 @@ UPPER_SHARE = 0.75  # a plan has a voice above the bass in at least this share o
 WINDOW_TRIES = 12  # windows tried per section before settling for the best
 PHRASE_BARS = 4  # windows start on a phrase, and fills end one
 FORCE = 30.0  # nats: what "must" means for a kind (rest, hold, onset)
-DEFICIT_GAIN = 1.2  # nats of bias per onset (or sounding cell / 4) the bar is behind its plan
+DEFICIT_GAIN = 1.2  # nats of bias per onset (or SOUND_DIVISOR sounding cells) the bar is behind its plan
+SOUND_DIVISOR = 4.0  # (a controller on sounding cells, 4x softer than on onsets; 2 and 1 changed nothing measured)
 MAX_BIAS = 4.0
 GROOVE_PULL = 3.0  # nats towards the groove's token at each position
 MIN_GROOVE_HITS = 2  # a bar with fewer drum hits does not set a groove
@@ -179,10 +180,14 @@ class TextureBank:
         return Plan(onsets, sounding, fpb, sections)
 
     def _fill_upper(self, onsets: np.ndarray, sounding: np.ndarray, pieces: np.ndarray) -> None:
-        """Bars with nothing above the bass get the lead of the style's typical bar."""
-        empty = ~(sounding[:, UPPER_VOICES] > 0).any(1)
-        if not empty.any():
+        """While fewer than ``UPPER_SHARE`` of the bars have a voice above the bass, the last
+        bars with none get the lead of the style's typical bar (an intro of bass and drums
+        alone stays)."""
+        none_above = np.flatnonzero(~(sounding[:, UPPER_VOICES] > 0).any(1))
+        allowed = int(np.floor(len(sounding) * (1 - UPPER_SHARE)))
+        if len(none_above) <= allowed:
             return
+        empty = none_above[allowed:]
         bars = np.concatenate([np.arange(self.offsets[i], self.offsets[i + 1]) for i in pieces])
         led = bars[self.sounding[bars, LEAD] > 0]
         if not len(led):
@@ -209,12 +214,13 @@ class Plan:
     fpb: int
     sections: list[str]
 
-    def kind_bias(self, x: torch.Tensor, t: int, strength: float) -> torch.Tensor:
+    def kind_bias(self, x: torch.Tensor, t: int, strength: float, offset: int = 0) -> torch.Tensor:
         """(5, 3) nats added to [rest, hold, onset] (drums: [rest, -, hit]) of frame ``t``,
-        given what ``x`` (frames, 5) holds before it. (NumPy: the draft asks once a frame.)"""
+        given what ``x`` (frames, 5) holds before it; ``x``'s frame ``t`` is the piece's
+        ``t - offset`` (a loop's opening re-drafted after its end). (NumPy: once a frame.)"""
         bias = np.zeros((T.N_VOICES, 3), np.float32)
-        bar, pos = divmod(t, self.fpb)
-        if bar >= len(self.onsets) or strength <= 0:
+        bar, pos = divmod(t - offset, self.fpb)
+        if not 0 <= bar < len(self.onsets) or strength <= 0:
             return torch.from_numpy(bias)
         so_far = x[t - pos : t].numpy()
         onsets = (so_far >= T.PITCH_OFFSET).sum(0)
@@ -223,12 +229,17 @@ class Plan:
         share = (pos + 1) / self.fpb
         plan_on, plan_snd = self.onsets[bar], self.sounding[bar]
         onset_gap = np.clip(plan_on * share - onsets, -MAX_BIAS, MAX_BIAS)
-        sound_gap = np.clip((plan_snd * share - sounding) / 4, -MAX_BIAS, MAX_BIAS)
+        sound_gap = np.clip((plan_snd * share - sounding) / SOUND_DIVISOR, -MAX_BIAS, MAX_BIAS)
         bias[:, 2] = DEFICIT_GAIN * onset_gap * strength
         bias[:, 0] = -DEFICIT_GAIN * sound_gap * strength
         silent = (plan_snd <= 0) & (plan_on <= 0)
         bias[silent, 0] = FORCE
         bias[silent, 1:] = -FORCE
+        planned_above = plan_snd[list(UPPER_VOICES)]
+        if pos == self.fpb // 2 and planned_above.max() > 0 and not sounding[list(UPPER_VOICES)].any():
+            # half the bar gone and nothing above the bass, though the plan has a line there: start it
+            voice = UPPER_VOICES[int(np.argmax(planned_above))]
+            bias[voice] = (-FORCE, -FORCE, FORCE)
         return torch.from_numpy(bias)
 
     def silent(self) -> np.ndarray:
