@@ -100,17 +100,18 @@ def test_compare_trains_evaluates_and_resumes(encoded_dir, tmp_path):
         "model": {"embed_dim": 8, "style_dim": 4, "hidden": 16, "lstm_layers": 1, "transformer_layers": 1,
                   "attn_heads": 2}}))
     out = tmp_path / "compare"
-    path = compare(["lstm", "td_bilstm"], 0.05, out, data=str(encoded_dir), config_path=str(config), n=4,
-                   device="cpu")
+    # a budget in steps, not minutes: a busy machine must not leave a run with fewer steps than the test needs
+    path = compare(["lstm", "td_bilstm"], None, out, data=str(encoded_dir), config_path=str(config), n=4,
+                   device="cpu", max_steps=30)
     assert run_complete(out / "runs" / "lstm") and run_complete(out / "runs" / "td_bilstm")
     summary = json.loads((out / "compare.json").read_text())
     assert set(summary["figures"]) == {"lstm", "td_bilstm"}
     assert summary["figures"]["lstm"]["test_masked_nll_0.5"] is None  # the causal model has none
     assert summary["figures"]["td_bilstm"]["test_continuation_nll"] > 0
-    assert len(summary["curves"]["td_bilstm"]) >= 2
+    assert [r["step"] for r in summary["curves"]["td_bilstm"]] == [2 * k for k in range(1, 16)]  # exactly the steps asked for
     assert (out / "learning_curves.png").exists() and (out / "lstm" / "report.md").exists()
-    assert "td_bilstm" in path.read_text()
+    assert "td_bilstm" in path.read_text() and "Each trained for 30 steps" in path.read_text()
     stamp = (out / "runs" / "lstm" / "config.json").stat().st_mtime
-    compare(["lstm"], 0.05, out, data=str(encoded_dir), config_path=str(config), n=4, device="cpu",
-            resume_existing=True)
+    compare(["lstm"], None, out, data=str(encoded_dir), config_path=str(config), n=4, device="cpu",
+            resume_existing=True, max_steps=30)
     assert (out / "runs" / "lstm" / "config.json").stat().st_mtime == stamp  # not trained again

@@ -9,7 +9,8 @@ generated pieces for the other figures). Writes ``compare.md``, ``compare.json``
 Fair budget: a few timed training steps first measure each architecture's speed, and its
 cosine learning-rate schedule is set to end when the budget does (``max_steps``), with
 about 15 validations along the way for the learning curve; ``max_minutes`` stops it in
-any case, and early stopping is off. The ``lstm`` model's validation NLL is its
+any case, and early stopping is off. ``max_steps`` instead trains each for exactly that many
+steps, whatever the machine's load (tests, reproducible runs). The ``lstm`` model's validation NLL is its
 next-frame NLL, not the masked-cell NLL of the others: its curve is drawn dashed; the
 table's common axis is the continuation NLL on the test split.
 """
@@ -91,8 +92,10 @@ def _time_steps(cfg, model_cfg, device, steps: int = 3) -> tuple[float, float]:
     return step_s, val_batch_s
 
 
-def plan_training(arch: str, minutes: float, data: str | Path, config_path: str | None, device: str, seed: int):
-    """TrainConfig and ModelConfig for one architecture under the budget (speed measured)."""
+def plan_training(arch: str, minutes: float | None, data: str | Path, config_path: str | None, device: str, seed: int,
+                  max_steps: int | None = None):
+    """TrainConfig and ModelConfig for one architecture under the budget (speed measured): ``minutes`` of
+    wall clock, or exactly ``max_steps`` steps when given (then the machine's load changes nothing)."""
     from composer.train import load_config_file
 
     cfg, model_cfg = load_config_file(config_path)
@@ -103,11 +106,14 @@ def plan_training(arch: str, minutes: float, data: str | Path, config_path: str 
     model_cfg.__post_init__()
     step_s, val_batch_s = _time_steps(cfg, model_cfg, device)
     val_s = val_batch_s * math.ceil(cfg.val_max_windows / 16)
-    budget = minutes * 60 * 0.97 - VALIDATIONS * val_s
-    cfg.max_steps = max(VALIDATIONS * 2, int(budget / step_s))
+    if max_steps is not None:
+        cfg.max_steps, cfg.max_minutes = max_steps, None
+    else:
+        budget = minutes * 60 * 0.97 - VALIDATIONS * val_s
+        cfg.max_steps = max(VALIDATIONS * 2, int(budget / step_s))
+        cfg.max_minutes = minutes
     cfg.steps_per_epoch = max(1, cfg.max_steps // VALIDATIONS)
     cfg.warmup_steps = min(cfg.warmup_steps, max(1, cfg.max_steps // 10))
-    cfg.max_minutes = minutes
     cfg.patience = 10**6  # the budget decides, not early stopping
     return cfg, model_cfg, {"step_seconds": round(step_s, 3), "validation_seconds": round(val_s, 1)}
 
@@ -126,7 +132,7 @@ def read_curve(run: Path) -> list[dict]:
     return out
 
 
-def plot_learning_curves(curves: dict[str, list[dict]], path: Path, minutes: float) -> Path:
+def plot_learning_curves(curves: dict[str, list[dict]], path: Path, minutes: float | None) -> Path:
     fig, ax = pyplot().subplots(figsize=(7, 4.2))
     for arch, curve in curves.items():
         if not curve:
@@ -137,7 +143,8 @@ def plot_learning_curves(curves: dict[str, list[dict]], path: Path, minutes: flo
             ax.plot(x, y, "--", marker=".", label="lstm (next-frame NLL, every cell)")
         else:
             ax.plot(x, y, marker=".", label=f"{arch} (masked-cell NLL, rate 0.5)")
-    ax.axvline(minutes, color="k", linestyle=":", linewidth=1)
+    if minutes is not None:
+        ax.axvline(minutes, color="k", linestyle=":", linewidth=1)
     ax.set_xlabel("wall-clock minutes")
     ax.set_ylabel("validation NLL (nats/cell)")
     ax.set_title("Learning curves, same data and budget", fontsize=10)
@@ -145,11 +152,18 @@ def plot_learning_curves(curves: dict[str, list[dict]], path: Path, minutes: flo
     return save_figure(fig, path)
 
 
-def compare(archs, minutes: float, out: Path, data: str = "data", config_path: str | None = None, n: int = 16,
-            resume_existing: bool = False, device: str = "auto", seed: int = 0) -> Path:
-    """Train (or reuse) and evaluate each architecture; write the comparison. Returns compare.md."""
+def compare(archs, minutes: float | None, out: Path, data: str = "data", config_path: str | None = None, n: int = 16,
+            resume_existing: bool = False, device: str = "auto", seed: int = 0, max_steps: int | None = None) -> Path:
+    """Train (or reuse) and evaluate each architecture; write the comparison. Returns compare.md.
+
+    Each trains for ``minutes`` of wall clock or, with ``max_steps``, for exactly that many steps."""
     from composer.errors import MozartError
     from composer.train import train
+
+    if (minutes is None) == (max_steps is None):
+        raise ValueError(f"give a budget in minutes or in max_steps, not both or neither "
+                         f"(received minutes={minutes}, max_steps={max_steps})")
+    budget = f"--minutes {minutes}" if max_steps is None else f"--max-steps {max_steps}"
 
     load_meta(data)  # no encoded corpus: say so before training anything
     out.mkdir(parents=True, exist_ok=True)
@@ -170,13 +184,14 @@ def compare(archs, minutes: float, out: Path, data: str = "data", config_path: s
                 cfg, model_cfg = TrainConfig.from_dict(saved["train"]), ModelConfig.from_dict(saved["model"])
                 print(f"[{arch}] resuming in {run}")
             else:
-                cfg, model_cfg, speed = plan_training(arch, minutes, data, config_path, device, seed)
+                cfg, model_cfg, speed = plan_training(arch, minutes, data, config_path, device, seed, max_steps)
                 run.mkdir(parents=True, exist_ok=True)
                 plan_file.write_text(json.dumps({"train": asdict(cfg), "model": model_cfg.to_dict(), "speed": speed,
-                                                 "minutes": minutes}, indent=1))
-                print(f"[{arch}] {speed['step_seconds']} s/step -> {cfg.max_steps} steps in {minutes} min")
+                                                 "minutes": minutes, "max_steps": max_steps}, indent=1))
+                print(f"[{arch}] {speed['step_seconds']} s/step -> {cfg.max_steps} steps"
+                      + (f" in {minutes} min" if max_steps is None else ""))
             train(cfg, model_cfg, run, resume=(run / "last" / "training_state.json").exists(),
-                  command=f"python -m composer eval compare --minutes {minutes} --archs {arch} --out {out}")
+                  command=f"python -m composer eval compare {budget} --archs {arch} --out {out}")
         curves[arch] = read_curve(run)
         if plan_file.exists():
             plans[arch] = json.loads(plan_file.read_text()).get("speed")
@@ -191,7 +206,7 @@ def compare(archs, minutes: float, out: Path, data: str = "data", config_path: s
             results[arch] = jsonable(evaluate_checkpoint(run, data, cfg_eval, report_dir))
 
     plot_learning_curves(curves, out / "learning_curves.png", minutes)
-    summary = {"minutes": minutes, "archs": list(archs), "speed": plans, "curves": curves,
+    summary = {"minutes": minutes, "max_steps": max_steps, "archs": list(archs), "speed": plans, "curves": curves,
                "figures": {a: _row(r, curves.get(a, [])) for a, r in results.items()}}
     (out / "compare.json").write_text(json.dumps(jsonable(summary), indent=1, allow_nan=False))
     md = _markdown(summary, results)
@@ -229,6 +244,8 @@ def _row(fig: dict, curve: list[dict]) -> dict:
 
 
 def _markdown(summary: dict, results: dict) -> str:
+    budget = f"{summary['minutes']:g} wall-clock minutes" if summary.get("max_steps") is None \
+        else f"{summary['max_steps']} steps"
     rows = []
     for arch, r in summary["figures"].items():
         rows.append([f"[{arch}]({arch}/report.md)", f"{r['parameters']:,}" if r["parameters"] else "n/a",
@@ -246,7 +263,7 @@ def _markdown(summary: dict, results: dict) -> str:
               "stats overlap", "theme return AABA", "theme return through", "copies >= 2 bars", "bach acc.",
               "game acc.", "real-vs-gen acc."]
     lines = ["# The five architectures, same data, same budget", "",
-             f"Each trained for {summary['minutes']:g} wall-clock minutes on this machine with the same config "
+             f"Each trained for {budget} on this machine with the same config "
              "(only `arch` changes), then evaluated like the shipped model (pieces per architecture: see each report).",
              "",
              table(header, rows), "",
