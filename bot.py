@@ -144,6 +144,9 @@ class Mozart(commands.Bot):
         intents.dm_reactions = True
         if config.owner_ids:
             options.setdefault("owner_ids", set(config.owner_ids))
+        # Mozart offers no voice: discord.py's warnings that PyNaCl and davey (what voice needs)
+        # are missing are not about a problem. Only these two are silenced (discord.py's own switches).
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, help_command=None, **options)
         self.config = config
         self.db = db

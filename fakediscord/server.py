@@ -107,6 +107,7 @@ class _Connection:
     def __init__(self, ws: web.WebSocketResponse, compress: str | None) -> None:
         self.ws = ws
         self.lock = asyncio.Lock()
+        self.later: set[asyncio.Task] = set()  # frames waiting to be sent (send_after)
         self.session: GatewaySession | None = None
         self.closed_by_server = False  # a drop we caused: the session stays resumable
         # one zlib context for the whole connection, flushed per message (Z_SYNC_FLUSH)
@@ -125,6 +126,20 @@ class _Connection:
                     await self.ws.send_str(text)
             except ConnectionError:  # the client went away mid-send; RESUME will replay it
                 log.debug('gateway send failed: connection lost')
+
+    def send_after(self, delay: float, frame: dict[str, Any]) -> None:
+        """Send ``frame`` in ``delay`` seconds without holding up the frames read meanwhile."""
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            await self.send(frame)
+
+        task = asyncio.get_running_loop().create_task(later(), name='fakediscord-send-after')
+        self.later.add(task)
+        task.add_done_callback(self.later.discard)
+
+    def cancel_later(self) -> None:
+        for task in list(self.later):
+            task.cancel()
 
 
 @dataclass
@@ -161,11 +176,17 @@ class FakeDiscord:
         recommended_shards: int = 1,
         response_deadline: float = 3.0,
         heartbeat_interval_ms: int = 41_250,
+        heartbeat_ack_delay: float = 0.2,
     ) -> None:
         self.snowflake = SnowflakeFactory()
         self.response_deadline = response_deadline  # Discord drops interactions not answered in 3 s
         self.recommended_shards = recommended_shards  # what GET /gateway/bot tells an AutoShardedClient
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        # A heartbeat's ACK comes this long after it, as a network round trip does. discord.py
+        # notes when it sent a heartbeat only once its keep-alive thread sees the send finish;
+        # an ACK read before then is timed from the heartbeat before, one interval earlier,
+        # and past 10 s discord.py warns "Can't keep up ... websocket is N s behind".
+        self.heartbeat_ack_delay = heartbeat_ack_delay
         self.started_at = dt.datetime.now(dt.timezone.utc)
 
         self.application_id = self.bot_id = self.snowflake()  # bot user id == application id
@@ -401,6 +422,7 @@ class FakeDiscord:
                 elif msg.type is WSMsgType.ERROR:
                     break
         finally:
+            conn.cancel_later()
             self._connections.discard(conn)
             session = conn.session
             if session is not None and session.connection is conn:
@@ -414,7 +436,7 @@ class FakeDiscord:
     async def _on_gateway_frame(self, conn: _Connection, frame: dict[str, Any]) -> None:
         op, data = frame.get('op'), frame.get('d')
         if op == HEARTBEAT:
-            await conn.send({'op': HEARTBEAT_ACK})
+            conn.send_after(self.heartbeat_ack_delay, {'op': HEARTBEAT_ACK})
         elif op == IDENTIFY:
             await self._identify(conn, data)
         elif op == RESUME:

@@ -46,9 +46,11 @@ class Playground:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def running(cls, config: BotConfig) -> AsyncIterator[Playground]:
-        """Start the fake, build and log in the bot (the person owns it: /model works), stop both on exit."""
-        async with FakeDiscord(guild_name="Mozart playground", channel_name="game-music", user_name=PERSON) as fake:
+    async def running(cls, config: BotConfig, *, heartbeat_interval_ms: int = 41_250) -> AsyncIterator[Playground]:
+        """Start the fake, build and log in the bot (the person owns it: /model works), stop both on exit.
+        ``heartbeat_interval_ms`` is the gateway's (Discord's own by default; tests shorten it)."""
+        async with FakeDiscord(guild_name="Mozart playground", channel_name="game-music", user_name=PERSON,
+                               heartbeat_interval_ms=heartbeat_interval_ms) as fake:
             bot = await build(_owned_by(config, fake.user_id))
             async with fake.running(bot):
                 yield cls(fake, bot)
