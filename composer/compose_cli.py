@@ -6,6 +6,7 @@ so the command line and the bot offer the same ranges, defaults and choices.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import click
 from composer.cli_options import request_from_options, request_options, sound_option
 from composer.errors import MozartError
 from composer.grid import Piece
-from composer.request import MAX_BARS, MAX_REMIX_BARS, GenerationRequest, remix_request
+from composer.request import FORMS, MAX_BARS, MAX_REMIX_BARS, GenerationRequest, remix_request
 
 SAMPLING = ("blend", "temperature", "top_p", "steps", "tonality", "guidance", "smoothness", "seed")
 
@@ -39,7 +40,15 @@ video_option = click.option("--video", is_flag=True,
 @video_option
 def compose_command(sound, checkpoint, out, midi_only, stems, video, **params):
     """Compose an original piece and write it as MIDI (plus MP3 and a piano roll)."""
-    _make(request_from_options(params), sound, checkpoint, Path(out), _formats(midi_only, stems, video))
+    request = request_from_options(params)
+    piece, took, version = _compose(request, checkpoint)
+    written = _write(piece, sound, Path(out), _formats(midi_only, stems, video), _stem(piece))
+    click.echo(f"composed '{piece.extra['style']}' seed {piece.extra['seed']}: {_shape(piece)} "
+               f"(in {took:.2f} s, model {version})")
+    click.echo(f"  {_form(request.form)}")
+    if request.loop:
+        click.echo(f"  {LOOP_TEXT}")
+    _wrote(written)
 
 
 @click.command("remix")
@@ -58,11 +67,21 @@ def remix_command(midi_file, max_bars, sound, checkpoint, out, midi_only, stems,
     re-compose the rest, exactly as the bot's /remix does."""
     from composer.midi_io import import_midi
 
-    source = import_midi(midi_file, crop_bars=max_bars, title=midi_file.stem)
+    source = import_midi(midi_file, crop_bars=max_bars + 1, title=midi_file.stem)
+    cropped = source.n_bars > max_bars
+    if cropped:
+        source = source.bars(0, max_bars)
     base = request_from_options(params)
     request = remix_request(source, base.style, keep=base.keep, strength=base.strength,
                             **{k: getattr(base, k) for k in SAMPLING})
-    _make(request, sound, checkpoint, Path(out), _formats(midi_only, stems, video))
+    piece, took, version = _compose(request, checkpoint)
+    stem = f"{_safe(midi_file.stem)}-{_stem(piece)}"  # the files say which tune they remix
+    written = _write(piece, sound, Path(out), _formats(midi_only, stems, video), stem)
+    click.echo(f"remixed {midi_file}{f' (its first {max_bars} bars; --max-bars for more)' if cropped else ''} "
+               f"as '{piece.extra['style']}' seed {piece.extra['seed']}: {_shape(piece)} (in {took:.2f} s, "
+               f"model {version})")
+    click.echo(f"  {_kept(request.keep, request.strength)}")
+    _wrote(written)
 
 
 def _formats(midi_only: bool, stems: bool, video: bool) -> tuple[str, ...]:
@@ -71,30 +90,61 @@ def _formats(midi_only: bool, stems: bool, video: bool) -> tuple[str, ...]:
     return ("mid", "mp3", "png") + (("stems",) if stems else ()) + (("mp4",) if video else ())
 
 
-def _make(request: GenerationRequest, sound: str, checkpoint: str | None, out_dir: Path,
-          formats: tuple[str, ...]) -> None:
+LOOP_TEXT = "a loop: its end leads back into its start; the MIDI and the audio repeat without a gap"
+
+
+def _compose(request: GenerationRequest, checkpoint: str | None) -> tuple[Piece, float, str]:
+    """The piece, the seconds composing it took, and the model's version."""
     from composer.generator import Generator, compose_on_one_cpu_thread
 
     generator = Generator.load(checkpoint)
     compose_on_one_cpu_thread(generator.device)
     started = time.perf_counter()
     piece = generator.generate(request)
-    took = time.perf_counter() - started
-    written = _write(piece, sound, out_dir, formats)
-    form = piece.extra["params"]["form"]
-    click.echo(f"composed '{piece.extra['style']}' seed {piece.extra['seed']}: {piece.n_bars} bars of "
-               f"{piece.time_signature[0]}/{piece.time_signature[1]} at {piece.tempo:g} bpm in {piece.key}, "
-               f"form {form}, {piece.seconds:.0f} s of music, in {took:.2f} s (model {generator.version})")
-    for path in written:
+    return piece, time.perf_counter() - started, generator.version
+
+
+def _shape(piece: Piece) -> str:
+    return (f"{piece.n_bars} bars of {piece.time_signature[0]}/{piece.time_signature[1]} at {piece.tempo:g} bpm "
+            f"in {piece.key}, {piece.seconds:.0f} s of music")
+
+
+def _form(form: str) -> str:
+    """'form AABA: a theme, its return, ...', or 'through-composed: no repeats ...'."""
+    letters, sounds = FORMS[form]
+    return f"form {letters}: {sounds}" if letters else f"through-composed: {sounds}"
+
+
+def _kept(keep: tuple[str, ...], strength: float) -> str:
+    """What a remix kept of its file and how much of the rest it re-composed."""
+    if "everything" in keep:
+        return "kept all of it"
+    share = "all" if strength >= 1 else f"{strength:.0%}"
+    if not keep:
+        return f"kept no voice whole; re-composed {share} of it"
+    named = keep[0] if len(keep) == 1 else ", ".join(keep[:-1]) + " and " + keep[-1]
+    return f"kept its {named}; re-composed {share} of the rest"
+
+
+def _stem(piece: Piece) -> str:
+    return f"{piece.extra['style']}-{piece.extra['seed']}"
+
+
+def _safe(name: str) -> str:
+    """A file name's stem as a piece of another file name: letters, digits, '-', '_' and '.'."""
+    return re.sub(r"[^\w.-]+", "-", name).strip("-.") or "remix"
+
+
+def _wrote(paths: list[Path]) -> None:
+    for path in paths:
         click.echo(f"  wrote {path}")
 
 
-def _write(piece: Piece, sound: str, out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
-    """The files in ``formats``; the MIDI alone when that is all, or when audio is unavailable."""
+def _write(piece: Piece, sound: str, out_dir: Path, formats: tuple[str, ...], stem: str) -> list[Path]:
+    """The files in ``formats``, named ``stem``.*; the MIDI alone when that is all, or when audio is unavailable."""
     from composer.midi_io import write_midi
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{piece.extra['style']}-{piece.extra['seed']}"
     if formats != ("mid",):
         try:
             from composer.render import render
