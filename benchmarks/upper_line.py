@@ -31,11 +31,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=240)
     parser.add_argument("--texture", type=float, default=GenerationRequest.default("texture"))
     parser.add_argument("--seed", type=int, default=0, help="piece i gets seed + i")
+    parser.add_argument("--styles", help="comma-separated styles (default: every label and the headline blends)")
     args = parser.parse_args()
     generator = Generator.load(args.checkpoint, device="cpu")
     compose_on_one_cpu_thread("cpu")
     catalog = generator.catalog
-    styles = list(catalog.games) + list(catalog.composers) + [b for b in BLENDS if catalog.resolve(b).is_blend]
+    styles = ([s.strip() for s in args.styles.split(",")] if args.styles else
+              list(catalog.games) + list(catalog.composers) + [b for b in BLENDS if catalog.resolve(b).is_blend])
     forms = list(FORMS)
     requests = [GenerationRequest(style=styles[i % len(styles)], form=forms[(i // len(styles)) % len(forms)],
                                   bars=(8, 32)[i % 2], loop=(i // 2) % 2 == 1, seed=args.seed + i,
