@@ -180,7 +180,7 @@ def test_every_registered_source_loads_and_the_cli_offers_it():
     from composer.corpus.sources import REGISTRY, SOURCES, load_source
     from composer.corpus.sources.base import Source
 
-    assert SOURCES == ("debian", "music21", "folk", "user")
+    assert SOURCES == ("debian", "tracker", "music21", "folk", "user")
     assert all(issubclass(load_source(name), Source) for name in REGISTRY)
     build_command = corpus.commands["build"]
     (choice,) = [p.type.choices for p in build_command.params if p.name == "sources"]
@@ -188,7 +188,7 @@ def test_every_registered_source_loads_and_the_cli_offers_it():
 
 
 def test_unknown_sources_and_options_are_refused(tmp_path):
-    with pytest.raises(Exception, match="Unknown source 'mididb'.*debian, music21, folk, user"):
+    with pytest.raises(Exception, match="Unknown source 'mididb'.*debian, tracker, music21, folk, user"):
         build_corpus(tmp_path, sources=("mididb",))
     with pytest.raises(TypeError, match="palestrina_capp"):
         build_corpus(tmp_path, palestrina_capp=3)

@@ -7,7 +7,14 @@ import math
 
 import pytest
 
-from composer.evaluate.targets import COPY_SHARE, OVERLAP_MARGIN, STYLE_ACCURACY, TARGETS, judge_targets
+from composer.evaluate.targets import (
+    COPY_SHARE,
+    OVERLAP_MARGIN,
+    STYLE_ACCURACY,
+    TARGETS,
+    UPPER_LINE_SHARE,
+    judge_targets,
+)
 
 EPS = 1e-3
 REAL_OVERLAP = 0.8  # held-out test vs train: generated pieces need REAL_OVERLAP - OVERLAP_MARGIN
@@ -15,7 +22,8 @@ THEME_RANGE = (0.2, 0.8)  # real pieces' 10th and 90th percentiles of theme retu
 
 
 def figures(*, model=0.7, ngram=0.8, lstm: float | None = 0.75, likelihood=True, overlap=REAL_OVERLAP,
-            real_overlap=REAL_OVERLAP, aaba=0.5, aaba_n=4, real_n=10, copies=0.0, bach=0.9, game=0.9) -> dict:
+            real_overlap=REAL_OVERLAP, aaba=0.5, aaba_n=4, real_n=10, copies=0.0, bach=0.9, game=0.9,
+            upper=1.0, density: float | None = 12.0) -> dict:
     """The figures ``judge_targets`` reads, every target met unless told otherwise."""
     models = {"model": {"continuation": {"nll": model}}, "ngram": {"continuation": {"nll": ngram}}}
     if lstm is not None:
@@ -31,6 +39,12 @@ def figures(*, model=0.7, ngram=0.8, lstm: float | None = 0.75, likelihood=True,
         "originality": {"generated_share": copies, "test_share": 0.3},
         "style": {"bach_accuracy": bach, "game_accuracy": game, "bach_pieces": 4, "game_pieces": 8,
                   "real_test": {"piece_accuracy": 0.8}},
+        "texture": {"upper_line_ok": upper, "n": 40, "upper_bars": 0.75,
+                    "styles": {"doom": {"upper_line_ok": upper, "figures": {
+                        "note_density": {"generated_median": density, "real_low": 10.0, "real_high": 20.0,
+                                         "inside": density is not None and 10.0 <= density <= 20.0},
+                        "drum_groove": {"generated_median": 0.2, "real_low": 0.8, "real_high": 0.9, "inside": False},
+                    }} if density is not None else {"upper_line_ok": upper, "figures": {}}}},
     }
     if likelihood:
         fig["likelihood"] = {"models": models}
@@ -107,3 +121,21 @@ def test_originality_share_of_copies(changes, expected):
 ], ids=["at-threshold", "bach-below", "game-below", "no-bach-game-below", "no-bach", "neither"])
 def test_style_accuracy_on_bach_and_game_styles(changes, expected):
     assert status("style", **changes) == expected
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"upper": UPPER_LINE_SHARE}, "met"),
+    ({"upper": UPPER_LINE_SHARE - EPS}, "missed"),
+    ({"upper": math.nan}, "not measured"),
+], ids=["at", "below", "nan"])
+def test_a_line_above_the_bass_in_nearly_every_piece(changes, expected):
+    assert status("upper_line", **changes) == expected
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"density": 10.0}, "met"),  # the drum groove is reported beside the range, not judged
+    ({"density": 20.0 + EPS}, "missed"),
+    ({"density": None}, "not measured"),  # no style with a real range
+], ids=["inside", "outside", "no-range"])
+def test_texture_medians_inside_each_styles_real_range(changes, expected):
+    assert status("texture", **changes) == expected
