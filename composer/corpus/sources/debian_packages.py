@@ -191,19 +191,16 @@ class DebianPackages(Source):
             except Exception as e:  # a MIDI library failure must not stop the build
                 session.file_error(unit, source, skip_reason(e))
                 continue
-            session.store.add_piece(
-                unit,
-                f"{spec.label}/{slugify(title)}",
-                piece,
-                source=source,
-                source_type=self.name,
-                package=spec.package,
-                version=version,
-                path=path,
-                licence=licence,
-            )
+            self._store(unit, spec, title, piece, source, version, path, licence)
         unit.info["licence"] = " | ".join(sorted(licences))
         session.commit(key, unit)
+
+    def _store(self, unit: Unit, spec: deb.GamePackage, title: str, piece, source: str, version: str, path: str,
+               licence: str) -> None:
+        """One piece of a package into the store, as ``<label>/<title>``, with where it came from."""
+        self.session.store.add_piece(unit, f"{spec.label}/{slugify(title)}", piece, source=source,
+                                     source_type=self.name, package=spec.package, version=version, path=path,
+                                     licence=licence)
 
     def _remix_inputs(self, spec: deb.GamePackage, version: str, copyright_text: str, items, unit: Unit) -> None:
         """Foreign tunes: MIDI files + ``index.jsonl`` under ``data/remix_inputs/<package>/``."""

@@ -22,7 +22,7 @@ from composer.corpus.scores import skip_reason
 from composer.corpus.session import BuildSession
 from composer.corpus.sources.base import stem
 from composer.corpus.sources.debian_packages import DebianPackages, unit_key
-from composer.corpus.store import Unit, slugify
+from composer.corpus.store import Unit
 from composer.errors import MozartError
 
 # Bump when what a module becomes changes (the reader, the grid, the roles): every
@@ -105,18 +105,9 @@ class TrackerModules(DebianPackages):
                     piece.extra["module_format"] = module.format
                     songs += 1
                     licences.add(licence)
+                    # the shared label's pieces are named after their game too
                     wanted = song_title if spec.label != deb.TRACKER else f"{spec.package.removesuffix('-data')}-{song_title}"
-                    session.store.add_piece(
-                        unit,
-                        f"{spec.label}/{slugify(wanted)}",
-                        piece,
-                        source=source,
-                        source_type=self.name,
-                        package=spec.package,
-                        version=version,
-                        path=name,
-                        licence=licence,
-                    )
+                    self._store(unit, spec, wanted, piece, source, version, name, licence)
         if not songs:
             session.warn(f"{spec.package} {version}: no tracker music found in the package.")
         unit.info["licence"] = " | ".join(sorted(licences))
