@@ -17,6 +17,10 @@ the bass gets the lead of the style's typical bar.
 The draft then writes notes under the plan (``Plan.kind_bias``): a voice the plan leaves
 silent in a bar rests there; an active one is steered towards the plan's onsets and
 sounding cells by a running deficit, so the network still chooses *where* the notes go.
+The steering is gentle (``DEFICIT_GAIN``, ``SLACK``): measured on 450 pieces (eval seed
+1000), a gain of 1.2 nats per onset with no slack evened the lead's notes out through the
+bar (lead inter-onset overlap with real music 0.84 -> 0.60); 0.6 with a slack of one onset
+kept it at 0.79 and gave the best style accuracy (game styles 75 %, bach 53 %; v2 66 %, 40 %).
 Only textures are borrowed, never notes: originality is measured on the notes.
 
 ``grooves`` make drums repeat as a groove: the first full bar of drums in each section
@@ -41,9 +45,10 @@ UPPER_SHARE = 0.75  # a plan has a voice above the bass in at least this share o
 WINDOW_TRIES = 12  # windows tried per section before settling for the best
 PHRASE_BARS = 4  # windows start on a phrase, and fills end one
 FORCE = 30.0  # nats: what "must" means for a kind (rest, hold, onset)
-DEFICIT_GAIN = 1.2  # nats of bias per onset (or SOUND_DIVISOR sounding cells) the bar is behind its plan
+DEFICIT_GAIN = 0.6  # nats of bias per onset (or SOUND_DIVISOR sounding cells) the bar is behind its plan
 SOUND_DIVISOR = 4.0  # (a controller on sounding cells, 4x softer than on onsets; 2 and 1 changed nothing measured)
 MAX_BIAS = 4.0
+SLACK = 1.0  # onsets (or SOUND_DIVISOR sounding cells) of deficit the steering lets through
 GROOVE_PULL = 3.0  # nats towards the groove's token at each position
 MIN_GROOVE_HITS = 2  # a bar with fewer drum hits does not set a groove
 UPPER_VOICES = tuple(T.VOICE_INDEX[v] for v in ("lead", "counter", "harmony"))
@@ -196,6 +201,11 @@ class TextureBank:
         sounding[empty, LEAD] = max(onsets[empty, LEAD].max(), float(np.median(self.sounding[led, LEAD])))
 
 
+def _slack(gap: np.ndarray) -> np.ndarray:
+    """A deficit with ``SLACK`` either way let through: within it the network alone decides."""
+    return np.sign(gap) * np.maximum(np.abs(gap) - SLACK, 0.0)
+
+
 def _runs(sections: list[str]) -> list[tuple[int, int, str]]:
     runs, start = [], 0
     for i in range(1, len(sections) + 1):
@@ -228,8 +238,8 @@ class Plan:
         sounding = (so_far != T.REST).sum(0)
         share = (pos + 1) / self.fpb
         plan_on, plan_snd = self.onsets[bar], self.sounding[bar]
-        onset_gap = np.clip(plan_on * share - onsets, -MAX_BIAS, MAX_BIAS)
-        sound_gap = np.clip((plan_snd * share - sounding) / SOUND_DIVISOR, -MAX_BIAS, MAX_BIAS)
+        onset_gap = np.clip(_slack(plan_on * share - onsets), -MAX_BIAS, MAX_BIAS)
+        sound_gap = np.clip(_slack((plan_snd * share - sounding) / SOUND_DIVISOR), -MAX_BIAS, MAX_BIAS)
         bias[:, 2] = DEFICIT_GAIN * onset_gap * strength
         bias[:, 0] = -DEFICIT_GAIN * sound_gap * strength
         silent = (plan_snd <= 0) & (plan_on <= 0)

@@ -114,14 +114,21 @@ def composer(tiny_composer):
 def test_the_composer_carries_its_textures_and_follows_its_plan(composer):
     assert composer.textures is not None and set(composer.textures.labels) >= {"doom", "bach"}
     request = GenerationRequest(style="doom", bars=16, form="through", seed=11)
-    piece = composer.generate(request)
-    plan = composer._steering([composer.prepare(request).request], [composer.prepare(request).style], 16).plans[0]
-    onsets, sounding = bar_textures(piece.grid, 16)
+    prepared = composer.prepare(request)
+    plan = composer._steering([prepared.request], [prepared.style], 16).plans[0]
     silent = plan.silent()
-    assert silent.any() and (sounding[silent] == 0).all()  # a voice the plan rests, rests
     active = ~silent[:, :T.DRUM_VOICE]
-    made, planned = onsets[:, :T.DRUM_VOICE][active], plan.onsets[:, :T.DRUM_VOICE][active]
-    assert np.corrcoef(made, planned)[0, 1] > 0.5  # busier where the plan is busier
+
+    def follows(piece):
+        """(how closely the piece's onsets per voice and bar follow the plan's, its onsets there)"""
+        made = bar_textures(piece.grid, 16)[0][:, :T.DRUM_VOICE][active]
+        return np.corrcoef(made, plan.onsets[:, :T.DRUM_VOICE][active])[0, 1], made.sum()
+
+    piece = composer.generate(request)
+    assert silent.any() and (bar_textures(piece.grid, 16)[1][silent] == 0).all()  # a voice the plan rests, rests
+    steered, free = follows(piece), follows(composer.generate(request.replace(texture=0.0)))
+    # the tiny network wants a note in nearly every cell; steered, it is busier where the plan is busier
+    assert steered[0] > 0.2 and steered[0] > free[0] + 0.2 and steered[1] < free[1]
     assert upper_line_share(piece) >= 0.75
 
 
