@@ -673,14 +673,14 @@ def blend_over_frames(request: GenerationRequest, style: Style, fpb: int) -> flo
     """A blend's composer share, per frame: each section (a form's letter, else a phrase of
     ``BLEND_PHRASE_BARS``) belongs to the game or to the composer, ``blend`` of them to the
     composer (at least one to each parent when there are two or more), with ``BLEND_HINT``
-    of the other parent mixed in. A single label, or a piece too short for two sections,
-    keeps the request's ``blend`` throughout.
+    of the other parent mixed in. A single label, a piece too short for two sections, or a
+    request with ``texture`` 0 keeps the request's ``blend`` throughout.
 
     Mixed note by note, a blend sounded like neither parent: v2's zelda-bach was classified
     as Dink 0 % and as Bach 14 % of the time. Section by section, each part is clearly one
     of them and the piece is both."""
-    if not style.is_blend or request.primer is not None:
-        return request.blend
+    if not style.is_blend or request.primer is not None or request.texture <= 0:
+        return request.blend  # (texture 0 composes as v2 did, blends included)
     letters = section_letters(request)
     if letters is None:
         phrase = BLEND_PHRASE_BARS if request.bars >= 2 * BLEND_PHRASE_BARS else BLEND_PHRASE_BARS // 2

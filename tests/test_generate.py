@@ -241,6 +241,7 @@ def test_a_blend_gives_each_section_to_one_parent(generator):
     assert sorted(per_phrase.tolist()) == pytest.approx([BLEND_HINT] * 3 + [1 - BLEND_HINT])  # a quarter of the phrases
     single = generator.catalog.resolve("doom")
     assert blend_over_frames(request.replace(style="doom"), single, 16) == request.blend
+    assert blend_over_frames(request.replace(texture=0.0), style, 16) == request.blend  # as v2 composed
     piece = generator.generate(request)
     again = generator.generate(request)
     assert (piece.grid == again.grid).all()
