@@ -298,8 +298,8 @@ class Generator:
         frames = r0.bars * fpb
         B = len(reqs)
         gens = [torch.Generator().manual_seed(int(r.seed)) for r in reqs]
-        conds = [c for b, (r, s) in enumerate(zip(reqs, styles))
-                 for c in self._conditions(b, s, blend_over_frames(r, s, fpb), r.guidance)]
+        blends = [blend_over_frames(r, s, fpb) for r, s in zip(reqs, styles)]
+        conds = [c for b, (r, s) in enumerate(zip(reqs, styles)) for c in self._conditions(b, s, blends[b], r.guidance)]
         constraint = self._rhythm_constraint(reqs, frames)
         x = torch.full((B, frames, T.N_VOICES), 0, dtype=torch.long)
         x[:] = GridModel.mask_ids()
@@ -316,7 +316,7 @@ class Generator:
         # scattered free cells (remix, variation) are the infiller's work.
         drafting = self.draft is not None and all(is_continuation(f) for f in free)
         writable = free.clone()  # what the request lets us write, before a form fixes its A sections
-        steer = self._steering(reqs, styles, fpb) if drafting else None
+        steer = self._steering(reqs, styles, blends, fpb) if drafting else None
 
         def write(x, free, progress):
             if drafting:
@@ -363,19 +363,21 @@ class Generator:
         progress(1.0)
         return x.numpy().astype(np.uint8)
 
-    def _steering(self, reqs, styles, fpb) -> Steering | None:
+    def _steering(self, reqs, styles, blends, fpb) -> Steering | None:
         """Each request's texture plan and drum groove (none when ``texture`` is 0, when the
-        checkpoint has no texture bank, or for an extension, whose texture is its primer's)."""
+        checkpoint has no texture bank, or for an extension, whose texture is its primer's);
+        ``blends``: each request's ``blend_over_frames``."""
         plans, grooves = [], []
-        for r, style in zip(reqs, styles):
+        for r, style, blend in zip(reqs, styles, blends):
             if r.texture <= 0 or self.textures is None or r.primer is not None:
                 plans.append(None)
                 grooves.append(None)
                 continue
             sections = section_letters(r)
             rng = np.random.default_rng([int(r.seed), TEXTURE_STREAM])
-            blend = blend_over_frames(r, style, fpb) if style.is_blend else 0.0
-            if isinstance(blend, torch.Tensor):
+            if not style.is_blend:
+                blend = 0.0
+            elif isinstance(blend, torch.Tensor):
                 blend = blend[::fpb].numpy()  # per bar: each section's parent
             plans.append(self.textures.plan(style.game, style.composer, blend, r.bars, fpb, sections, rng,
                                             DRUM_BLEND_SHARE))
@@ -404,8 +406,8 @@ class Generator:
         lo = max(0, int(frames[0]) // fpb - REWRITE_CONTEXT_BARS) * fpb  # on a bar line: positions count from it
         hi = min(x.shape[1], int(frames[-1]) + 1 + REWRITE_CONTEXT_BARS * fpb)
         part = torch.where(region[:, lo:hi], GridModel.mask_ids(), x[:, lo:hi])
-        part = self._gibbs(part, region[:, lo:hi], conditions_over(conds, slice(lo, hi)), fpb, max(4, steps // 2), gens, reqs,
-                           None if constraint is None else constraint[:, lo:hi], lambda f: None)
+        part = self._gibbs(part, region[:, lo:hi], conditions_over(conds, slice(lo, hi)), fpb, max(4, steps // 2),
+                           gens, reqs, None if constraint is None else constraint[:, lo:hi], lambda f: None)
         x = x.clone()
         x[:, lo:hi] = part
         return x

@@ -115,7 +115,7 @@ def test_the_composer_carries_its_textures_and_follows_its_plan(composer):
     assert composer.textures is not None and set(composer.textures.labels) >= {"doom", "bach"}
     request = GenerationRequest(style="doom", bars=16, form="through", seed=11)
     prepared = composer.prepare(request)
-    plan = composer._steering([prepared.request], [prepared.style], 16).plans[0]
+    plan = composer._steering([prepared.request], [prepared.style], [prepared.request.blend], 16).plans[0]
     silent = plan.silent()
     active = ~silent[:, :T.DRUM_VOICE]
 
