@@ -52,7 +52,7 @@ SLACK = 1.0  # onsets (or SOUND_DIVISOR sounding cells) of deficit the steering 
 GROOVE_PULL = 3.0  # nats towards the groove's token at each position
 MIN_GROOVE_HITS = 2  # a bar with fewer drum hits does not set a groove
 UPPER_VOICES = tuple(T.VOICE_INDEX[v] for v in ("lead", "counter", "harmony"))
-LEAD, BASS = T.VOICE_INDEX["lead"], T.VOICE_INDEX["bass"]
+LEAD = T.VOICE_INDEX["lead"]
 
 
 def bar_textures(grid: np.ndarray, fpb: int) -> tuple[np.ndarray, np.ndarray]:
