@@ -39,6 +39,7 @@ import torch
 
 from composer import tokens as T
 from composer.checkpoint import TEXTURES
+from composer.request import section_runs
 
 MAX_BARS_PER_LABEL = 6000  # the bank keeps at most this many bars of each label (folk has 77,000)
 UPPER_SHARE = 0.75  # a plan has a voice above the bass in at least this share of its bars
@@ -153,7 +154,7 @@ class TextureBank:
         if not len(games) and not len(composers):
             return None
         sections = sections or ["A"] * bars
-        runs = _runs(sections)
+        runs = section_runs(sections)
         onsets = np.zeros((bars, T.N_VOICES))
         sounding = np.zeros((bars, T.N_VOICES))
         chosen: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -204,15 +205,6 @@ class TextureBank:
 def _slack(gap: np.ndarray) -> np.ndarray:
     """A deficit with ``SLACK`` either way let through: within it the network alone decides."""
     return np.sign(gap) * np.maximum(np.abs(gap) - SLACK, 0.0)
-
-
-def _runs(sections: list[str]) -> list[tuple[int, int, str]]:
-    runs, start = [], 0
-    for i in range(1, len(sections) + 1):
-        if i == len(sections) or sections[i] != sections[start]:
-            runs.append((start, i, sections[start]))
-            start = i
-    return runs
 
 
 @dataclass

@@ -266,6 +266,20 @@ def test_ruler_shows_every_bar_number_and_section_colours(piece, layout):
     assert tuple(a) != tuple(b)  # sections A and B have their own colours
 
 
+def test_aaba_opening_shows_two_sections_not_one_block():
+    """The two opening A's share a colour; a line where the second starts tells them apart."""
+    aaba = demo_piece(8, TEMPO).copy(sections=list("AAAABBAA")).pad_to_bars()  # AABA of two-bar sections
+    layout = V.video_layout(aaba, aaba.n_bars * 4 * 60 / TEMPO)
+    image = V.wide_image(aaba, layout)
+    line = _rgb(V.SECTION_LINE_COLOUR)
+
+    def section_line_after(bar: int) -> bool:
+        column = layout.x_of(bar * layout.bar_seconds) + V.BAR_LINE_WIDTH + 1
+        return bool(np.all(np.abs(image[V.RULER_HEIGHT + 5, column].astype(np.float32) - line) < 1))
+
+    assert [section_line_after(bar) for bar in range(1, 8)] == [False, True, False, True, False, True, False]
+
+
 # -- render() ------------------------------------------------------------------------------
 def test_mp4_is_asked_for_not_made_by_default(piece, tmp_path):
     assert "mp4" not in DEFAULT_FORMATS

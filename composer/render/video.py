@@ -30,7 +30,8 @@ from composer import tokens as T
 from composer.errors import RenderError
 from composer.grid import Piece
 from composer.render import audio as A
-from composer.render.pianoroll import DRAW_ORDER, VOICE_COLOURS, note_arrays, pitch_span, section_palette, section_runs
+from composer.render.pianoroll import DRAW_ORDER, VOICE_COLOURS, note_arrays, pitch_span, section_palette
+from composer.request import form_sections
 
 WIDTH, HEIGHT = 854, 480  # 480p: legible bar numbers in Discord's inline player, fast to encode
 FPS = 20  # enough for a steady scroll; fewer frames encode faster
@@ -49,6 +50,8 @@ BAR_LINE_COLOUR = "#A0A0A0"
 BEAT_LINE_COLOUR = "#ECECEC"
 OCTAVE_LINE_COLOUR = "#E0E0E0"
 RULER_COLOUR = "#F2F2F2"  # ruler without sections
+SECTION_LINE_COLOUR = "#8C8C8C"  # where a section starts, as in the piano roll
+SECTION_LINE_WIDTH = 3
 RULER_TEXT_COLOUR = "#404040"
 DRUM_LANE_COLOUR = "#F7F7F7"
 MAX_SECONDS = 6 * 60  # longer pieces get no video (the image would be over 58,000 pixels wide)
@@ -154,8 +157,11 @@ def wide_image(piece: Piece, layout: VideoLayout) -> np.ndarray:
     image[:RULER_HEIGHT] = hex_rgb(RULER_COLOUR)
     sections = list(piece.sections or [])[: layout.n_bars]
     palette = section_palette(sections)
-    for start, stop, label in section_runs(sections):
+    starts = []  # where a section follows another: AABA's two opening A's are two sections
+    for k, (start, stop, label) in enumerate(form_sections(sections)):
         image[:, x(start * fpb * fs) : x(stop * fpb * fs)] = hex_rgb(palette[label])
+        if k:
+            starts.append(x(start * fpb * fs))
     if layout.drum_top is not None:
         image[layout.drum_top : layout.drum_top + len(T.DRUM_CLASSES) * layout.row_height, :music_end] = hex_rgb(
             DRUM_LANE_COLOUR
@@ -174,6 +180,8 @@ def wide_image(piece: Piece, layout: VideoLayout) -> np.ndarray:
     for bar in range(layout.n_bars + 1):
         column = x(bar * fpb * fs)
         image[:, column : column + BAR_LINE_WIDTH] = hex_rgb(BAR_LINE_COLOUR)
+    for column in starts:
+        image[:, column + BAR_LINE_WIDTH : column + BAR_LINE_WIDTH + SECTION_LINE_WIDTH] = hex_rgb(SECTION_LINE_COLOUR)
 
     # notes, the melody on top; a one-pixel gap at each note's end shows repeated notes
     inset = 1 if layout.row_height >= 4 else 0
