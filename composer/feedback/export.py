@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from tqdm import tqdm
 
 from composer.errors import MozartError
 from composer.feedback.records import RatedRecord, RatingsSummary, rater_hash, write_records
@@ -57,7 +58,8 @@ async def export_ratings(sessions: db.SessionFactory, out: str | Path, salt: str
         rows = await db.ratings_for_export(sessions)
     except db.DatabaseError as e:
         raise ExportError(f"The ratings could not be read: {e}") from e
-    records = [record_of(piece, ratings, salt) for piece, ratings in rows]
+    shown = tqdm(rows, desc="export", unit="piece", disable=None, dynamic_ncols=True, leave=False)  # None: a terminal only
+    records = [record_of(piece, ratings, salt) for piece, ratings in shown]
     write_records(out, records)
     return RatingsSummary.of(out, records)
 
