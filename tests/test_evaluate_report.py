@@ -58,6 +58,12 @@ def test_eval_writes_report_and_figures(tiny_checkpoint, encoded_dir, tmp_path):
     assert "| masked-cell NLL (rate 0.5) of the infiller below the old model's |" in versus.output
 
 
+def test_compare_takes_one_budget_minutes_or_steps():
+    for budget in ([], ["--minutes", "1", "--max-steps", "30"]):
+        result = CliRunner().invoke(cli, ["eval", "compare", *budget])
+        assert result.exit_code == 2 and "--minutes (wall clock) or --max-steps" in result.output
+
+
 def test_eval_help_lists_run_and_compare():
     result = CliRunner().invoke(cli, ["eval", "--help"])
     assert result.exit_code == 0 and "run" in result.output and "compare" in result.output
@@ -101,8 +107,11 @@ def test_compare_trains_evaluates_and_resumes(encoded_dir, tmp_path):
                   "attn_heads": 2}}))
     out = tmp_path / "compare"
     # a budget in steps, not minutes: a busy machine must not leave a run with fewer steps than the test needs
-    path = compare(["lstm", "td_bilstm"], None, out, data=str(encoded_dir), config_path=str(config), n=4,
-                   device="cpu", max_steps=30)
+    result = CliRunner().invoke(cli, ["eval", "compare", "--max-steps", "30", "--archs", "lstm,td_bilstm", "--out",
+                                      str(out), "--config", str(config), "--data", str(encoded_dir), "--n", "4",
+                                      "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    path = out / "compare.md"
     assert run_complete(out / "runs" / "lstm") and run_complete(out / "runs" / "td_bilstm")
     summary = json.loads((out / "compare.json").read_text())
     assert set(summary["figures"]) == {"lstm", "td_bilstm"}

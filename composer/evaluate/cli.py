@@ -1,7 +1,7 @@
 """`python -m composer eval`: the evaluation report, and the five-architecture comparison.
 
     python -m composer eval --checkpoint runs/default --n 64 --out reports/default
-    python -m composer eval compare --minutes 20 --out reports/compare
+    python -m composer eval compare --minutes 20 --out reports/compare   # or --max-steps 2000
 """
 
 from __future__ import annotations
@@ -122,7 +122,9 @@ def _request_settings(settings: tuple[str, ...]) -> dict:
 
 
 @eval_command.command("compare")
-@click.option("--minutes", required=True, type=float, help="Wall-clock training budget per architecture.")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), help="Wall-clock training budget per architecture.")
+@click.option("--max-steps", type=click.IntRange(min=1), help="Or exactly this many training steps each: "
+              "the same on any machine, under any load (give one of --minutes and --max-steps).")
 @click.option("--out", default="reports/compare", show_default=True, type=click.Path(file_okay=False), help="Report folder; runs go to OUT/runs/<arch>.")
 @click.option("--archs", default="lstm,bilstm,td_bilstm,td_bilstm_attn,transformer", show_default=True, help="Comma-separated subset.")
 @click.option("--config", "config_path", default="configs/default.json", show_default=True, help="Training config shared by every architecture (its 'model' section minus arch).")
@@ -132,9 +134,12 @@ def _request_settings(settings: tuple[str, ...]) -> dict:
 @click.option("--device", default="auto", show_default=True, help="cuda, mps, cpu or auto.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--threads", type=click.IntRange(1, 256), help=THREADS_HELP)
-def compare_command(minutes, out, archs, config_path, data, n, resume_existing, device, seed, threads):
-    """Train each architecture for the same wall-clock budget, evaluate all, plot the learning curves."""
+def compare_command(minutes, max_steps, out, archs, config_path, data, n, resume_existing, device, seed, threads):
+    """Train each architecture for the same budget, evaluate all, plot the learning curves."""
     from composer.evaluate.compare import ARCHS, compare
+
+    if (minutes is None) == (max_steps is None):
+        raise click.UsageError("Give the budget as --minutes (wall clock) or --max-steps (training steps), not both.")
 
     _checks(data)
     _threads(threads)
@@ -143,5 +148,5 @@ def compare_command(minutes, out, archs, config_path, data, n, resume_existing, 
     if unknown:
         raise click.ClickException(f"Unknown architecture(s): {', '.join(unknown)}. Choose from {', '.join(ARCHS)}.")
     path = compare(chosen, minutes, Path(out), data=data, config_path=config_path if Path(config_path).exists() else None,
-                   n=n, resume_existing=resume_existing, device=device, seed=seed)
+                   n=n, resume_existing=resume_existing, device=device, seed=seed, max_steps=max_steps)
     click.echo(f"comparison: {path}")
