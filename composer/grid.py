@@ -285,3 +285,34 @@ def estimate_key(piece: Piece) -> str | None:
     """The piece's key name from its duration-weighted pitch-class histogram."""
     found = key_from_histogram(pitch_class_histogram(piece))
     return key_name(*found) if found else None
+
+
+def section_runs(sections: list[str]) -> list[tuple[int, int, str]]:
+    """(first bar, bar after the last, label) of each run of equal labels."""
+    runs = []
+    start = 0
+    for i in range(1, len(sections) + 1):
+        if i == len(sections) or sections[i] != sections[start]:
+            runs.append((start, i, sections[start]))
+            start = i
+    return runs
+
+
+def form_sections(sections: list[str]) -> list[tuple[int, int, str]]:
+    """(first bar, bar after the last, label) of each section of a form, one per letter.
+
+    A form's repeats of a letter are all as long as each other (``section_lengths``), so a run
+    of one letter that is a whole number of that letter's shortest run is that many sections:
+    AABA's opening sixteen bars of A are two A's of eight bars, as in its other A."""
+    runs = section_runs(sections)
+    shortest: dict[str, int] = {}
+    for start, stop, label in runs:
+        shortest[label] = min(shortest.get(label, stop - start), stop - start)
+    split = []
+    for start, stop, label in runs:
+        length = shortest[label]
+        if (stop - start) % length:
+            split.append((start, stop, label))
+        else:
+            split += [(s, s + length, label) for s in range(start, stop, length)]
+    return split

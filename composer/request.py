@@ -240,37 +240,6 @@ def section_lengths(bars: int, sections: str) -> list[int]:
     return lengths
 
 
-def section_runs(sections: list[str]) -> list[tuple[int, int, str]]:
-    """(first bar, bar after the last, label) of each run of equal labels."""
-    runs = []
-    start = 0
-    for i in range(1, len(sections) + 1):
-        if i == len(sections) or sections[i] != sections[start]:
-            runs.append((start, i, sections[start]))
-            start = i
-    return runs
-
-
-def form_sections(sections: list[str]) -> list[tuple[int, int, str]]:
-    """(first bar, bar after the last, label) of each section of a form, one per letter.
-
-    A form's repeats of a letter are all as long as each other (``section_lengths``), so a run
-    of one letter that is a whole number of that letter's shortest run is that many sections:
-    AABA's opening sixteen bars of A are two A's of eight bars, as in its other A."""
-    runs = section_runs(sections)
-    shortest: dict[str, int] = {}
-    for start, stop, label in runs:
-        shortest[label] = min(shortest.get(label, stop - start), stop - start)
-    split = []
-    for start, stop, label in runs:
-        length = shortest[label]
-        if (stop - start) % length:
-            split.append((start, stop, label))
-        else:
-            split += [(s, s + length, label) for s in range(start, stop, length)]
-    return split
-
-
 # -- requests that start from a piece ----------------------------------------------------
 def _from_piece(piece: Piece, base: GenerationRequest, **changes) -> GenerationRequest:
     """``base``'s sampling settings on ``piece``'s shape: same metre, tempo and length."""

@@ -28,10 +28,9 @@ import numpy as np
 
 from composer import tokens as T
 from composer.errors import RenderError
-from composer.grid import Piece
+from composer.grid import Piece, form_sections
 from composer.render import audio as A
 from composer.render.pianoroll import DRAW_ORDER, VOICE_COLOURS, note_arrays, pitch_span, section_palette
-from composer.request import form_sections
 
 WIDTH, HEIGHT = 854, 480  # 480p: legible bar numbers in Discord's inline player, fast to encode
 FPS = 20  # enough for a steady scroll; fewer frames encode faster
