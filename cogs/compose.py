@@ -15,12 +15,13 @@ from discord.ext import commands
 import db
 from cogs.utils.errors import UserError
 from cogs.utils.limits import log_job, user_tag
-from cogs.utils.options import (BARS, DEFAULT_SOUND, SEED, SOUND_CHOICES, SOUND_HELP, TEMPERATURE, TEMPO, VIDEO_HELP,
-                                choices, default, describe)
-from cogs.utils.posting import VIDEO_PARAM, deliver, job_from_row, piece_from_row, post_formats
+from cogs.utils.options import (BARS, DEFAULT_SOUND, SCORE_HELP, SEED, SOUND_CHOICES, SOUND_HELP, TEMPERATURE, TEMPO,
+                                VIDEO_HELP, choices, default, describe)
+from cogs.utils.posting import (SCORE_PARAM, VIDEO_PARAM, deliver, job_from_row, piece_from_row, post_formats,
+                                score_files)
 from cogs.utils.replay import request_of
 from cogs.utils.views import SoundPicker
-from composer.render.api import VIDEO_FORMAT
+from composer.render.api import SCORE_FORMATS, VIDEO_FORMAT
 from composer.request import MAX_BARS, MAX_SEED, GenerationRequest, extend_request, variation_request
 from composer.studio import Job
 
@@ -53,6 +54,8 @@ class Compose(commands.Cog):
                 job = dataclasses.replace(job, version=await self.bot.versions.assign())
         if VIDEO_FORMAT in job.formats:  # kept with the piece, so what is made from it comes with a video too
             extra_params = {**(extra_params or {}), VIDEO_PARAM: True}
+        if SCORE_FORMATS[0] in job.formats:  # ... and with its score
+            extra_params = {**(extra_params or {}), SCORE_PARAM: True}
         seconds: dict[str, float] = {}  # limited, queued, generate, render, upload: for the job log
         result, outcome = None, "ok"
         try:
@@ -95,7 +98,8 @@ class Compose(commands.Cog):
     # -- /compose -------------------------------------------------------------------------
     @app_commands.command(name="compose")
     @app_commands.describe(**describe("style", "bars", "tempo", "key", "time_signature", "form", "temperature",
-                                      "seed", "loop", sound=SOUND_HELP, video=VIDEO_HELP))
+                                      "seed", "loop", sound=SOUND_HELP, video=VIDEO_HELP,
+                                      score=SCORE_HELP))
     @app_commands.choices(form=choices("form"), time_signature=choices("time_signature"), sound=SOUND_CHOICES)
     async def compose(
         self,
@@ -111,11 +115,13 @@ class Compose(commands.Cog):
         seed: SEED | None = default("seed"),
         loop: bool = default("loop"),
         video: bool = False,
+        score: bool = False,
     ):
         """Compose an original piece of game music in a composer's style."""
         request = GenerationRequest(style=style, bars=bars, tempo=tempo, key=key, time_signature=time_signature,
                                     form=form, temperature=temperature, seed=seed, loop=loop)
-        await self.make(interaction, Job(request=request, sound=sound, formats=post_formats(video)), kind="compose")
+        await self.make(interaction, Job(request=request, sound=sound, formats=post_formats(video, score)),
+                        kind="compose")
 
     @compose.autocomplete("style")
     async def style_autocomplete(self, interaction: discord.Interaction, current: str):
@@ -147,6 +153,15 @@ class Compose(commands.Cog):
         file = discord.File(io.BytesIO(result.files["stems"]), filename=f"mozart-{row.id}-stems.zip")
         await interaction.followup.send(f"Stems of piece #{row.id} ({result.sound}): one audio file per voice, "
                                         f"each as long as the piece, ready to mix.", file=file, ephemeral=True)
+
+    async def score(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
+        """The sheet music, posted for everyone in the channel: the first page, and MusicXML to open in MuseScore."""
+        await interaction.response.defer(thinking=True)
+        job = job_from_row(row, piece=piece_from_row(row), formats=SCORE_FORMATS)
+        result = await self.bot.studio.submit(job)
+        await interaction.followup.send(f"🎼 Score of piece #{row.id}: its first page, and the whole score as MusicXML "
+                                        f"(MuseScore and other notation programs open it). Drums are in the MIDI.",
+                                        files=score_files(result, f"mozart-{row.id}"))
 
     async def sound(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         """A private menu of sounds; picking one re-renders the piece (``resound``)."""

@@ -28,6 +28,9 @@ stems_option = click.option("--stems", is_flag=True,
                             help="Also write a zip with one audio file per voice, for mixing in a game or a DAW.")
 video_option = click.option("--video", is_flag=True,
                             help="Also write an MP4: the piano roll scrolling under a playhead with the music.")
+score_option = click.option("--score", is_flag=True,
+                            help="Also write the sheet music: its first page as a PNG, the whole score as MusicXML "
+                                 "(opens in MuseScore and other notation programs).")
 
 
 @click.command("compose")
@@ -38,11 +41,12 @@ video_option = click.option("--video", is_flag=True,
 @midi_only_option
 @stems_option
 @video_option
-def compose_command(sound, checkpoint, out, midi_only, stems, video, **params):
+@score_option
+def compose_command(sound, checkpoint, out, midi_only, stems, video, score, **params):
     """Compose an original piece and write it as MIDI (plus MP3 and a piano roll)."""
     request = request_from_options(params)
     piece, took, version = _compose(request, checkpoint)
-    written = _write(piece, sound, Path(out), _formats(midi_only, stems, video), _stem(piece))
+    written = _write(piece, sound, Path(out), _formats(midi_only, stems, video, score), _stem(piece))
     click.echo(f"composed '{piece.extra['style']}' seed {piece.extra['seed']}: {_shape(piece)} "
                f"(in {took:.2f} s, model {version})")
     click.echo(f"  {_form(request.form)}")
@@ -62,7 +66,8 @@ def compose_command(sound, checkpoint, out, midi_only, stems, video, **params):
 @midi_only_option
 @stems_option
 @video_option
-def remix_command(midi_file, max_bars, sound, checkpoint, out, midi_only, stems, video, **params):
+@score_option
+def remix_command(midi_file, max_bars, sound, checkpoint, out, midi_only, stems, video, score, **params):
     """Re-imagine MIDI_FILE in a style: keep its melody (or bass, drums, chords, rhythm) and
     re-compose the rest, exactly as the bot's /remix does."""
     from composer.midi_io import import_midi
@@ -76,7 +81,7 @@ def remix_command(midi_file, max_bars, sound, checkpoint, out, midi_only, stems,
                             **{k: getattr(base, k) for k in SAMPLING})
     piece, took, version = _compose(request, checkpoint)
     stem = f"{_safe(midi_file.stem)}-{_stem(piece)}"  # the files say which tune they remix
-    written = _write(piece, sound, Path(out), _formats(midi_only, stems, video), stem)
+    written = _write(piece, sound, Path(out), _formats(midi_only, stems, video, score), stem)
     click.echo(f"remixed {midi_file}{f' (its first {max_bars} bars; --max-bars for more)' if cropped else ''} "
                f"as '{piece.extra['style']}' seed {piece.extra['seed']}: {_shape(piece)} (in {took:.2f} s, "
                f"model {version})")
@@ -84,10 +89,13 @@ def remix_command(midi_file, max_bars, sound, checkpoint, out, midi_only, stems,
     _wrote(written)
 
 
-def _formats(midi_only: bool, stems: bool, video: bool) -> tuple[str, ...]:
+def _formats(midi_only: bool, stems: bool, video: bool, score: bool) -> tuple[str, ...]:
+    from composer.render.api import SCORE_FORMATS
+
+    sheet = SCORE_FORMATS if score else ()
     if midi_only:
-        return ("mid",)
-    return ("mid", "mp3", "png") + (("stems",) if stems else ()) + (("mp4",) if video else ())
+        return ("mid", *sheet)
+    return ("mid", "mp3", "png") + (("stems",) if stems else ()) + (("mp4",) if video else ()) + sheet
 
 
 LOOP_TEXT = "a loop: its end leads back into its start; the MIDI and the audio repeat without a gap"

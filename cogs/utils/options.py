@@ -53,6 +53,7 @@ def choices(name: str) -> list[app_commands.Choice[str]]:
 SOUND_CHOICES = choice_list({name: preset.description for name, preset in SOUNDS.items()})
 SOUND_HELP = "How it sounds in the MP3"
 VIDEO_HELP = "Also post a video (MP4): the piano roll scrolling with the music"
+SCORE_HELP = "Also post the sheet music: its first page, and MusicXML for MuseScore"
 
 # The ranged options the commands offer.
 BARS = bounded("bars")
@@ -60,5 +61,5 @@ TEMPO = bounded("tempo")
 TEMPERATURE = bounded("temperature")
 SEED = bounded("seed")
 STRENGTH = bounded("strength")
-__all__ = ["BARS", "DEFAULT_SOUND", "SEED", "SOUND_CHOICES", "SOUND_HELP", "STRENGTH", "TEMPERATURE", "TEMPO",
+__all__ = ["BARS", "DEFAULT_SOUND", "SCORE_HELP", "SEED", "SOUND_CHOICES", "SOUND_HELP", "STRENGTH", "TEMPERATURE", "TEMPO",
            "VIDEO_HELP", "choice_list", "choices", "default", "describe"]

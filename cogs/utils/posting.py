@@ -12,7 +12,7 @@ import db
 from cogs.utils.limits import user_tag
 from composer.grid import Piece
 from composer.midi_io import stored_piece
-from composer.render.api import DEFAULT_FORMATS, VIDEO_FORMAT
+from composer.render.api import DEFAULT_FORMATS, EXTENSIONS, SCORE_FORMATS, VIDEO_FORMAT
 from composer.render.presets import DEFAULT_SOUND
 from composer.studio import Job, Result
 
@@ -20,18 +20,26 @@ log = logging.getLogger("mozart.posting")
 
 LIKE, DISLIKE = "👍", "👎"
 RATING_VALUES = {LIKE: 1, DISLIKE: -1}
-POSTED_FORMATS = (*DEFAULT_FORMATS, VIDEO_FORMAT)  # attached in this order, those that were made
+POSTED_FORMATS = (*DEFAULT_FORMATS, VIDEO_FORMAT, *SCORE_FORMATS)  # attached in this order, those that were made
 VIDEO_PARAM = "video"  # in a stored piece's params when it was asked for with a video
+SCORE_PARAM = "score"  # ... and with its sheet music
 
 
-def post_formats(video: bool = False) -> tuple[str, ...]:
-    """What to render for a post: MP3, MIDI and piano roll, and the MP4 when asked for."""
-    return DEFAULT_FORMATS + ((VIDEO_FORMAT,) if video else ())
+def post_formats(video: bool = False, score: bool = False) -> tuple[str, ...]:
+    """What to render for a post: MP3, MIDI and piano roll, and the MP4 and the score when asked for."""
+    return DEFAULT_FORMATS + ((VIDEO_FORMAT,) if video else ()) + (SCORE_FORMATS if score else ())
 
 
 def formats_of(row: db.PieceRow) -> tuple[str, ...]:
-    """A stored piece's post formats: what is made from a video piece comes with a video too."""
-    return post_formats(bool((row.params or {}).get(VIDEO_PARAM)))
+    """A stored piece's post formats: what is made from a video (or score) piece comes with one too."""
+    params = row.params or {}
+    return post_formats(bool(params.get(VIDEO_PARAM)), bool(params.get(SCORE_PARAM)))
+
+
+def score_files(result: Result, basename: str) -> list[discord.File]:
+    """The score's first page (PNG) and its MusicXML, as attachments."""
+    return [discord.File(io.BytesIO(result.files[fmt]), filename=f"{basename}.{EXTENSIONS.get(fmt, fmt)}")
+            for fmt in SCORE_FORMATS if fmt in result.files]
 
 
 def sound_of(row: db.PieceRow) -> str:
@@ -92,7 +100,7 @@ def build_files(result: Result, basename: str, max_bytes: int | None = None) -> 
             notes.append(f"The video ({len(data) / 2**20:.1f} MB) is over this channel's upload limit "
                          f"({max_bytes / 2**20:.0f} MB), so it is not attached; a shorter piece would fit.")
             continue
-        files.append(discord.File(io.BytesIO(data), filename=f"{basename}.{fmt}"))
+        files.append(discord.File(io.BytesIO(data), filename=f"{basename}.{EXTENSIONS.get(fmt, fmt)}"))
     return files, notes
 
 

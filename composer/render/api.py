@@ -25,6 +25,7 @@ from composer import tokens as T
 from composer.errors import RenderError
 from composer.grid import Piece
 from composer.render import audio as A
+from composer.render import score
 from composer.render.chip import TAIL_SECONDS, ChipSynth, frame_samples
 from composer.render.presets import DEFAULT_SOUND, SOUNDS, Preset, get_preset
 from composer.render.video import MAX_SECONDS as MAX_VIDEO_SECONDS
@@ -34,8 +35,9 @@ log = logging.getLogger(__name__)
 
 AUDIO_FORMATS = ("mp3", "ogg", "wav")
 VIDEO_FORMAT = "mp4"  # the piano roll scrolling under a playhead, with the audio (render/video.py)
-FORMATS = ("mp3", "mid", "png", "ogg", "wav", "stems", VIDEO_FORMAT)
-EXTENSIONS = {"stems": "stems.zip"}  # format -> file name ending, where they differ
+SCORE_FORMATS = ("score", "musicxml")  # the first page engraved (PNG), the whole score for notation programs
+FORMATS = ("mp3", "mid", "png", "ogg", "wav", "stems", VIDEO_FORMAT, *SCORE_FORMATS)
+EXTENSIONS = {"stems": "stems.zip", "score": "score.png"}  # format -> file name ending, where they differ
 STEM_FORMAT = "ogg"  # each voice in the stems zip: small, and game engines (Unity, Godot) load it
 DEFAULT_FORMATS = ("mp3", "mid", "png")
 MIDI_VOLUME = 100  # GM channel volume (CC 7) of a voice whose preset names none
@@ -209,7 +211,8 @@ def render(
 
     ``formats``: any of mp3, ogg, wav (audio), mid (MIDI with the preset's GM programs),
     png (piano roll), stems (a zip of one audio file per sounding voice, for mixing), mp4
-    (the piano roll scrolling under a playhead, with the audio). With ``out_dir`` the files are also written there as
+    (the piano roll scrolling under a playhead, with the audio), score (the first page of the
+    sheet music, PNG) and musicxml (the whole score, for MuseScore and other notation programs). With ``out_dir`` the files are also written there as
     ``<basename>.<format>``. Raises ``UnknownSoundError`` (a ``RenderError``) for an
     unknown sound and ``RenderError`` for an unknown format or a missing ffmpeg.
     ``concurrent=False`` does every step in turn on the calling thread (for measuring).
@@ -278,6 +281,10 @@ def render(
 
         if "png" in formats:
             result.data["png"], timings["png"] = _timed(_png, piece)
+        if "score" in formats:
+            result.data["score"], timings["score"] = _timed(score.score_png, piece)
+        if "musicxml" in formats:
+            result.data["musicxml"], timings["musicxml"] = _timed(score.musicxml, piece)
         for f, future in futures.items():
             result.data[f], timings[f] = future.result()
     finally:

@@ -28,6 +28,7 @@ TARGETS = {
     "total_32_bars": ("<=", 1.2),
     "mp4_32_bars_mb": ("<=", 8.0),
     "mp4_32_bars_s": ("<=", 5.0),
+    "score_32_bars_s": ("<=", 1.5),
 }
 VIDEO_PIECE = {"style": "zelda-bach", "bars": 32, "seed": 7}  # `compose --style zelda-bach --bars 32 --seed 7`
 
@@ -128,6 +129,21 @@ def render_bench(runs: int, tempo: float) -> None:
             click.echo(f"32 bars, mp3+mid+png, {name:9s} {how:10s} {total:.2f} s  ({detail})  {verdict}")
 
     _video_bench(runs, tempo)
+    _score_bench(runs, tempo)
+
+
+def _score_bench(runs: int, tempo: float) -> None:
+    """The score's first page (PNG) and the whole MusicXML of 32 bars; the first run loads verovio's font."""
+    from composer.render.score import musicxml, score_png  # noqa: PLC0415
+
+    for label, piece in _video_pieces(tempo):
+        t = time.perf_counter()
+        score_png(piece)
+        cold = time.perf_counter() - t
+        png_s, _ = _median_time(lambda: score_png(piece), runs)
+        xml_s, _ = _median_time(lambda: musicxml(piece), runs)
+        click.echo(f"score of 32 bars ({label}): first page png {png_s:.2f} s  {_verdict('score_32_bars_s', png_s)}  "
+                   f"(cold {cold:.2f} s), whole musicxml {xml_s:.2f} s")
 
 
 def _video_bench(runs: int, tempo: float) -> None:
