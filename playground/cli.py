@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
+import signal
 import webbrowser
 
 import click
@@ -31,6 +33,8 @@ def playground_command(port: int, database_url: str | None, checkpoint: str | No
     from bot import BotConfig, ConfigError, setup_logging
     from playground.session import DEFAULT_DATABASE
 
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack: where a stuck playground is
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     setup_logging()
     logging.getLogger("fakediscord").setLevel(logging.ERROR)  # its warnings are for tests
     env = {**os.environ, "DISCORD_TOKEN": "playground", "DATABASE_URL": database_url or DEFAULT_DATABASE}

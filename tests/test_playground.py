@@ -198,6 +198,8 @@ def test_python_m_playground_serves_the_page_and_stops_on_ctrl_c(tmp_path, tiny_
     import signal
     import subprocess
     import sys
+    import threading
+    import time
     import urllib.request
 
     from playground.web import listen
@@ -213,21 +215,27 @@ def test_python_m_playground_serves_the_page_and_stops_on_ctrl_c(tmp_path, tiny_
 
     process = subprocess.Popen([*args, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=env, cwd=tmp_path)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)  # a full pipe never blocks it
+    reader.start()
     try:
-        url = None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith("Mozart playground: "):
-                url = line.split(": ", 1)[1].strip()
-                break
-        assert url and url.startswith("http://127.0.0.1:"), "the playground did not print its address"
+        deadline = time.monotonic() + 120
+        while not (url := next((line.split(": ", 1)[1].strip() for line in list(lines)
+                                if line.startswith("Mozart playground: ")), None)):
+            assert process.poll() is None and time.monotonic() < deadline, "the playground did not print its address"
+            time.sleep(0.05)
+        assert url.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(url + "api/state", timeout=10) as response:
             state = json.loads(response.read())
         assert {"compose", "remix", "styles", "help", "piece"} <= {c["name"] for c in state["commands"]}
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
-        lines += process.stdout.readlines()
+        try:
+            assert process.wait(timeout=30) == 0
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGUSR1)  # the playground prints every thread's stack: where it hangs
+            time.sleep(2)
+            pytest.fail("the playground did not stop within 30 s of Ctrl-C:\n" + "".join(lines[-80:]))
+        reader.join(10)
     finally:
         if process.poll() is None:
             process.kill()
