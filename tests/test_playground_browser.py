@@ -85,9 +85,15 @@ def _use_the_page(url: str, screenshots: list[Path]) -> dict:
         for path in screenshots:
             path.parent.mkdir(parents=True, exist_ok=True)
             browser.save_screenshot(str(path))
+        browser.find_element(By.CSS_SELECTOR, f"article[data-message-id='{piece_id}'] "
+                                              f"button[data-custom-id='mozart:score']").click()
+        score = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "img.picture[data-file$='.score.png']")))
+        score_width = wait.until(lambda b: b.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth", score))  # the browser decoded the page
+        musicxml = browser.find_elements(By.CSS_SELECTOR, "[data-file$='.musicxml'] a[download]")
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         return {"piece_id": int(piece_id), "title": title, "duration": duration, "video_duration": video_duration,
-                "errors": errors,
+                "errors": errors, "score_width": score_width, "musicxml_links": len(musicxml),
                 "articles": len(browser.find_elements(By.CSS_SELECTOR, "article"))}
     finally:
         browser.quit()
@@ -111,4 +117,5 @@ async def test_a_person_composes_rates_and_varies_in_the_browser(tmp_path, tiny_
                         ).scalars().all()
         assert [(r.user_id, r.value) for r in ratings] == [(playground.fake.user_id, 1)]
         assert [c.kind for c in children] == ["variation"]
+        assert seen["score_width"] >= 800 and seen["musicxml_links"] == 1  # 🎼: the engraved page and the MusicXML
     assert screenshots[0].stat().st_size > 10_000
