@@ -140,7 +140,8 @@ def _write_layers(generator, piece: Piece, sound: str, out_dir: Path, stem: str)
 
     started = time.perf_counter()
     zips = layer_zips(compose_layers(generator, piece), sound, stem)
-    click.echo(f"  layers {', '.join(LAYERS)}: the same bars, tempo and chords (in {time.perf_counter() - started:.2f} s)")
+    took = time.perf_counter() - started
+    click.echo(f"  layers {', '.join(LAYERS)}: the same bars, tempo and chords (in {took:.2f} s)")
     paths = []
     for name, data in zips.items():
         path = out_dir / f"{stem}-{name}.zip"
@@ -164,7 +165,8 @@ def _compose(request: GenerationRequest, checkpoint: str | None) -> tuple[Piece,
 
 
 def _shape(piece: Piece) -> str:
-    return (f"{piece.n_bars} bar{'s' if piece.n_bars != 1 else ''} of {piece.time_signature[0]}/{piece.time_signature[1]} at {piece.tempo:g} bpm "
+    bars = f"{piece.n_bars} bar{'s' if piece.n_bars != 1 else ''}"
+    return (f"{bars} of {piece.time_signature[0]}/{piece.time_signature[1]} at {piece.tempo:g} bpm "
             f"in {piece.key}, {piece.seconds:.0f} s of music")
 
 
