@@ -15,15 +15,17 @@ from discord.ext import commands
 import db
 from cogs.utils.errors import UserError
 from cogs.utils.limits import log_job, user_tag
-from cogs.utils.options import (BARS, DEFAULT_SOUND, SCORE_HELP, SEED, SOUND_CHOICES, SOUND_HELP, TEMPERATURE, TEMPO,
-                                VIDEO_HELP, choices, default, describe)
-from cogs.utils.posting import (SCORE_PARAM, VIDEO_PARAM, deliver, job_from_row, piece_from_row, post_formats,
-                                score_files)
+from cogs.utils.options import (BARS, DEFAULT_SOUND, LAYERS_HELP, SCORE_HELP, SEED, SOUND_CHOICES, SOUND_HELP,
+                                STINGER_CHOICES, STINGER_HELP, TEMPERATURE, TEMPO, VIDEO_HELP, choices, default,
+                                describe)
+from cogs.utils.posting import (SCORE_PARAM, VIDEO_PARAM, deliver, game_formats, job_from_row, piece_from_row,
+                                post_formats, score_files)
 from cogs.utils.replay import request_of
 from cogs.utils.views import SoundPicker
+from composer.layers import LAYERS
 from composer.render.api import SCORE_FORMATS, VIDEO_FORMAT
 from composer.request import MAX_BARS, MAX_SEED, GenerationRequest, extend_request, variation_request
-from composer.studio import Job
+from composer.studio import LAYERS_FORMAT, Job, file_ending
 
 log = logging.getLogger("mozart.compose")
 
@@ -98,9 +100,10 @@ class Compose(commands.Cog):
     # -- /compose -------------------------------------------------------------------------
     @app_commands.command(name="compose")
     @app_commands.describe(**describe("style", "bars", "tempo", "key", "time_signature", "form", "temperature",
-                                      "seed", "loop", sound=SOUND_HELP, video=VIDEO_HELP,
-                                      score=SCORE_HELP))
-    @app_commands.choices(form=choices("form"), time_signature=choices("time_signature"), sound=SOUND_CHOICES)
+                                      "seed", "loop", sound=SOUND_HELP, video=VIDEO_HELP, layers=LAYERS_HELP,
+                                      stinger=STINGER_HELP, score=SCORE_HELP))
+    @app_commands.choices(form=choices("form"), time_signature=choices("time_signature"), sound=SOUND_CHOICES,
+                          stinger=STINGER_CHOICES)
     async def compose(
         self,
         interaction: discord.Interaction,
@@ -115,13 +118,15 @@ class Compose(commands.Cog):
         seed: SEED | None = default("seed"),
         loop: bool = default("loop"),
         video: bool = False,
+        layers: bool = False,
+        stinger: str | None = None,
         score: bool = False,
     ):
         """Compose an original piece of game music in a composer's style."""
         request = GenerationRequest(style=style, bars=bars, tempo=tempo, key=key, time_signature=time_signature,
                                     form=form, temperature=temperature, seed=seed, loop=loop)
-        await self.make(interaction, Job(request=request, sound=sound, formats=post_formats(video, score)),
-                        kind="compose")
+        formats = post_formats(video, score) + game_formats(loop, layers, stinger)
+        await self.make(interaction, Job(request=request, sound=sound, formats=formats), kind="compose")
 
     @compose.autocomplete("style")
     async def style_autocomplete(self, interaction: discord.Interaction, current: str):
@@ -153,6 +158,16 @@ class Compose(commands.Cog):
         file = discord.File(io.BytesIO(result.files["stems"]), filename=f"mozart-{row.id}-stems.zip")
         await interaction.followup.send(f"Stems of piece #{row.id} ({result.sound}): one audio file per voice, "
                                         f"each as long as the piece, ready to mix.", file=file, ephemeral=True)
+
+    async def layers(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
+        """The piece at each intensity, bar for bar (a zip each), privately: a game cross-fades them."""
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        job = job_from_row(row, piece=piece_from_row(row), formats=(LAYERS_FORMAT,))
+        result = await self.bot.studio.submit(job)
+        files = [discord.File(io.BytesIO(data), filename=f"mozart-{row.id}-{file_ending(fmt)}")
+                 for fmt, data in result.files.items()]
+        await interaction.followup.send(f"Layers of piece #{row.id} ({result.sound}): {', '.join(LAYERS)}; the same "
+                                        f"bars, tempo and chords, to cross-fade at any bar.", files=files, ephemeral=True)
 
     async def score(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         """The sheet music, posted for everyone in the channel: the first page, and MusicXML to open in MuseScore."""

@@ -21,6 +21,7 @@ COMMANDS = {
     "train": "composer.train:train_command",
     "compose": "composer.compose_cli:compose_command",
     "remix": "composer.compose_cli:remix_command",
+    "stinger": "composer.compose_cli:stinger_command",
     "eval": "composer.evaluate.cli:eval_command",
     "bench": "composer.bench:bench",
     "card": "composer.model_card:card_command",

@@ -15,7 +15,9 @@ import click
 from composer.cli_options import request_from_options, request_options, sound_option
 from composer.errors import MozartError
 from composer.grid import Piece
+from composer.layers import LAYERS
 from composer.request import FORMS, MAX_BARS, MAX_REMIX_BARS, GenerationRequest, remix_request
+from composer.stingers import STINGERS
 
 SAMPLING = ("blend", "temperature", "top_p", "steps", "tonality", "guidance", "smoothness", "seed")
 
@@ -31,6 +33,9 @@ video_option = click.option("--video", is_flag=True,
 score_option = click.option("--score", is_flag=True,
                             help="Also write the sheet music: its first page as a PNG, the whole score as MusicXML "
                                  "(opens in MuseScore and other notation programs).")
+layers_option = click.option("--layers", is_flag=True,
+                             help=f"Also write the piece at {', '.join(LAYERS)} intensity, bar for bar, for a game to "
+                                  "cross-fade (a zip each: audio, MIDI, beat map).")
 
 
 @click.command("compose")
@@ -41,17 +46,51 @@ score_option = click.option("--score", is_flag=True,
 @midi_only_option
 @stems_option
 @video_option
+@layers_option
 @score_option
-def compose_command(sound, checkpoint, out, midi_only, stems, video, score, **params):
-    """Compose an original piece and write it as MIDI (plus MP3 and a piano roll)."""
+def compose_command(sound, checkpoint, out, midi_only, stems, video, layers, score, **params):
+    """Compose an original piece and write it as MIDI (plus MP3, a piano roll and its beat map;
+    with --loop, OGG and WAV that carry their loop points)."""
     request = request_from_options(params)
-    piece, took, version = _compose(request, checkpoint)
-    written = _write(piece, sound, Path(out), _formats(midi_only, stems, video, score), _stem(piece))
+    piece, took, version, generator = _compose(request, checkpoint)
+    written = _write(piece, sound, Path(out), _formats(midi_only, stems, video, score, request.loop), _stem(piece))
     click.echo(f"composed '{piece.extra['style']}' seed {piece.extra['seed']}: {_shape(piece)} "
                f"(in {took:.2f} s, model {version})")
     click.echo(f"  {_form(request.form)}")
     if request.loop:
         click.echo(f"  {LOOP_TEXT}")
+    if layers:
+        written += _write_layers(generator, piece, sound, Path(out), _stem(piece))
+    _wrote(written)
+
+
+@click.command("stinger")
+@click.option("--from", "source", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The piece (a MIDI file, Mozart's or any) whose key, tempo, metre and last bars it follows.")
+@click.option("--kind", required=True, type=click.Choice(list(STINGERS)),
+              help="; ".join(f"{name}: {s.description}" for name, s in STINGERS.items()))
+@request_options("style", "seed")
+@sound_option
+@checkpoint_option
+@out_option
+def stinger_command(source, kind, sound, checkpoint, out, **params):
+    """Write a 1-2 bar stinger for the piece in SOURCE: a jingle in its key, tempo, metre and
+    STYLE, to play over it or after it (audio, MIDI and beat map)."""
+    from composer.generator import Generator, compose_on_one_cpu_thread
+    from composer.midi_io import import_midi
+    from composer.stingers import compose_stinger
+
+    piece = import_midi(source, title=source.stem)
+    base = request_from_options(params)
+    piece.extra = {"style": base.style, "seed": base.seed or 0, "params": base.params()}
+    generator = Generator.load(checkpoint)
+    compose_on_one_cpu_thread(generator.device)
+    started = time.perf_counter()
+    stinger = compose_stinger(generator, piece, kind)
+    took = time.perf_counter() - started
+    written = _write(stinger, sound, Path(out), ("mp3", "ogg", "mid"), f"{_safe(source.stem)}-{kind}")
+    click.echo(f"{kind} stinger for {source} in '{generator.catalog.resolve(base.style).name}': {_shape(stinger)} "
+               f"(in {took:.2f} s)")
     _wrote(written)
 
 
@@ -79,7 +118,7 @@ def remix_command(midi_file, max_bars, sound, checkpoint, out, midi_only, stems,
     base = request_from_options(params)
     request = remix_request(source, base.style, keep=base.keep, strength=base.strength,
                             **{k: getattr(base, k) for k in SAMPLING})
-    piece, took, version = _compose(request, checkpoint)
+    piece, took, version, _ = _compose(request, checkpoint)
     stem = f"{_safe(midi_file.stem)}-{_stem(piece)}"  # the files say which tune they remix
     written = _write(piece, sound, Path(out), _formats(midi_only, stems, video, score), stem)
     click.echo(f"remixed {midi_file}{f' (its first {max_bars} bars; --max-bars for more)' if cropped else ''} "
@@ -89,31 +128,51 @@ def remix_command(midi_file, max_bars, sound, checkpoint, out, midi_only, stems,
     _wrote(written)
 
 
-def _formats(midi_only: bool, stems: bool, video: bool, score: bool) -> tuple[str, ...]:
-    from composer.render.api import SCORE_FORMATS
+def _formats(midi_only: bool, stems: bool, video: bool, score: bool = False, loop: bool = False) -> tuple[str, ...]:
+    """The MIDI (and its beat map); unless ``midi_only``, MP3 and piano roll, OGG and WAV for a loop
+    (they carry its loop points), stems and video when asked; the score when asked, even with ``midi_only``."""
+    from composer.render.api import LOOP_FORMATS, SCORE_FORMATS
 
     sheet = SCORE_FORMATS if score else ()
     if midi_only:
         return ("mid", *sheet)
-    return ("mid", "mp3", "png") + (("stems",) if stems else ()) + (("mp4",) if video else ()) + sheet
+    return (("mid", "mp3") + (LOOP_FORMATS if loop else ()) + ("png",) + (("stems",) if stems else ())
+            + (("mp4",) if video else ()) + sheet)
+
+
+def _write_layers(generator, piece: Piece, sound: str, out_dir: Path, stem: str) -> list[Path]:
+    """One zip per layer (composer/layers.py), timed."""
+    from composer.layers import compose_layers, layer_zips
+
+    started = time.perf_counter()
+    zips = layer_zips(compose_layers(generator, piece), sound, stem)
+    took = time.perf_counter() - started
+    click.echo(f"  layers {', '.join(LAYERS)}: the same bars, tempo and chords (in {took:.2f} s)")
+    paths = []
+    for name, data in zips.items():
+        path = out_dir / f"{stem}-{name}.zip"
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
 
 
 LOOP_TEXT = "a loop: its end leads back into its start; the MIDI and the audio repeat without a gap"
 
 
-def _compose(request: GenerationRequest, checkpoint: str | None) -> tuple[Piece, float, str]:
-    """The piece, the seconds composing it took, and the model's version."""
+def _compose(request: GenerationRequest, checkpoint: str | None) -> tuple[Piece, float, str, object]:
+    """The piece, the seconds composing it took, the model's version and the generator."""
     from composer.generator import Generator, compose_on_one_cpu_thread
 
     generator = Generator.load(checkpoint)
     compose_on_one_cpu_thread(generator.device)
     started = time.perf_counter()
     piece = generator.generate(request)
-    return piece, time.perf_counter() - started, generator.version
+    return piece, time.perf_counter() - started, generator.version, generator
 
 
 def _shape(piece: Piece) -> str:
-    return (f"{piece.n_bars} bars of {piece.time_signature[0]}/{piece.time_signature[1]} at {piece.tempo:g} bpm "
+    bars = f"{piece.n_bars} bar{'s' if piece.n_bars != 1 else ''}"
+    return (f"{bars} of {piece.time_signature[0]}/{piece.time_signature[1]} at {piece.tempo:g} bpm "
             f"in {piece.key}, {piece.seconds:.0f} s of music")
 
 
@@ -149,8 +208,10 @@ def _wrote(paths: list[Path]) -> None:
 
 
 def _write(piece: Piece, sound: str, out_dir: Path, formats: tuple[str, ...], stem: str) -> list[Path]:
-    """The files in ``formats``, named ``stem``.*; the MIDI alone when that is all, or when audio is unavailable."""
+    """The files in ``formats``, named ``stem``.*, the beat map beside the MIDI; the MIDI and
+    its beat map alone when that is all, or when audio is unavailable."""
     from composer.midi_io import write_midi
+    from composer.render.beatmap import EXTENSION, beat_map_json
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if formats != ("mid",):
@@ -161,4 +222,6 @@ def _write(piece: Piece, sound: str, out_dir: Path, formats: tuple[str, ...], st
             return list(rendered.paths.values())
         except (ImportError, MozartError) as e:
             click.secho(f"warning: audio/picture skipped: {e}", fg="yellow", err=True)
-    return [write_midi(piece, out_dir / f"{stem}.mid")]
+    beats = out_dir / f"{stem}.{EXTENSION}"
+    beats.write_bytes(beat_map_json(piece))
+    return [write_midi(piece, out_dir / f"{stem}.mid"), beats]

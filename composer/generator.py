@@ -59,6 +59,8 @@ BEST_OF_STREAM = 2  # the seed's stream for the seeds of best_of's other candida
 RETRY_STREAM = 3  # the seed's stream for the seeds of a near-silent piece's new attempts
 TEXTURE_STREAM = 4  # the seed's stream for its texture plan and a remix's groove
 BLEND_STREAM = 5  # the seed's stream for which sections of a blend are the composer's
+LAYER_STREAM = 6  # the seed's stream for a piece's intensity layers (composer/layers.py)
+STINGER_STREAM = 7  # the seed's stream for a piece's stingers (composer/stingers.py)
 BLEND_HINT = 0.15  # the other parent's share inside a blend's section
 BLEND_PHRASE_BARS = 8  # a through-composed blend changes parent every phrase of this many bars
 # Silence feeds on itself in a left-to-right draft: a piece that opens with rests can stay
@@ -264,6 +266,31 @@ class Generator:
             mine = [(jobs[j][1].request.seed, candidates[j]) for j in range(len(jobs)) if jobs[j][0] == i]
             out.append(self._unless_silent(p, mine[0][1] if len(mine) == 1 else self._choose(mine, p)))
         return out
+
+    @torch.no_grad()
+    def infill(self, requests: list[GenerationRequest | Prepared], grids: list[np.ndarray], free: list[np.ndarray],
+               allowed: list[np.ndarray | None], steps: int) -> list[np.ndarray]:
+        """Re-compose the ``free`` cells ((frames, 5) bool) of each grid with the infiller, both
+        sides in view, in ``steps`` Gibbs passes shared by the batch; a cell draws only from
+        the tokens ``allowed`` marks ((frames, 5, PITCHED_VOCAB) bool, the drum voice in its
+        first DRUM_VOCAB entries; None: any). Each request gives its grid's style, sampling
+        settings and seed; its bars must be the grid's. What a piece's intensity layers and
+        stingers are composed with (layers.py, stingers.py); grids of one length."""
+        prepared = [self.prepare(r) for r in requests]
+        reqs = [p.request for p in prepared]
+        fpb = frames_per_bar(reqs[0].meter)
+        gens = [torch.Generator().manual_seed(int(r.seed)) for r in reqs]
+        conds = [c for b, p in enumerate(prepared)
+                 for c in self._conditions(b, p.style, blend_over_frames(p.request, p.style, fpb), p.request.guidance)]
+        x = torch.from_numpy(np.stack(grids).astype(np.int64))
+        hide = torch.from_numpy(np.stack(free))
+        x = torch.where(hide, GridModel.mask_ids(), x)
+        constraint = None
+        if any(a is not None for a in allowed):
+            anything = np.ones((x.shape[1], T.N_VOICES, T.PITCHED_VOCAB), bool)
+            constraint = torch.from_numpy(np.stack([anything if a is None else a for a in allowed]))
+        x = self._gibbs(x, hide, conds, fpb, steps, gens, reqs, constraint, lambda f: None)
+        return [clean_holds(g) for g in x.numpy().astype(np.uint8)]
 
     def _unless_silent(self, prepared: Prepared, piece: Piece) -> Piece:
         """``piece``, or, when it is near-silent, the first of up to SILENCE_RETRIES new
@@ -606,6 +633,8 @@ class Generator:
             drums = torch.nonzero(hide[b, :, T.DRUM_VOICE]).flatten()
             if len(drums):
                 scores = logp[T.DRUM_VOICE][b, drums]
+                if constraint is not None:  # (a kept primer's drums are never hidden, so only infill() constrains them)
+                    scores = scores.masked_fill(~constraint[b, drums, T.DRUM_VOICE, : T.DRUM_VOCAB], float("-inf"))
                 if drum_bias is not None:
                     scores = scores + drum_bias[b, drums]
                 x[b, drums, T.DRUM_VOICE] = draw(scores, 1, r.temperature, r.top_p, gens[b], None,

@@ -19,8 +19,17 @@ from typing import Awaitable, Callable
 from composer.errors import MozartError
 from composer.generator import Generator, compose_on_one_cpu_thread
 from composer.grid import Piece
+from composer.layers import LAYERS
 from composer.render import DEFAULT_FORMATS
+from composer.render.api import EXTENSIONS
 from composer.request import GenerationRequest
+from composer.stingers import STINGERS
+
+# Formats made with the model after the piece (``game_files``): its intensity layers (a zip
+# each: "layers-calm"...) and its stingers (a zip: "stinger-victory"...).
+LAYERS_FORMAT = "layers"
+STINGER_PREFIX = "stinger-"
+GAME_FORMATS = (LAYERS_FORMAT, *(STINGER_PREFIX + kind for kind in STINGERS))
 
 log = logging.getLogger(__name__)
 
@@ -298,12 +307,43 @@ class Studio:
         report("Rendering…")
         t1 = time.perf_counter()
         render = self._render_fn or _default_render
-        rendered = render(piece, sound=job.sound, formats=job.formats)
+        game = [f for f in job.formats if f in GAME_FORMATS]
+        rendered = render(piece, sound=job.sound, formats=tuple(f for f in job.formats if f not in game))
+        files = dict(rendered.data)
+        if game:
+            files.update(game_files(generator, piece, rendered.sound, game))
         seconds["render"] = time.perf_counter() - t1
         if bars is not None:
             piece.extra["originality_bars"] = bars
-        return Result(piece=piece, files=dict(rendered.data), originality_bars=bars, originality_source=source,
+        return Result(piece=piece, files=files, originality_bars=bars, originality_source=source,
                       sound=rendered.sound, warnings=list(rendered.warnings), seconds=seconds)
+
+
+def game_files(generator: Generator, piece: Piece, sound: str, formats: list[str]) -> dict[str, bytes]:
+    """The ``GAME_FORMATS`` asked for: "layers" gives one zip per layer ("layers-calm"...), a
+    stinger format its zip."""
+    from composer.layers import compose_layers, layer_zips  # noqa: PLC0415
+    from composer.render.api import safe_basename  # noqa: PLC0415
+    from composer.stingers import compose_stinger, stinger_zip  # noqa: PLC0415
+
+    basename = safe_basename(piece)
+    files = {}
+    if LAYERS_FORMAT in formats:
+        zips = layer_zips(compose_layers(generator, piece), sound, basename)
+        files.update({f"{LAYERS_FORMAT}-{name}": data for name, data in zips.items()})
+    for fmt in formats:
+        if fmt.startswith(STINGER_PREFIX):
+            files[fmt] = stinger_zip(compose_stinger(generator, piece, fmt[len(STINGER_PREFIX):]), sound, basename)
+    return files
+
+
+def file_ending(fmt: str) -> str:
+    """What a file of format ``fmt`` (a render format, or a file ``game_files`` made) ends with:
+    "mp3", "beats.json", "calm.zip", "victory.zip"."""
+    for prefix in (f"{LAYERS_FORMAT}-", STINGER_PREFIX):
+        if fmt.startswith(prefix) and fmt[len(prefix):] in {**LAYERS, **STINGERS}:
+            return f"{fmt[len(prefix):]}.zip"
+    return EXTENSIONS.get(fmt, fmt)
 
 
 def queue_place(ahead: int) -> str:

@@ -120,3 +120,14 @@ def generator(tiny_checkpoint):
     from composer.generator import Generator
 
     return Generator.load(tiny_checkpoint, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def shipped_generator():
+    """The model shipped inside the package (skips in a checkout without it)."""
+    from composer.checkpoint import DEFAULT_MODEL_DIR
+    from composer.generator import Generator
+
+    if not (DEFAULT_MODEL_DIR / "model.safetensors").exists():
+        pytest.skip("no shipped model in this checkout")
+    return Generator.load(device="cpu")

@@ -79,7 +79,7 @@ async def test_compose_posts_mp3_midi_and_piano_roll(fake, tmp_path, tiny_checkp
         interaction, response, message = await _compose(fake, seed=7, sound="chip")
         assert response.deferred and response.elapsed < 3
         files = _files_by_suffix(message)
-        assert set(files) == {"mp3", "mid", "png"}
+        assert set(files) == {"mp3", "mid", "json", "png"}
         assert files["mid"].startswith(b"MThd") and files["png"].startswith(b"\x89PNG")
         assert files["mp3"][:3] == b"ID3" or files["mp3"][:2] == b"\xff\xfb"
         embed = message.embeds[0]
@@ -98,7 +98,7 @@ async def test_compose_with_video_posts_an_mp4_and_so_does_its_reroll(fake, tmp_
     async with fake.running(bot):
         _, _, message = await _compose(fake, seed=7, sound="chip", video=True)
         files = _files_by_suffix(message)
-        assert set(files) == {"mp3", "mid", "png", "mp4"}
+        assert set(files) == {"mp3", "mid", "json", "png", "mp4"}
         assert files["mp4"][4:8] == b"ftyp"  # an MP4 (ISO base media) file
         row = await db.piece_by_message(bot.db, message.id)
         assert row.params["video"] is True
@@ -107,7 +107,7 @@ async def test_compose_with_video_posts_an_mp4_and_so_does_its_reroll(fake, tmp_
         rerolled = await _posted(fake, click)
         assert _files_by_suffix(rerolled)["mp4"][4:8] == b"ftyp"
         _, _, plain = await _compose(fake, seed=7, sound="chip")  # the default: no video
-        assert set(_files_by_suffix(plain)) == {"mp3", "mid", "png"}
+        assert set(_files_by_suffix(plain)) == {"mp3", "mid", "json", "png"}
         assert "video" not in (await db.piece_by_message(bot.db, plain.id)).params
 
 
@@ -185,7 +185,7 @@ async def test_remix_of_a_real_midi_and_of_a_corrupt_one(fake, tmp_path, tiny_ch
                                                  "keep": "melody"})
         assert (await interaction.wait_response(3)).deferred
         message = await _posted(fake, interaction)
-        assert set(_files_by_suffix(message)) == {"mp3", "mid", "png"}
+        assert set(_files_by_suffix(message)) == {"mp3", "mid", "json", "png"}
         row = await db.piece_by_message(bot.db, message.id)
         assert row.kind == "remix" and row.params["keep"] == ["melody"]
 
@@ -233,7 +233,7 @@ async def test_buttons_reroll_variation_extend_and_sound(fake, tmp_path, tiny_ch
             posted = await _posted(fake, click)
             row = await db.piece_by_message(bot.db, posted.id)
             assert row.kind == kind and row.parent_id == first.id
-            assert set(_files_by_suffix(posted)) == {"mp3", "mid", "png"}
+            assert set(_files_by_suffix(posted)) == {"mp3", "mid", "json", "png"}
             if kind == "extend":
                 assert "12 bars" in posted.embeds[0]["title"]
             if kind == "reroll":
@@ -310,7 +310,7 @@ async def test_styles_help_piece_and_asking_again_at_once(fake, tmp_path, tiny_c
         assert "bach — 4 bars" in posted.embeds[0]["title"]
         show = await fake.slash("piece", {"id": row.id, "sound": "orchestra"})
         posted = await _posted(fake, show)
-        assert set(_files_by_suffix(posted)) == {"mp3", "mid", "png"}
+        assert set(_files_by_suffix(posted)) == {"mp3", "mid", "json", "png"}
         missing = await fake.slash("piece", {"id": 9999})
         followup = await missing.wait_response(3)
         assert followup.ephemeral and "no piece #9999" in followup.data["content"]

@@ -35,7 +35,8 @@ def test_compose_says_its_form_and_that_it_loops(tmp_path):
     assert lines[0].startswith("composed 'bach' seed 4: 8 bars of 3/4")
     assert lines[1] == "  form AABA: a theme, its return, a bridge, the theme again"
     assert lines[2].startswith("  a loop: its end leads back into its start")
-    assert lines[3:] == [f"  wrote {tmp_path / 'bach-4.mid'}"] and (tmp_path / "bach-4.mid").exists()
+    assert lines[3:] == [f"  wrote {tmp_path / 'bach-4.mid'}", f"  wrote {tmp_path / 'bach-4.beats.json'}"]
+    assert (tmp_path / "bach-4.mid").exists()
 
     lines = run(compose_command, ["--style", "bach", "--bars", "4", "--form", "through", "--seed", "4",
                                   "--midi-only", "--out", str(tmp_path)])
@@ -49,7 +50,7 @@ def test_remix_names_its_file_and_what_it_kept(tmp_path):
     assert lines[0].startswith(f"remixed {midi} as 'doom-mozart' seed 3: 16 bars of 4/4")
     assert lines[1] == "  kept its melody and drums; re-composed 70% of the rest"
     out = tmp_path / "ode-to-joy-doom-mozart-3.mid"  # the file says which tune it remixes
-    assert lines[2:] == [f"  wrote {out}"] and out.exists()
+    assert lines[2:] == [f"  wrote {out}", f"  wrote {out.with_suffix('.beats.json')}"] and out.exists()
 
     lines = run(remix_command, [str(midi), "--style", "bach", "--keep", "", "--strength", "1", "--max-bars", "4",
                                 "--seed", "3", "--midi-only", "--out", str(tmp_path)])
@@ -68,7 +69,7 @@ def test_readme_remix_lines_work_as_written_on_the_examples(tmp_path):
         lines = run(remix_command, [*args, "--out", str(tmp_path)])
         assert lines[0].startswith(f"remixed {args[0]} as ")
         stem = Path(args[0]).stem
-        assert [p.suffix for p in sorted(tmp_path.glob(f"{stem}-*"))] == [".mid", ".mp3", ".png"]
+        assert [p.suffix for p in sorted(tmp_path.glob(f"{stem}-*"))] == [".json", ".mid", ".mp3", ".png"]
         for path in tmp_path.iterdir():
             path.unlink()
 
@@ -81,3 +82,17 @@ def test_the_examples_are_small_named_and_read_as_music():
         assert f"`{path.name}`" in index  # each one's source is named beside it
         piece = import_midi(path)
         assert piece.n_bars >= 8 and piece.pitch_range() is not None
+
+
+def test_compose_layers_and_a_stinger_from_the_command_line(tmp_path):
+    from composer.compose_cli import stinger_command
+
+    lines = run(compose_command, ["--style", "doom", "--bars", "4", "--form", "through", "--seed", "3", "--loop",
+                                  "--layers", "--out", str(tmp_path)])
+    assert any(line.startswith("  layers calm, explore, battle: ") for line in lines)
+    written = {Path(line.split("wrote ", 1)[1]).name for line in lines if "wrote" in line}
+    assert {"doom-3.ogg", "doom-3.wav", "doom-3.beats.json", "doom-3-calm.zip", "doom-3-battle.zip"} <= written
+    lines = run(stinger_command, ["--from", str(tmp_path / "doom-3.mid"), "--kind", "victory", "--style", "doom",
+                                  "--out", str(tmp_path)])
+    assert lines[0].startswith(f"victory stinger for {tmp_path / 'doom-3.mid'} in 'doom': ")
+    assert (tmp_path / "doom-3-victory.ogg").exists() and (tmp_path / "doom-3-victory.mid").exists()

@@ -78,7 +78,7 @@ async def test_compose_typed_in_the_page_is_posted_and_rated(tmp_path, tiny_chec
         embed = message["embeds"][0]
         assert "zelda-bach" in embed["title"] and any(f["value"] == "3" for f in embed["fields"])
         files = {a["filename"].rsplit(".", 1)[1]: a["url"] for a in message["attachments"]}
-        assert set(files) == {"mp3", "mid", "png"}
+        assert set(files) == {"mp3", "mid", "json", "png"}
         async with http.get(files["mp3"]) as audio:  # what the page's audio player loads
             assert (await audio.read()).startswith(b"ID3")
         labels = [c.get("label") for row in message["components"] for c in row["components"]]

@@ -85,7 +85,7 @@ async def test_compose_posts_a_piece_with_either_backend(backend, tmp_path, tiny
             messages = [await _posted(fake, interaction) for interaction in interactions]
             for seed, message in zip((7, 8, 9), messages):
                 suffixes = {name.rsplit(".", 1)[1] for name in message.files}
-                assert suffixes == {"mp3", "mid", "png"}
+                assert suffixes == {"mp3", "mid", "json", "png"}
                 assert message.files[next(n for n in message.files if n.endswith(".mp3"))].startswith(b"ID3")
                 row = await db.piece_by_message(bot.db, message.id)
                 assert row.seed == seed and row.style == "zelda-bach"

@@ -161,7 +161,7 @@ def test_missing_ffmpeg_is_a_clear_error(piece, monkeypatch):
         monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", no_binary)
     with pytest.raises(RenderError, match="needs ffmpeg.*imageio-ffmpeg"):
         render(piece, formats=("mp3",))
-    assert render(piece, formats=("wav", "mid")).data.keys() == {"wav", "mid"}  # no ffmpeg needed
+    assert render(piece, formats=("wav", "mid")).data.keys() == {"wav", "mid", "beats"}  # no ffmpeg needed
 
 
 # -- MIDI ----------------------------------------------------------------------------------
@@ -260,9 +260,10 @@ def test_missing_soundfont_falls_back_to_chip(piece, tmp_path, monkeypatch, capl
 def test_default_formats_and_files_in_out_dir(piece, tmp_path, ffmpeg):
     rendered = render(piece, out_dir=tmp_path / "out")
     assert isinstance(rendered, Rendered)
-    assert list(rendered.data) == ["mp3", "mid", "png"]
+    assert list(rendered.data) == ["mp3", "mid", "beats", "png"]  # the beat map beside the MIDI
     for fmt, path in rendered.paths.items():
-        assert path.name == f"Demo_Overture.{fmt}"
+        assert path.name == f"Demo_Overture.{rendered.filename(fmt).split('.', 1)[1]}"
+        assert path.name.endswith(".beats.json" if fmt == "beats" else f".{fmt}")
         assert path.read_bytes() == rendered[fmt]
     assert {"synth", "master", "mp3", "png", "mid", "total"} <= set(rendered.timings)
     assert rendered.timings["total"] >= max(v for k, v in rendered.timings.items() if k != "total") * 0.5

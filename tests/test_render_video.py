@@ -289,7 +289,7 @@ def test_mp4_is_asked_for_not_made_by_default(piece, tmp_path):
 
 def test_too_long_a_piece_comes_without_a_video_and_says_why():
     rendered = render(Piece.empty(128, tempo=40.0), "chip", ("mid", "mp4"))
-    assert set(rendered.data) == {"mid"}
+    assert set(rendered.data) == {"mid", "beats"}
     assert any("without" in warning for warning in rendered.warnings)
 
 

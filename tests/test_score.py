@@ -125,7 +125,7 @@ def test_render_and_cli_write_the_score_files(generator, tiny_checkpoint, tmp_pa
     result = CliRunner().invoke(cli, ["compose", "--style", "bach", "--bars", "4", "--seed", "1", "--midi-only",
                                       "--score", "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert {p.name for p in tmp_path.iterdir()} == {"bach-1.mid", "bach-1.score.png", "bach-1.musicxml"}
+    assert {p.name for p in tmp_path.iterdir()} == {"bach-1.mid", "bach-1.beats.json", "bach-1.score.png", "bach-1.musicxml"}
     parts, _ = _xml_notes((tmp_path / "bach-1.musicxml").read_bytes())
     assert sum(parts, Counter()) == _midi_notes(import_midi(tmp_path / "bach-1.mid"))
 

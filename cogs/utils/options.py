@@ -14,8 +14,10 @@ from typing import Any
 
 from discord import app_commands
 
+from composer.layers import LAYERS
 from composer.render.presets import DEFAULT_SOUND, SOUNDS
 from composer.request import GenerationRequest, Spec
+from composer.stingers import STINGERS
 
 DESCRIPTION_LIMIT = 100  # Discord's limit for option descriptions and choice names
 
@@ -54,6 +56,9 @@ SOUND_CHOICES = choice_list({name: preset.description for name, preset in SOUNDS
 SOUND_HELP = "How it sounds in the MP3"
 VIDEO_HELP = "Also post a video (MP4): the piano roll scrolling with the music"
 SCORE_HELP = "Also post the sheet music: its first page, and MusicXML for MuseScore"
+LAYERS_HELP = f"Also post it at {', '.join(LAYERS)} intensity, bar for bar (a zip each), for a game"[:DESCRIPTION_LIMIT]
+STINGER_HELP = "Also post a 1-2 bar jingle in its key, tempo and style"
+STINGER_CHOICES = choice_list({name: stinger.description for name, stinger in STINGERS.items()})
 
 # The ranged options the commands offer.
 BARS = bounded("bars")
@@ -61,5 +66,6 @@ TEMPO = bounded("tempo")
 TEMPERATURE = bounded("temperature")
 SEED = bounded("seed")
 STRENGTH = bounded("strength")
-__all__ = ["BARS", "DEFAULT_SOUND", "SCORE_HELP", "SEED", "SOUND_CHOICES", "SOUND_HELP", "STRENGTH", "TEMPERATURE", "TEMPO",
-           "VIDEO_HELP", "choice_list", "choices", "default", "describe"]
+__all__ = ["BARS", "DEFAULT_SOUND", "LAYERS_HELP", "SCORE_HELP", "SEED", "SOUND_CHOICES", "SOUND_HELP",
+           "STINGER_CHOICES", "STINGER_HELP", "STRENGTH", "TEMPERATURE", "TEMPO", "VIDEO_HELP", "choice_list",
+           "choices", "default", "describe"]

@@ -12,15 +12,17 @@ import db
 from cogs.utils.limits import user_tag
 from composer.grid import Piece
 from composer.midi_io import stored_piece
-from composer.render.api import DEFAULT_FORMATS, EXTENSIONS, SCORE_FORMATS, VIDEO_FORMAT
+from composer.render.api import BEATS_FORMAT, DEFAULT_FORMATS, SCORE_FORMATS, VIDEO_FORMAT
 from composer.render.presets import DEFAULT_SOUND
-from composer.studio import Job, Result
+from composer.studio import LAYERS_FORMAT, STINGER_PREFIX, Job, Result, file_ending
 
 log = logging.getLogger("mozart.posting")
 
 LIKE, DISLIKE = "👍", "👎"
 RATING_VALUES = {LIKE: 1, DISLIKE: -1}
-POSTED_FORMATS = (*DEFAULT_FORMATS, VIDEO_FORMAT, *SCORE_FORMATS)  # attached in this order, those that were made
+# attached in this order, those that were made (the beat map with the MIDI; a loop's OGG, which
+# carries its loop points), then whatever else was asked for (layers, stingers)
+POSTED_FORMATS = ("mp3", "ogg", "mid", BEATS_FORMAT, "png", VIDEO_FORMAT, *SCORE_FORMATS)
 VIDEO_PARAM = "video"  # in a stored piece's params when it was asked for with a video
 SCORE_PARAM = "score"  # ... and with its sheet music
 
@@ -28,6 +30,13 @@ SCORE_PARAM = "score"  # ... and with its sheet music
 def post_formats(video: bool = False, score: bool = False) -> tuple[str, ...]:
     """What to render for a post: MP3, MIDI and piano roll, and the MP4 and the score when asked for."""
     return DEFAULT_FORMATS + ((VIDEO_FORMAT,) if video else ()) + (SCORE_FORMATS if score else ())
+
+
+def game_formats(loop: bool = False, layers: bool = False, stinger: str | None = None) -> tuple[str, ...]:
+    """What a post adds for a game: a loop's OGG (with its loop points), the intensity layers
+    and a stinger."""
+    return ((("ogg",) if loop else ()) + ((LAYERS_FORMAT,) if layers else ())
+            + ((STINGER_PREFIX + stinger,) if stinger else ()))
 
 
 def formats_of(row: db.PieceRow) -> tuple[str, ...]:
@@ -38,7 +47,7 @@ def formats_of(row: db.PieceRow) -> tuple[str, ...]:
 
 def score_files(result: Result, basename: str) -> list[discord.File]:
     """The score's first page (PNG) and its MusicXML, as attachments."""
-    return [discord.File(io.BytesIO(result.files[fmt]), filename=f"{basename}.{EXTENSIONS.get(fmt, fmt)}")
+    return [discord.File(io.BytesIO(result.files[fmt]), filename=f"{basename}.{file_ending(fmt)}")
             for fmt in SCORE_FORMATS if fmt in result.files]
 
 
@@ -92,7 +101,7 @@ def build_files(result: Result, basename: str, max_bytes: int | None = None) -> 
     """(the files to attach, notes for the user): a video over ``max_bytes`` (the channel's
     upload limit) is left out, with a note, so that the rest can still be posted."""
     files, notes = [], []
-    for fmt in POSTED_FORMATS:
+    for fmt in (*POSTED_FORMATS, *(f for f in result.files if f not in POSTED_FORMATS)):
         data = result.files.get(fmt)
         if data is None:
             continue
@@ -100,7 +109,7 @@ def build_files(result: Result, basename: str, max_bytes: int | None = None) -> 
             notes.append(f"The video ({len(data) / 2**20:.1f} MB) is over this channel's upload limit "
                          f"({max_bytes / 2**20:.0f} MB), so it is not attached; a shorter piece would fit.")
             continue
-        files.append(discord.File(io.BytesIO(data), filename=f"{basename}.{EXTENSIONS.get(fmt, fmt)}"))
+        files.append(discord.File(io.BytesIO(data), filename=f"{basename}.{file_ending(fmt)}"))
     return files, notes
 
 

@@ -10,11 +10,11 @@ from cogs.utils.errors import report_error, reply
 
 # (emoji, label, action): a button calls the Compose cog's method ``action`` with the piece's row.
 PIECE_ACTIONS = (("🔁", "Reroll", "reroll"), ("🎲", "Variation", "variation"), ("⏩", "Extend", "extend"),
-                 ("📦", "Stems", "stems"), ("🎹", "Sound", "sound"), ("🎼", "Score", "score"))
+                 ("📦", "Stems", "stems"), ("🎚️", "Layers", "layers"), ("🎹", "Sound", "sound"), ("🎼", "Score", "score"))
 
 
 class PieceView(discord.ui.View):
-    """🔁 reroll · 🎲 variation · ⏩ extend · 📦 stems · 🎹 change sound · 🎼 score.
+    """🔁 reroll · 🎲 variation · ⏩ extend · 📦 stems · 🎚️ layers · 🎹 change sound · 🎼 score.
 
     The buttons carry fixed ``custom_id``s; the piece is found from the message they sit
     under, so one registered view serves every post, old or new.

@@ -26,7 +26,10 @@ from composer.errors import RenderError
 from composer.grid import Piece
 from composer.render import audio as A
 from composer.render import score
+from composer.render.beatmap import EXTENSION as BEATS_EXTENSION
+from composer.render.beatmap import beat_map_json
 from composer.render.chip import TAIL_SECONDS, ChipSynth, frame_samples
+from composer.render.loop_points import LoopPoints, with_smpl_chunk
 from composer.render.presets import DEFAULT_SOUND, SOUNDS, Preset, get_preset
 from composer.render.video import MAX_SECONDS as MAX_VIDEO_SECONDS
 from composer.render.video import encode_mp4
@@ -36,8 +39,10 @@ log = logging.getLogger(__name__)
 AUDIO_FORMATS = ("mp3", "ogg", "wav")
 VIDEO_FORMAT = "mp4"  # the piano roll scrolling under a playhead, with the audio (render/video.py)
 SCORE_FORMATS = ("score", "musicxml")  # the first page engraved (PNG), the whole score for notation programs
-FORMATS = ("mp3", "mid", "png", "ogg", "wav", "stems", VIDEO_FORMAT, *SCORE_FORMATS)
-EXTENSIONS = {"stems": "stems.zip", "score": "score.png"}  # format -> file name ending, where they differ
+BEATS_FORMAT = "beats"  # the beat map (render/beatmap.py): made beside the MIDI, whenever the MIDI is
+FORMATS = ("mp3", "mid", "png", "ogg", "wav", "stems", VIDEO_FORMAT, BEATS_FORMAT, *SCORE_FORMATS)
+EXTENSIONS = {"stems": "stems.zip", BEATS_FORMAT: BEATS_EXTENSION, "score": "score.png"}  # format -> file name ending, where they differ
+LOOP_FORMATS = ("ogg", "wav")  # audio that carries loop points (render/loop_points.py), besides the MIDI
 STEM_FORMAT = "ogg"  # each voice in the stems zip: small, and game engines (Unity, Godot) load it
 DEFAULT_FORMATS = ("mp3", "mid", "png")
 MIDI_VOLUME = 100  # GM channel volume (CC 7) of a voice whose preset names none
@@ -58,6 +63,8 @@ class Rendered:
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds; "total" = wall time
     warnings: list[str] = field(default_factory=list)  # messages for the user (e.g. a fallback)
     basename: str = "piece"  # file name stem used for paths and filename()
+    gain: float | None = None  # the mastering gain the audio got (None: silence, or no audio)
+    loop: LoopPoints | None = None  # where the audio loops, in samples, when the piece loops
 
     def __getitem__(self, fmt: str) -> bytes:
         return self.data[fmt]
@@ -116,32 +123,42 @@ def audio_tags(piece: Piece, preset: Preset) -> dict[str, str]:
 
 
 # -- MIDI ----------------------------------------------------------------------------
-def preset_midi(piece: Piece, preset: Preset, tail_seconds: float | None = TAIL_SECONDS) -> bytes:
+def preset_midi(piece: Piece, preset: Preset, tail_seconds: float | None = TAIL_SECONDS,
+                level_db: float = 0.0) -> bytes:
     """The piece as MIDI with the preset's GM programs and channel volumes (CC 7).
 
     One track per sounding voice. For synthesis, a final CC 7 on the last track
     ``tail_seconds`` after the music keeps the file open for that long, so the SoundFont
     renderer lets the last notes ring out. ``tail_seconds=None`` is the file people get:
-    it ends exactly on the last bar line, so it loops in a game engine or a DAW.
+    it ends exactly on the last bar line, so it loops in a game engine or a DAW (with loop
+    markers when the piece loops). ``level_db`` turns every channel's volume up or down.
     """
     import symusic  # noqa: PLC0415 - imported by midi_io anyway
 
     from composer.midi_io import TICKS_PER_QUARTER, end_midi_at, to_score  # noqa: PLC0415
 
     score = to_score(piece, preset.programs)
+
+    def volume(track) -> int:
+        return _scaled_volume(preset.volumes.get("drums" if track.is_drum else track.name, MIDI_VOLUME), level_db)
+
     for track in score.tracks:
-        voice = "drums" if track.is_drum else track.name
-        score_volume = preset.volumes.get(voice, MIDI_VOLUME)
-        track.controls.append(symusic.ControlChange(0, 7, score_volume))
+        track.controls.append(symusic.ControlChange(0, 7, volume(track)))
     end = piece.n_frames * TICKS_PER_QUARTER // T.FRAMES_PER_QUARTER
     if tail_seconds is None:
-        return end_midi_at(bytes(score.dumps_midi()), end)
+        return end_midi_at(bytes(score.dumps_midi()), end, loop=loops(piece))
     if len(score.tracks):
         tail = int(round(tail_seconds * piece.tempo / 60 * TICKS_PER_QUARTER))
         last = score.tracks[-1]
-        volume = preset.volumes.get("drums" if last.is_drum else last.name, MIDI_VOLUME)
-        last.controls.append(symusic.ControlChange(end + tail, 7, volume))
+        last.controls.append(symusic.ControlChange(end + tail, 7, volume(last)))
     return bytes(score.dumps_midi())
+
+
+def _scaled_volume(volume: int, level_db: float) -> int:
+    """A GM channel volume ``level_db`` louder or softer: GM's curve is 40 log10(CC7 / 127) dB."""
+    if level_db == 0:
+        return volume
+    return int(min(127, max(1, round(volume * 10 ** (level_db / 40)))))
 
 
 # -- audio ---------------------------------------------------------------------------
@@ -206,6 +223,8 @@ def render(
     *,
     basename: str | None = None,
     concurrent: bool = True,
+    gain: float | None = None,
+    level_db: float = 0.0,
 ) -> Rendered:
     """Render ``piece`` with ``sound`` (see ``SOUNDS``) to each of ``formats``.
 
@@ -216,10 +235,17 @@ def render(
     ``<basename>.<format>``. Raises ``UnknownSoundError`` (a ``RenderError``) for an
     unknown sound and ``RenderError`` for an unknown format or a missing ffmpeg.
     ``concurrent=False`` does every step in turn on the calling thread (for measuring).
+
+    Whenever the MIDI is made, so is the beat map (``beats``: render/beatmap.py). A looping
+    piece's OGG, WAV and MIDI carry loop points (render/loop_points.py). ``gain`` replaces the
+    mastering gain (versions of one piece that must keep their relative loudness share one:
+    ``Rendered.gain``), and ``level_db`` makes the audio and the MIDI's volumes louder or softer.
     """
     t_start = time.perf_counter()
     preset = get_preset(sound)
     formats = tuple(dict.fromkeys(f.lower().lstrip(".") for f in formats))
+    if "mid" in formats and BEATS_FORMAT not in formats:  # the beat map goes beside the MIDI
+        formats = tuple(g for f in formats for g in ((f, BEATS_FORMAT) if f == "mid" else (f,)))
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise RenderError(f"Unknown format {unknown[0]!r}. Known formats: {', '.join(FORMATS)}.")
@@ -250,7 +276,9 @@ def render(
     pool = ThreadPoolExecutor(max(1, len(encoded)), thread_name_prefix="render") if concurrent else _Inline()
     try:
         if "mid" in formats:
-            result.data["mid"], timings["mid"] = _timed(preset_midi, piece, preset, None)
+            result.data["mid"], timings["mid"] = _timed(preset_midi, piece, preset, None, level_db)
+        if BEATS_FORMAT in formats:
+            result.data[BEATS_FORMAT] = beat_map_json(piece)
         midi = None  # what the SoundFont renders: with a tail for the last notes' release
         if (encoded or "stems" in formats) and preset.engine == "soundfont":
             midi = preset_midi(piece, preset)
@@ -265,19 +293,23 @@ def render(
             result.warnings += warnings
             result.seconds = len(x) / rate
             tags = audio_tags(piece, preset)
+            result.gain = A.mastering_gain(x, rate) if gain is None else gain
+            if result.gain is not None and level_db:
+                result.gain *= A.db_to_gain(level_db)
+            result.loop = LoopPoints(0, len(x)) if loops(piece) else None
         if "stems" in formats:
             t = time.perf_counter()
-            result.data["stems"] = stems_zip(piece, get_preset(used), len(x), A.mastering_gain(x, rate), tags)
+            result.data["stems"] = stems_zip(piece, get_preset(used), len(x), result.gain, tags, result.loop)
             timings["stems"] = time.perf_counter() - t
         if encoded:
             t = time.perf_counter()
-            x = A.master(x, rate, copy=False, fade_seconds=0.0 if loops(piece) else A.FADE_SECONDS)
+            x = A.master(x, rate, copy=False, fade_seconds=0.0 if loops(piece) else A.FADE_SECONDS, gain=result.gain)
             timings["master"] = time.perf_counter() - t
             pcm = A.to_int16(x)  # once for every format, before the PNG competes for the GIL
             del x
             if VIDEO_FORMAT in formats:  # the longest encode starts first
                 futures[VIDEO_FORMAT] = pool.submit(_timed, encode_mp4, piece, pcm, rate, tags)
-            futures.update({f: pool.submit(_timed, A.encode, pcm, rate, f, tags) for f in audio_formats})
+            futures.update({f: pool.submit(_timed, _encode, pcm, rate, f, tags, result.loop) for f in audio_formats})
 
         if "png" in formats:
             result.data["png"], timings["png"] = _timed(_png, piece)
@@ -303,9 +335,11 @@ def render(
     return result
 
 
-def stems_zip(piece: Piece, preset: Preset, length: int, gain: float | None, tags: dict[str, str]) -> bytes:
+def stems_zip(piece: Piece, preset: Preset, length: int, gain: float | None, tags: dict[str, str],
+              loop: LoopPoints | None = None) -> bytes:
     """A zip of one ``STEM_FORMAT`` file per sounding voice, each ``length`` samples long (the
-    mix's length) and scaled by the mix's mastering ``gain``, so the stems add up to the mix."""
+    mix's length) and scaled by the mix's mastering ``gain``, so the stems add up to the mix;
+    with the mix's ``loop`` points."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:  # audio does not deflate
         for v, voice in enumerate(T.VOICES):
@@ -319,7 +353,7 @@ def stems_zip(piece: Piece, preset: Preset, length: int, gain: float | None, tag
                 x *= np.float32(gain)
             if not loops(piece):
                 A.fade_out(x, rate)
-            archive.writestr(f"{voice}.{STEM_FORMAT}", A.encode(x, rate, STEM_FORMAT, {**tags, "title": voice}))
+            archive.writestr(f"{voice}.{STEM_FORMAT}", _encode(x, rate, STEM_FORMAT, {**tags, "title": voice}, loop))
     return buffer.getvalue()
 
 
@@ -336,6 +370,15 @@ class _Inline:
         except BaseException as e:  # handed to .result(), like a real executor
             future.set_exception(e)
         return future
+
+
+def _encode(x: np.ndarray, rate: int, fmt: str, tags: dict[str, str], loop: LoopPoints | None) -> bytes:
+    """``audio.encode``, with the loop points in the formats that carry them."""
+    if loop is None or fmt not in LOOP_FORMATS:
+        return A.encode(x, rate, fmt, tags)
+    if fmt == "wav":
+        return with_smpl_chunk(A.encode(x, rate, fmt, tags), loop, rate)
+    return A.encode(x, rate, fmt, {**tags, **loop.vorbis_comments()})
 
 
 def _timed(fn, *args):

@@ -138,15 +138,18 @@ def master(
     ceiling_db: float = CEILING_DB,
     fade_seconds: float = FADE_SECONDS,
     copy: bool = True,
+    gain: float | None = None,
 ) -> np.ndarray:
     """Loudness-normalised, peak-limited, faded ``x`` ((samples, channels) float32).
 
-    ``copy=False`` works in place when ``x`` is already a float32 array.
+    ``copy=False`` works in place when ``x`` is already a float32 array. ``gain``: this gain
+    instead of the one that brings ``x`` to ``target_db`` (the limiter still holds the peaks).
     """
     x = np.array(x, dtype=np.float32, copy=copy)
     if x.ndim == 1:
         x = x[:, None]
-    gain = mastering_gain(x, rate, target_db, ceiling_db)
+    if gain is None:
+        gain = mastering_gain(x, rate, target_db, ceiling_db)
     if gain is None:
         return x
     x *= np.float32(gain)

@@ -29,6 +29,7 @@ TARGETS = {
     "mp4_32_bars_mb": ("<=", 8.0),
     "mp4_32_bars_s": ("<=", 5.0),
     "score_32_bars_s": ("<=", 1.5),
+    "layers_32_bars_s": ("<=", 3.0),
 }
 VIDEO_PIECE = {"style": "zelda-bach", "bars": 32, "seed": 7}  # `compose --style zelda-bach --bars 32 --seed 7`
 
@@ -51,8 +52,13 @@ def _verdict(key: str, value: float) -> str:
 @click.command("render")
 @click.option("--runs", default=3, show_default=True, type=click.IntRange(min=1), help="Warm runs per figure.")
 @click.option("--tempo", default=120.0, show_default=True, help="Tempo of the benchmark pieces (bpm).")
-def render_bench(runs: int, tempo: float) -> None:
-    """Chip and SoundFont synthesis, MP3 encoding and piano roll speed; MP3 size; 32-bar total; video."""
+@click.option("--layers-only", is_flag=True, help="Only the time of --layers for 32 bars.")
+def render_bench(runs: int, tempo: float, layers_only: bool) -> None:
+    """Chip and SoundFont synthesis, MP3 encoding and piano roll speed; MP3 size; 32-bar total; video;
+    intensity layers (``--layers``) of 32 bars."""
+    if layers_only:
+        _layers_bench(runs, tempo)
+        return
     seconds_per_bar = 4 * 60 / tempo
     bars64 = max(1, round(64 / seconds_per_bar))
     piece = demo_piece(bars64, tempo)
@@ -130,6 +136,7 @@ def render_bench(runs: int, tempo: float) -> None:
 
     _video_bench(runs, tempo)
     _score_bench(runs, tempo)
+    _layers_bench(runs, tempo)
 
 
 def _score_bench(runs: int, tempo: float) -> None:
@@ -144,6 +151,35 @@ def _score_bench(runs: int, tempo: float) -> None:
         xml_s, _ = _median_time(lambda: musicxml(piece), runs)
         click.echo(f"score of 32 bars ({label}): first page png {png_s:.2f} s  {_verdict('score_32_bars_s', png_s)}  "
                    f"(cold {cold:.2f} s), whole musicxml {xml_s:.2f} s")
+
+def _layers_bench(runs: int, tempo: float) -> None:
+    """What ``compose --layers`` adds for 32 bars (median of ``runs``): the infiller's passes
+    and the three zips (OGG, MIDI, beat map each), with the machine's load, since the encoders
+    compete for its cores."""
+    import os  # noqa: PLC0415
+
+    from composer.generator import Generator, compose_on_one_cpu_thread  # noqa: PLC0415 - loads torch
+    from composer.layers import compose_layers, layer_zips  # noqa: PLC0415
+    from composer.request import GenerationRequest  # noqa: PLC0415
+
+    generator = Generator.load(None)
+    compose_on_one_cpu_thread(generator.device)
+    piece = generator.generate(GenerationRequest(**{**VIDEO_PIECE, "tempo": tempo}))
+    infill, zips, total = [], [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        layers = compose_layers(generator, piece)
+        t1 = time.perf_counter()
+        layer_zips(layers, "chip", "bench")
+        t2 = time.perf_counter()
+        infill.append(t1 - t0)
+        zips.append(t2 - t1)
+        total.append(t2 - t0)
+    dt = statistics.median(total)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    click.echo(f"--layers of 32 bars ({piece.seconds:.0f} s, model {generator.version}): {dt:.2f} s "
+               f"(infill {statistics.median(infill):.2f} s, three zips {statistics.median(zips):.2f} s; "
+               f"load average {load:.1f} on {os.cpu_count()} cores)  {_verdict('layers_32_bars_s', dt)}")
 
 
 def _video_bench(runs: int, tempo: float) -> None:
