@@ -14,6 +14,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import sys
@@ -176,11 +177,10 @@ class Mozart(commands.Bot):
         else:
             synced = await self.tree.sync()
         log.info("synced %d slash commands%s", len(synced),
-                 f" to guild {self.config.guild_id}" if self.config.guild_id else " globally")
+                 " to the guild DISCORD_GUILD_ID names" if self.config.guild_id else " globally")
 
     async def on_ready(self) -> None:
-        log.info("ready as %s (id %s) in %d guilds; models %s", self.user, self.user.id, len(self.guilds),
-                 ", ".join(self.studio.versions))
+        log.info("ready as %s in %d guilds; models %s", self.user, len(self.guilds), ", ".join(self.studio.versions))
 
     async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError):
         from cogs.utils.errors import report_error
@@ -278,16 +278,38 @@ class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
                 "message": record.getMessage()}
-        for key in ("error_id", "user_id", "command", "job"):
+        for key in ("error_id", "user", "command", "job"):
             if hasattr(record, key):
                 data[key] = getattr(record, key)
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            data["exception"] = record.exc_text
         return json.dumps(data)
+
+
+class RedactIds(logging.Filter):
+    """The last guard of "no Discord id in a log line": any 17 to 20 digit number (a snowflake; every
+    user, server, channel and message id since 2015) in a line, its traceback included, becomes
+    ``<id>``. The bot's own lines name people by pseudonym (``user_tag``) and never need it."""
+
+    SNOWFLAKE = re.compile(r"(?<![\d.])\d{17,20}(?!\d)")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.SNOWFLAKE.sub("<id>", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = self.SNOWFLAKE.sub("<id>", text)
+            record.exc_info = None  # the redacted text above is what is printed
+        return True
 
 
 def setup_logging(fmt: str | None = None) -> None:
     handler = logging.StreamHandler()
+    handler.addFilter(RedactIds())
     if (fmt or os.environ.get("LOG_FORMAT", "text")) == "json":
         handler.setFormatter(_JsonFormatter())
     else:

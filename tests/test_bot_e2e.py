@@ -17,7 +17,7 @@ from bot import BotConfig, build
 from cogs.utils.limits import ComposeLimits, user_tag
 from composer.request import GenerationRequest
 from composer.midi_io import to_midi
-from fakediscord import FakeDiscord, Upload
+from fakediscord import Upload
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHER_USER = 555_000_111
@@ -28,12 +28,6 @@ def _config(tmp_path, tiny_checkpoint, **overrides) -> BotConfig:
                     checkpoint=str(tiny_checkpoint), device="cpu")
     settings.update(overrides)
     return BotConfig(**settings)
-
-
-@pytest.fixture
-async def fake():
-    async with FakeDiscord() as server:
-        yield server
 
 
 async def _wait_rating(bot, piece_id, user_id, expected, timeout=5.0):

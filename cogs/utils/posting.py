@@ -137,7 +137,7 @@ async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind
         try:
             await db.attach_message(bot.db, row_id, message.channel.id, message.id)
         except db.DatabaseError:
-            log.exception("could not link piece %s to message %s", row_id, message.id)
+            log.exception("could not link piece %s to its message", row_id)
         for emoji in (LIKE, DISLIKE):
             try:
                 await message.add_reaction(emoji)
