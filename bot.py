@@ -28,6 +28,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.utils.limits import ComposeLimits, Limiter
+from composer.studio import JOB_TIMEOUT_S
 from db.engine import DEFAULT_URL
 
 log = logging.getLogger("mozart")
@@ -60,6 +61,10 @@ class BotConfig:
     owner_ids: frozenset[int] = frozenset()  # may use /model; empty: the application's owner
     models_dir: str = "models"  # checkpoint folders `/model load` may serve beside the default
     version_floor: float = 0.1  # each served version gets at least this share of requests
+    job_timeout_s: float = JOB_TIMEOUT_S  # one job's wall-clock limit: past it the work is killed
+    isolate: bool = True  # compose and render in child processes that a deadline can kill (off: threads)
+    upload_days: float = 30  # remix uploads (and their file names) are deleted after this many days
+    ratings_per_day: int = 100  # ratings one person may add in 24 hours; more are not stored
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> BotConfig:
@@ -112,6 +117,9 @@ class BotConfig:
             owner_ids=frozenset(ids("MOZART_OWNER_IDS")),
             models_dir=env.get("MOZART_MODELS_DIR") or cls.models_dir,
             version_floor=min(1.0, max(0.0, number("MOZART_VERSION_FLOOR", cls.version_floor, float))),
+            job_timeout_s=max(1.0, number("MOZART_JOB_TIMEOUT_S", cls.job_timeout_s, float)),
+            upload_days=max(0.0, number("MOZART_UPLOAD_DAYS", cls.upload_days, float)),
+            ratings_per_day=max(0, number("MOZART_RATINGS_PER_DAY", cls.ratings_per_day)),
         )
 
 
@@ -341,7 +349,8 @@ async def build(config: BotConfig) -> Mozart:
         # several bot processes may serve one person: their limits are kept in the queue's Redis
         shared = SharedLimits(redis_client(config.queue_url), config.limits)
     else:
-        service = Studio(generator, workers=config.workers, max_queue=config.max_queue, batch=config.batch)
+        service = Studio(generator, workers=config.workers, max_queue=config.max_queue, batch=config.batch,
+                         isolate=config.isolate, job_timeout_s=config.job_timeout_s)
     limiter = Limiter(config.limits, job_seconds=service.typical_job_seconds, shared=shared)
     versions = Versions(service, sessions, config.models_dir, floor=config.version_floor, device=config.device)
     await versions.restore()

@@ -80,20 +80,42 @@ def build_embed(piece: Piece, result: Result, piece_id: int | None, sound: str, 
     return embed
 
 
+# What is kept first when the files are over the channel's upload limit: the MIDI (small, every voice),
+# then the audio, the piano roll, the video.
+UPLOAD_PRIORITY = ("mid", "mp3", "png", VIDEO_FORMAT)
+FORMAT_NAMES = {"mid": "MIDI", "mp3": "MP3", "png": "piano roll", VIDEO_FORMAT: "video"}
+
+
 def build_files(result: Result, basename: str, max_bytes: int | None = None) -> tuple[list[discord.File], list[str]]:
-    """(the files to attach, notes for the user): a video over ``max_bytes`` (the channel's
-    upload limit) is left out, with a note, so that the rest can still be posted."""
-    files, notes = [], []
-    for fmt in POSTED_FORMATS:
+    """(the files to attach, notes for the user). Together they must fit ``max_bytes`` (the channel's
+    upload limit): what does not fit is left out, the least needed first, with a note saying so, so
+    that the rest (at least the MIDI) is still posted rather than the post failing."""
+    kept, notes, total = set(), [], 0
+    for fmt in UPLOAD_PRIORITY:
         data = result.files.get(fmt)
         if data is None:
             continue
-        if fmt == VIDEO_FORMAT and max_bytes is not None and len(data) > max_bytes:
-            notes.append(f"The video ({len(data) / 2**20:.1f} MB) is over this channel's upload limit "
+        if max_bytes is not None and total + len(data) > max_bytes:
+            notes.append(f"The {FORMAT_NAMES[fmt]} ({len(data) / 2**20:.1f} MB) is over this channel's upload limit "
                          f"({max_bytes / 2**20:.0f} MB), so it is not attached; a shorter piece would fit.")
             continue
-        files.append(discord.File(io.BytesIO(data), filename=f"{basename}.{fmt}"))
+        kept.add(fmt)
+        total += len(data)
+    files = [discord.File(io.BytesIO(result.files[fmt]), filename=f"{basename}.{fmt}")
+             for fmt in POSTED_FORMATS if fmt in kept]
     return files, notes
+
+
+UPLOAD_STRENGTH = "upload_strength"  # in params: how much of an uploaded file's music the piece re-composed
+
+
+def lineage(row: db.PieceRow) -> dict:
+    """What a piece made from ``row`` carries on: the strength of the remix of an upload it descends
+    from (a remix at 0.05 is a near-copy of someone's file, and so is everything built on it)."""
+    params = row.params or {}
+    if row.kind == "remix":
+        return {UPLOAD_STRENGTH: params.get("strength")}
+    return {UPLOAD_STRENGTH: params[UPLOAD_STRENGTH]} if UPLOAD_STRENGTH in params else {}
 
 
 async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind: str,
