@@ -48,6 +48,7 @@ class Ratings(commands.Cog):
         # (message id, user id, value) -> latest action
         self._pending: OrderedDict[tuple[int, int, int], _Pending] = OrderedDict()
         self._retrier: asyncio.Task | None = None
+        self._locks = [asyncio.Lock() for _ in range(64)]  # a person's ratings go through locks[id % 64]
 
     def _tag(self, user_id: int) -> str:
         """A person in the log: the pseudonym of the job log, never the id."""
@@ -103,7 +104,12 @@ class Ratings(commands.Cog):
         if piece_id is None:
             return
         if item.added:
-            await db.upsert_rating(self.bot.db, piece_id, item.user_id, item.value)
+            cap = self.bot.config.ratings_per_day or None  # ratings one person may add a day (0: no cap)
+            # one person's ratings are counted and added one at a time, so a burst of them cannot pass the cap
+            async with self._locks[item.user_id % len(self._locks)]:
+                stored = await db.upsert_rating(self.bot.db, piece_id, item.user_id, item.value, daily_cap=cap)
+            if not stored:
+                log.info("rating by %s not stored: %d ratings today already", self._tag(item.user_id), cap)
         else:
             await db.delete_rating(self.bot.db, piece_id, item.user_id, item.value)
 

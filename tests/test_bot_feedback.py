@@ -11,7 +11,7 @@ import db
 from bot import build
 from composer.feedback.export import export_ratings
 from composer.feedback.records import rater_hash, read_records
-from tests.test_bot_e2e import OTHER_USER, _config, _posted, _wait_rating, fake  # noqa: F401  (fixture)
+from tests.test_bot_e2e import OTHER_USER, _config, _posted, _wait_rating
 
 
 def _copy_version(tiny_checkpoint, models, name, version):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import time
@@ -48,6 +49,13 @@ def piece_from_row(row: db.PieceRow) -> Piece:
     """Rebuild a stored piece from its MIDI (lossless for Mozart's own exports) and parameters."""
     return stored_piece(row.midi, style=row.style, seed=row.seed, model_version=row.model_version,
                         params=row.params, source=f"piece {row.id}")
+
+
+def music_key(piece: Piece) -> str:
+    """What copies of one piece of music share (its notes, tempo and metre; not its sound): a rater's
+    👍 of every copy of it counts once."""
+    shape = f"|{piece.tempo:g}|{piece.time_signature[0]}/{piece.time_signature[1]}|{piece.grid.shape}".encode()
+    return hashlib.sha256(piece.grid.tobytes() + shape).hexdigest()
 
 
 def _basename(piece: Piece, piece_id: int | None) -> str:
@@ -106,16 +114,13 @@ def build_files(result: Result, basename: str, max_bytes: int | None = None) -> 
     return files, notes
 
 
-UPLOAD_STRENGTH = "upload_strength"  # in params: how much of an uploaded file's music the piece re-composed
-
-
 def lineage(row: db.PieceRow) -> dict:
     """What a piece made from ``row`` carries on: the strength of the remix of an upload it descends
     from (a remix at 0.05 is a near-copy of someone's file, and so is everything built on it)."""
     params = row.params or {}
     if row.kind == "remix":
-        return {UPLOAD_STRENGTH: params.get("strength")}
-    return {UPLOAD_STRENGTH: params[UPLOAD_STRENGTH]} if UPLOAD_STRENGTH in params else {}
+        return {db.UPLOAD_STRENGTH: params.get("strength")}
+    return {db.UPLOAD_STRENGTH: params[db.UPLOAD_STRENGTH]} if db.UPLOAD_STRENGTH in params else {}
 
 
 async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind: str,
@@ -129,6 +134,8 @@ async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind
     sound = result.sound  # what was actually used (chip if the SoundFont failed)
     params = {**piece.extra.get("params", {}), **(extra_params or {}), "sound": sound, "key_found": piece.key,
               "sections": piece.sections}
+    if kind != "remix":  # an uploaded file's name stays with the remix of it, never with a copy or what is built on it
+        params = {k: v for k, v in params.items() if k not in db.PERSONAL_PARAMS}
     row_id = None
     try:
         row = await db.create_piece(
@@ -136,7 +143,7 @@ async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind
             seed=int(piece.extra.get("seed", 0)), model_version=piece.extra.get("model_version", "?"),
             midi=result.files.get("mid") or b"", guild_id=interaction.guild_id, channel_id=interaction.channel_id,
             parent_id=parent_id, originality_bars=result.originality_bars, duration_s=piece.seconds,
-            remix_source_id=remix_source_id,
+            remix_source_id=remix_source_id, music_key=music_key(piece),
         )
         row_id = row.id
     except db.DatabaseError:
