@@ -220,3 +220,40 @@ async def test_one_persons_flood_of_buttons_leaves_others_answered(fake, tmp_pat
     longest = max(j["generate_s"] + j["render_s"] for j in flooder if j["outcome"] == "ok")
     assert victim["queued_s"] <= longest + 2.0, (victim, longest)  # behind one job of theirs at most
     assert waited < 60
+
+
+async def test_model_folders_are_offered_to_the_owner_only(fake, tmp_path, tiny_checkpoint):
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_checkpoint, models / "secret-experiment")
+    bot = await build(_config(tmp_path, tiny_checkpoint, models_dir=str(models)))
+    async with fake.running(bot):
+        assert await fake.autocomplete("model load", "name", "", user_id=OTHER_USER) == []
+        assert await fake.autocomplete("model retire", "version", "", user_id=OTHER_USER) == []
+        offered = await fake.autocomplete("model load", "name", "", user_id=fake.owner_id)
+        assert [c["value"] for c in offered] == ["secret-experiment"]
+
+
+def test_the_log_handler_redacts_any_discord_id_left_in_a_line():
+    import io
+
+    from bot import RedactIds
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactIds())
+    logger = logging.getLogger("mozart.test-redact")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("user %s in guild %d, 12 bars at 0.123456789012345678 s", 312345678901234567, 445678901234567890)
+        try:
+            raise ValueError("Key (message_id)=(456789012345678901) already exists")
+        except ValueError:
+            logger.exception("could not store")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "user <id> in guild <id>, 12 bars" in text and "0.123456789012345678" in text
+    assert "456789012345678901" not in text and "(message_id)=(<id>)" in text
