@@ -140,12 +140,13 @@ async def flood(fake, bot, seconds: float) -> None:
             await asyncio.sleep(0)
 
     pressing = asyncio.create_task(press())
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(seconds / 2)  # well into the flood
     flooded = await timed_compose(fake, OTHER)
     await pressing
     refused = sum(1 for c in clicks if c.response is not None and c.response.ephemeral)
-    print(f"flood: {len(clicks)} presses in {seconds:g} s by one person, {refused} refused at once "
-          f"(\"try again in …\"), the rest took their turn")
+    admitted = sum(1 for c in clicks if c.response is not None and c.response.deferred)
+    print(f"flood: {len(clicks)} presses in {seconds:g} s by one person: {admitted} took their turn, {refused} "
+          f"told \"try again in …\", {len(clicks) - admitted - refused} ignored until then")
     print(f"  another person's /compose bars:32: answered in {flooded[0]:.2f} s (idle bot: {idle[0]:.2f} s), "
           f"posted after {flooded[1]:.1f} s (idle bot: {idle[1]:.1f} s)")
     await asyncio.sleep(max(0.0, bot.config.job_timeout_s))  # let the flooder's admitted jobs end

@@ -56,6 +56,8 @@ class Compose(commands.Cog):
         downloads or parses a file waits its turn like the rest. ``post(result)`` replaces the public post
         (stems go privately). ``remix_upload`` (file name, bytes) is kept with the remix once it is made: a
         request that is refused or fails stores nothing of the person's file."""
+        if self.bot.limiter.quiet(interaction.user.id):  # told to try again later, and asking again at once
+            return None  # unanswered: Discord tells them it failed, and the flood costs nothing
         if job is not None:  # a bad request is answered at once, privately, before deferring
             job = await self._checked(job)
         seconds: dict[str, float] = {}  # limited, queued, generate, render, upload: for the job log

@@ -228,7 +228,9 @@ class Studio:
             if self._closed and not self._waiting:
                 return
             tickets = self._take()
-            if not tickets:
+            if not tickets:  # only jobs of people already using their share of the workers: wait for a change
+                self._wakeup.clear()
+                await self._wakeup.wait()
                 continue
             self._running += len(tickets)
             self._owners.update(t.job.owner for t in tickets if t.job.owner is not None)
@@ -268,6 +270,7 @@ class Studio:
                 self._running -= len(tickets)
                 self._owners.subtract(t.job.owner for t in tickets if t.job.owner is not None)
                 self._owners += collections.Counter()  # drops the people with none running
+                self._wakeup.set()  # a held job of this person may start now
                 self._recent.extend([(time.monotonic() - started) / len(tickets)] * len(tickets))
 
     async def _run_isolated(self, index: int, tickets: list[_Ticket]) -> list[tuple[Result | None, Exception | None]]:
@@ -297,13 +300,16 @@ class Studio:
     def _take(self) -> list[_Ticket]:
         """The next ticket, and with ``batch`` > 1 the next waiting compositions of the same version.
 
-        The next is the oldest of the person with the fewest jobs running: one person's many jobs never
-        hold everyone else back by more than one job's time (their own limits keep them at a few)."""
+        The next is the oldest of the person with the fewest jobs running, and one person runs on at most
+        ``workers - 1`` workers at once: one person's many jobs never hold everyone else back."""
         for ticket in [t for t in self._waiting if t.future.done()]:  # the caller gave up
             self._waiting.remove(ticket)
-        if not self._waiting:
+        # one person never holds every worker: with 2 workers, one is always free for someone else
+        share = max(1, self.workers - 1)
+        ready = [t for t in self._waiting if t.job.owner is None or self._owners[t.job.owner] < share]
+        if not ready:
             return []
-        first = min(self._waiting, key=lambda t: self._owners[t.job.owner] if t.job.owner is not None else 0)
+        first = min(ready, key=lambda t: self._owners[t.job.owner] if t.job.owner is not None else 0)
         self._waiting.remove(first)
         tickets = [first]
         if self.batch > 1 and first.job.request is not None:

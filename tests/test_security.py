@@ -135,11 +135,23 @@ async def test_own_ratings_and_a_flood_of_ratings_do_not_count(fake, tmp_path, t
         assert (await db.like_ratio_by_model_version(bot.db))[rows[0].model_version][1:] == (0, 0)
         for message in messages:
             await fake.react(message.id, "👍", user_id=OTHER_USER)
-        await _wait_rating(bot, rows[1].id, OTHER_USER, 1)
+
+        async def stored():
+            from sqlalchemy import select
+
+            async with bot.db() as session:
+                rated = set((await session.execute(select(db.Rating.piece_id).where(
+                    db.Rating.user_id == OTHER_USER))).scalars())
+            return [row for row in rows if row.id in rated]
+
+        deadline = time.monotonic() + 10
+        while len(await stored()) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)
-        assert await db.rating_counts(bot.db, rows[2].id) == (0, 0)  # the third of the day is not stored
-        await fake.react(messages[0].id, "👎", user_id=OTHER_USER)  # changing one is free
-        await _wait_rating(bot, rows[0].id, OTHER_USER, -1)
+        kept = await stored()
+        assert len(kept) == 2  # the third of the day is not stored (whichever came third)
+        await fake.react(kept[0].message_id, "👎", user_id=OTHER_USER)  # changing one is free
+        await _wait_rating(bot, kept[0].id, OTHER_USER, -1)
 
 
 async def test_forget_me_takes_down_the_posts_and_where_they_were(fake, tmp_path, tiny_checkpoint):
@@ -204,7 +216,7 @@ async def test_one_persons_flood_of_buttons_leaves_others_answered(fake, tmp_pat
                 await asyncio.sleep(0.01)
 
         flooding = asyncio.create_task(flood())
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(2.0)
         started = time.monotonic()
         other = await fake.slash("compose", {"style": "bach", "bars": 4})
         response = await other.wait_response(3)
@@ -214,7 +226,8 @@ async def test_one_persons_flood_of_buttons_leaves_others_answered(fake, tmp_pat
         await flooding
     jobs = _jobs(caplog)
     flooder = [j for j in jobs if j["kind"] != "compose"]
-    assert presses > 20 and sum(j["outcome"] == "TooManyWaitingError" for j in flooder) > 10
+    refused = sum(j["outcome"] == "TooManyWaitingError" for j in flooder)
+    assert presses > 20 and refused >= 1  # told once to try again later; the presses after that go unanswered
     assert sum(j["outcome"] == "ok" for j in flooder) <= 8  # their limits held: a few at a time
     victim = next(j for j in jobs if j["style"] == "bach")
     longest = max(j["generate_s"] + j["render_s"] for j in flooder if j["outcome"] == "ok")
