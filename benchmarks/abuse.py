@@ -162,7 +162,10 @@ async def memory(fake, bot) -> None:
     remix = await fake.slash("remix", {"midi": Upload("slow-8-4.mid", to_midi(source)), "style": "doom"},
                              user_id=OTHER)
     message = await _posted(fake, remix)
-    row = await db.piece_by_message(bot.db, message.id)
+    row = None
+    while row is None:  # linked to its message a moment after it is posted
+        await asyncio.sleep(0.1)
+        row = await db.piece_by_message(bot.db, message.id)
     print(f"  remix of 64 bars of 8/4 at 20 bpm: posted {row.params['bars']} bars at {row.params['tempo']:g} bpm "
           f"({row.duration_s / 60:.1f} minutes, the most that fits)")
     extend = await fake.click(message.id, "mozart:extend", user_id=OTHER)

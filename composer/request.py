@@ -31,8 +31,8 @@ EXTEND_BARS = 8  # what the bot's extend button adds
 VARIATION_SHARE = 0.25  # share of cells a variation re-composes
 MAX_BEST_OF = 8  # candidates one request may compose to keep the best (``best_of``)
 # The longest music one request may make: 128 bars at 30 bpm would be 17 minutes, hundreds of MB of
-# audio per buffer (stems hold several) and an MP3 over Discord's upload limit. 10 minutes of stems
-# (six renders) peak at about 1 GB in one process (benchmarks/abuse.py).
+# audio per buffer (stems hold several) and an MP3 over Discord's upload limit. 9.9 minutes of stems
+# peaked at 1.19 GiB in the composing process, the bot at 0.49 GiB (benchmarks/abuse.py, 2-core machine).
 MAX_MUSIC_SECONDS = 600
 
 # Forms: name -> (sections, what it sounds like). Repeats of A bring the theme back.
