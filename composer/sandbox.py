@@ -114,9 +114,18 @@ async def call(name: str, *args, timeout_s: float, what: str = "Reading your fil
 
 
 # -- a worker's child: models loaded once, jobs one batch at a time ------------------------------
-def _sandbox_child(conn, folders: dict[str, str], device: str) -> None:
+def _log_setup() -> tuple[int, str | None]:
+    """The parent's log level and format, for a child to log as it does (to the same stderr)."""
+    root = logging.getLogger()
+    formatter = root.handlers[0].formatter if root.handlers else None
+    return root.getEffectiveLevel(), getattr(formatter, "_fmt", None)
+
+
+def _sandbox_child(conn, folders: dict[str, str], device: str, log_setup: tuple[int, str | None]) -> None:
     os.setsid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the bot, which stops its children
+    level, fmt = log_setup
+    logging.basicConfig(level=level, **({"format": fmt} if fmt else {}))
     from composer.generator import Generator, compose_on_one_cpu_thread
     from composer.studio import Studio, _outcome, _warm_up_renderer
 
@@ -178,7 +187,7 @@ class Sandbox:
             return
         ctx = context()
         parent, child = ctx.Pipe()
-        self.process = ctx.Process(target=_sandbox_child, args=(child, self._folders(), self.device),
+        self.process = ctx.Process(target=_sandbox_child, args=(child, self._folders(), self.device, _log_setup()),
                                    name=self.name, daemon=True)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._io, self.process.start)
