@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import db
 from bot import BotConfig, build
 from cogs.utils.limits import ComposeLimits, user_tag
