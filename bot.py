@@ -14,6 +14,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import sys
@@ -27,6 +28,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.utils.limits import ComposeLimits, Limiter
+from composer.studio import JOB_TIMEOUT_S
 from db.engine import DEFAULT_URL
 
 log = logging.getLogger("mozart")
@@ -59,6 +61,10 @@ class BotConfig:
     owner_ids: frozenset[int] = frozenset()  # may use /model; empty: the application's owner
     models_dir: str = "models"  # checkpoint folders `/model load` may serve beside the default
     version_floor: float = 0.1  # each served version gets at least this share of requests
+    job_timeout_s: float = JOB_TIMEOUT_S  # one job's wall-clock limit: past it the work is killed
+    isolate: bool = True  # compose and render in child processes that a deadline can kill (off: threads)
+    upload_days: float = 30  # remix uploads (and their file names) are deleted after this many days
+    ratings_per_day: int = 100  # ratings one person may add in 24 hours; more are not stored
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> BotConfig:
@@ -111,6 +117,9 @@ class BotConfig:
             owner_ids=frozenset(ids("MOZART_OWNER_IDS")),
             models_dir=env.get("MOZART_MODELS_DIR") or cls.models_dir,
             version_floor=min(1.0, max(0.0, number("MOZART_VERSION_FLOOR", cls.version_floor, float))),
+            job_timeout_s=max(1.0, number("MOZART_JOB_TIMEOUT_S", cls.job_timeout_s, float)),
+            upload_days=max(0.0, number("MOZART_UPLOAD_DAYS", cls.upload_days, float)),
+            ratings_per_day=max(0, number("MOZART_RATINGS_PER_DAY", cls.ratings_per_day)),
         )
 
 
@@ -176,11 +185,10 @@ class Mozart(commands.Bot):
         else:
             synced = await self.tree.sync()
         log.info("synced %d slash commands%s", len(synced),
-                 f" to guild {self.config.guild_id}" if self.config.guild_id else " globally")
+                 " to the guild DISCORD_GUILD_ID names" if self.config.guild_id else " globally")
 
     async def on_ready(self) -> None:
-        log.info("ready as %s (id %s) in %d guilds; models %s", self.user, self.user.id, len(self.guilds),
-                 ", ".join(self.studio.versions))
+        log.info("ready as %s in %d guilds; models %s", self.user, len(self.guilds), ", ".join(self.studio.versions))
 
     async def on_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError):
         from cogs.utils.errors import report_error
@@ -278,16 +286,38 @@ class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         data = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
                 "message": record.getMessage()}
-        for key in ("error_id", "user_id", "command", "job"):
+        for key in ("error_id", "user", "command", "job"):
             if hasattr(record, key):
                 data[key] = getattr(record, key)
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            data["exception"] = record.exc_text
         return json.dumps(data)
+
+
+class RedactIds(logging.Filter):
+    """The last guard of "no Discord id in a log line": any 17 to 20 digit number (a snowflake; every
+    user, server, channel and message id since 2015) in a line, its traceback included, becomes
+    ``<id>``. The bot's own lines name people by pseudonym (``user_tag``) and never need it."""
+
+    SNOWFLAKE = re.compile(r"(?<![\d.])\d{17,20}(?!\d)")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.SNOWFLAKE.sub("<id>", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = self.SNOWFLAKE.sub("<id>", text)
+            record.exc_info = None  # the redacted text above is what is printed
+        return True
 
 
 def setup_logging(fmt: str | None = None) -> None:
     handler = logging.StreamHandler()
+    handler.addFilter(RedactIds())
     if (fmt or os.environ.get("LOG_FORMAT", "text")) == "json":
         handler.setFormatter(_JsonFormatter())
     else:
@@ -319,7 +349,8 @@ async def build(config: BotConfig) -> Mozart:
         # several bot processes may serve one person: their limits are kept in the queue's Redis
         shared = SharedLimits(redis_client(config.queue_url), config.limits)
     else:
-        service = Studio(generator, workers=config.workers, max_queue=config.max_queue, batch=config.batch)
+        service = Studio(generator, workers=config.workers, max_queue=config.max_queue, batch=config.batch,
+                         isolate=config.isolate, job_timeout_s=config.job_timeout_s)
     limiter = Limiter(config.limits, job_seconds=service.typical_job_seconds, shared=shared)
     versions = Versions(service, sessions, config.models_dir, floor=config.version_floor, device=config.device)
     await versions.restore()

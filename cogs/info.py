@@ -4,6 +4,7 @@ re-posting a stored piece."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import discord
 from discord import app_commands
@@ -36,11 +37,13 @@ Same seed + same options = the same piece, so you can share recipes."""
 
 STATS_DAYS = 7  # "of the week"
 STATS_TOP = 5
+STATS_CACHE_S = 60.0  # /stats counts every piece and rating: once a minute per server is enough
 
 
 class Info(commands.Cog):
     def __init__(self, bot):
         self.bot = bot
+        self._stats_cache: dict[int | None, tuple[float, db.PublicStats]] = {}  # guild -> (when, stats)
 
     @app_commands.command(name="styles")
     async def styles(self, interaction: discord.Interaction):
@@ -65,11 +68,24 @@ class Info(commands.Cog):
         """How to use Mozart."""
         await interaction.response.send_message(HELP, ephemeral=True)
 
+    async def _stats(self, guild_id: int | None) -> db.PublicStats:
+        """This server's statistics, computed at most once every ``STATS_CACHE_S`` seconds."""
+        now = time.monotonic()
+        cached = self._stats_cache.get(guild_id)
+        if cached is not None and now - cached[0] < STATS_CACHE_S:
+            return cached[1]
+        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=STATS_DAYS)
+        stats = await db.public_stats(self.bot.db, since=since, top=STATS_TOP, guild_id=guild_id)
+        if len(self._stats_cache) > 1000:
+            self._stats_cache.clear()
+        self._stats_cache[guild_id] = (now, stats)
+        return stats
+
     @app_commands.command(name="stats")
     async def stats(self, interaction: discord.Interaction):
         """Pieces made, the most liked styles and the top pieces of the week."""
-        since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=STATS_DAYS)
-        stats = await db.public_stats(self.bot.db, since=since, top=STATS_TOP)
+        # Top pieces are this server's only: a piece made in another server or a DM is never linked here.
+        stats = await self._stats(interaction.guild_id)
         embed = discord.Embed(title="Mozart so far", colour=discord.Colour.blurple(),
                               description=f"**{stats.pieces}** pieces composed · {stats.ratings} ratings "
                                           f"(👍 {stats.likes} · 👎 {stats.dislikes})")
@@ -79,8 +95,10 @@ class Info(commands.Cog):
         top = [f"#{rated.piece.id} `{rated.piece.style}` 👍 {rated.likes} · 👎 {rated.dislikes}"
                + (f" · [listen]({_jump_url(rated.piece)})" if rated.piece.message_id else "")
                for rated in stats.top_pieces]
-        embed.add_field(name=f"Top pieces of the last {STATS_DAYS} days",
-                        value="\n".join(top) or "None liked yet: react 👍 to the ones you enjoy!", inline=False)
+        embed.add_field(name=f"Top pieces of the last {STATS_DAYS} days" + (" here" if interaction.guild_id else ""),
+                        value="\n".join(top) or ("None liked yet: react 👍 to the ones you enjoy!"
+                                                 if interaction.guild_id else "Ask in a server to see its top pieces."),
+                        inline=False)
         await interaction.response.send_message(embed=embed)
 
     @app_commands.command(name="piece")
@@ -88,9 +106,10 @@ class Info(commands.Cog):
     @app_commands.choices(sound=SOUND_CHOICES)
     async def piece(self, interaction: discord.Interaction, id: app_commands.Range[int, 1], sound: str | None = None):
         """Post a stored piece again."""
-        row = await db.get_piece(self.bot.db, id)
+        # Only a piece of this server, or one's own: pieces of other servers and of DMs stay where they were made.
+        row = await db.piece_in_reach(self.bot.db, id, user_id=interaction.user.id, guild_id=interaction.guild_id)
         if row is None:
-            raise UserError(f"There is no piece #{id}.")
+            raise UserError(f"There is no piece #{id} here. I can post pieces made in this server, or your own.")
         job = job_from_row(row, piece=piece_from_row(row), sound=sound or sound_of(row))
         await self.bot.get_cog("Compose").make(interaction, job, kind="resound", parent_id=row.id)
 

@@ -71,6 +71,8 @@ class Models(commands.Cog):
 
     @load.autocomplete("name")
     async def load_autocomplete(self, interaction: discord.Interaction, current: str):
+        if not await self.bot.is_owner(interaction.user):  # the folders on the bot's disk are the owner's business
+            return []
         return [app_commands.Choice(name=n, value=n) for n in self.bot.versions.available()
                 if current.lower() in n.lower()][:25]
 
@@ -88,6 +90,8 @@ class Models(commands.Cog):
 
     @retire.autocomplete("version")
     async def retire_autocomplete(self, interaction: discord.Interaction, current: str):
+        if not await self.bot.is_owner(interaction.user):
+            return []
         return [app_commands.Choice(name=v, value=v) for v in self.bot.studio.versions if current.lower() in v.lower()][:25]
 
 

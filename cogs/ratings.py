@@ -13,6 +13,7 @@ import discord
 from discord.ext import commands
 
 import db
+from cogs.utils.limits import user_tag
 from cogs.utils.posting import RATING_VALUES
 
 log = logging.getLogger("mozart.ratings")
@@ -47,6 +48,11 @@ class Ratings(commands.Cog):
         # (message id, user id, value) -> latest action
         self._pending: OrderedDict[tuple[int, int, int], _Pending] = OrderedDict()
         self._retrier: asyncio.Task | None = None
+        self._locks = [asyncio.Lock() for _ in range(64)]  # a person's ratings go through locks[id % 64]
+
+    def _tag(self, user_id: int) -> str:
+        """A person in the log: the pseudonym of the job log, never the id."""
+        return user_tag(user_id, self.bot.config.log_salt)
 
     async def cog_unload(self) -> None:
         if self._retrier is not None:
@@ -90,7 +96,7 @@ class Ratings(commands.Cog):
             log.warning("database refused a rating (%s); keeping it to retry", type(e).__name__)
             self._hold(key, item)
         except db.DatabaseError:
-            log.exception("rating %+d by %s (%s) was not stored", value, payload.user_id,
+            log.exception("rating %+d by %s (%s) was not stored", value, self._tag(payload.user_id),
                           "added" if added else "removed")
 
     async def _store(self, item: _Pending) -> None:
@@ -98,7 +104,12 @@ class Ratings(commands.Cog):
         if piece_id is None:
             return
         if item.added:
-            await db.upsert_rating(self.bot.db, piece_id, item.user_id, item.value)
+            cap = self.bot.config.ratings_per_day or None  # ratings one person may add a day (0: no cap)
+            # one person's ratings are counted and added one at a time, so a burst of them cannot pass the cap
+            async with self._locks[item.user_id % len(self._locks)]:
+                stored = await db.upsert_rating(self.bot.db, piece_id, item.user_id, item.value, daily_cap=cap)
+            if not stored:
+                log.info("rating by %s not stored: %d ratings today already", self._tag(item.user_id), cap)
         else:
             await db.delete_rating(self.bot.db, piece_id, item.user_id, item.value)
 
@@ -106,7 +117,7 @@ class Ratings(commands.Cog):
         self._pending[key] = item
         while len(self._pending) > PENDING_MAX:
             _, dropped = self._pending.popitem(last=False)
-            log.error("too many ratings waiting for the database: dropped one by %s", dropped.user_id)
+            log.error("too many ratings waiting for the database: dropped one by %s", self._tag(dropped.user_id))
         if self._retrier is None or self._retrier.done():
             self._retrier = asyncio.create_task(self._retry(), name="ratings-retry")
 
@@ -122,12 +133,12 @@ class Ratings(commands.Cog):
                 except PASSING:
                     failures += 1
                     if time.monotonic() - item.since > PENDING_GIVE_UP_S:
-                        log.error("rating by %s dropped after %d s without a database", item.user_id,
+                        log.error("rating by %s dropped after %d s without a database", self._tag(item.user_id),
                                   PENDING_GIVE_UP_S)
                         self._pending.pop(key, None)
                     break
                 except db.DatabaseError:
-                    log.exception("held rating by %s was not stored", item.user_id)
+                    log.exception("held rating by %s was not stored", self._tag(item.user_id))
                 if self._pending.get(key) is item:  # not replaced by a newer action meanwhile
                     self._pending.pop(key)
                 failures = 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import PurePath
 
@@ -13,7 +12,6 @@ from discord.ext import commands
 from cogs.utils.errors import UserError
 from cogs.utils.options import DEFAULT_SOUND, SOUND_CHOICES, SOUND_HELP, STRENGTH, choice_list, default, describe
 from composer.request import KEEP_PRESETS, GenerationRequest, remix_request
-from composer.midi_io import import_midi
 from composer.studio import Job
 
 log = logging.getLogger("mozart.remix")
@@ -44,19 +42,23 @@ class Remix(commands.Cog):
         if midi.size > config.max_upload_bytes:
             raise UserError(f"'{midi.filename}' is {midi.size / 1e6:.1f} MB; the limit is "
                             f"{config.max_upload_bytes / 1e6:.1f} MB.")
-        await interaction.response.defer(thinking=True)
-        try:
-            data = await midi.read()
-        except discord.HTTPException:
-            raise UserError("I could not download the attachment. Please try again.") from None
-        if len(data) > config.max_upload_bytes:  # the declared size may lie
-            raise UserError(f"'{midi.filename}' is larger than {config.max_upload_bytes / 1e6:.1f} MB.")
-        source = await asyncio.to_thread(import_midi, data, max_bytes=config.max_upload_bytes,
-                                         crop_bars=config.max_remix_bars, title=PurePath(midi.filename).stem)
-        request = remix_request(source, style, keep=words, strength=strength)
-        await self.bot.get_cog("Compose").make(
-            interaction, Job(request=request, sound=sound), kind="remix", remix_upload=(midi.filename, data),
-            extra_params={"source_file": midi.filename, "source_bars": source.n_bars})
+
+        async def load():
+            """Once the person's turn has come: download, then parse in a child process (never here)."""
+            try:
+                data = await midi.read()
+            except discord.HTTPException:
+                raise UserError("I could not download the attachment. Please try again.") from None
+            if len(data) > config.max_upload_bytes:  # the declared size may lie
+                raise UserError(f"'{midi.filename}' is larger than {config.max_upload_bytes / 1e6:.1f} MB.")
+            source = await self.bot.studio.parse_midi(data, max_bytes=config.max_upload_bytes,
+                                                      crop_bars=config.max_remix_bars,
+                                                      title=PurePath(midi.filename).stem)
+            request = remix_request(source, style, keep=words, strength=strength)
+            return (Job(request=request, sound=sound), {"source_file": midi.filename, "source_bars": source.n_bars},
+                    (midi.filename, data))
+
+        await self.bot.get_cog("Compose").make(interaction, None, kind="remix", load=load)
 
     @remix.autocomplete("style")
     async def style_autocomplete(self, interaction: discord.Interaction, current: str):

@@ -162,6 +162,7 @@ class Generator:
         self.catalog = StyleCatalog.from_meta(meta)
         self.none_game = meta.model.n_games
         self.none_composer = meta.model.n_composers
+        self.folder: Path | None = None  # the model folder it was loaded from (``load``): a child process loads it too
 
     @classmethod
     def load(cls, path=None, device: str = "auto") -> Generator:
@@ -185,7 +186,9 @@ class Generator:
 
             reward = RewardModel.load(folder / REWARD)
         textures = TextureBank.load(folder / TEXTURES) if (folder / TEXTURES).exists() else None
-        return cls(model, meta, dev, originality, draft, reward, textures)
+        generator = cls(model, meta, dev, originality, draft, reward, textures)
+        generator.folder = folder.resolve()
+        return generator
 
     def originality_of(self, piece: Piece) -> tuple[float, str] | None:
         """Longest span (bars) shared with a training piece, and that piece's id."""

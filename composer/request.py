@@ -30,6 +30,10 @@ MAX_REMIX_BARS = 64  # a remix re-imagines the first bars of a file
 EXTEND_BARS = 8  # what the bot's extend button adds
 VARIATION_SHARE = 0.25  # share of cells a variation re-composes
 MAX_BEST_OF = 8  # candidates one request may compose to keep the best (``best_of``)
+# The longest music one request may make: 128 bars at 30 bpm would be 17 minutes, hundreds of MB of
+# audio per buffer (stems hold several) and an MP3 over Discord's upload limit. 9.9 minutes of stems
+# peaked at 1.19 GiB in the composing process, the bot at 0.49 GiB (benchmarks/abuse.py, 2-core machine).
+MAX_MUSIC_SECONDS = 600
 
 # Forms: name -> (sections, what it sounds like). Repeats of A bring the theme back.
 FORMS: dict[str, tuple[str, str]] = {
@@ -157,6 +161,14 @@ class GenerationRequest:
         return parse_time_signature(self.time_signature or DEFAULT_TIME_SIGNATURE)
 
     @property
+    def music_seconds(self) -> float | None:
+        """How long the music lasts: bars x quarter notes per bar / tempo (None while the tempo is open)."""
+        if self.tempo is None:
+            return None
+        beats, unit = self.meter
+        return self.bars * beats * 4 / unit * 60 / self.tempo
+
+    @property
     def sections(self) -> str:
         """The form's section letters ("" when through-composed)."""
         return FORMS[self.form][0]
@@ -173,6 +185,8 @@ class GenerationRequest:
             raise GenerationParameterError(str(e)) from None
         if fpb > MAX_FRAMES_PER_BAR:
             raise GenerationParameterError(f"Time signature {self.time_signature} has too many beats.")
+        check_music_seconds(self.music_seconds, f"{self.bars} bars of {self.meter[0]}/{self.meter[1]} at "
+                                                f"{self.tempo:g} bpm" if self.tempo else "")
         if self.sections and self.bars < len(self.sections):
             raise GenerationParameterError(
                 f"Form {self.form} needs at least {len(self.sections)} bars (received {self.bars}).")
@@ -229,6 +243,14 @@ class GenerationRequest:
         return self.primer if "rhythm" in self.keep else None
 
 
+def check_music_seconds(seconds: float | None, what: str = "This piece") -> None:
+    """Raise ``GenerationParameterError`` when ``seconds`` of music are more than ``MAX_MUSIC_SECONDS``."""
+    if seconds is not None and seconds > MAX_MUSIC_SECONDS:
+        raise GenerationParameterError(
+            f"{what} would last {seconds / 60:.1f} minutes; the most I make is {MAX_MUSIC_SECONDS / 60:g} minutes "
+            f"of music. Try fewer bars or a faster tempo.")
+
+
 def section_lengths(bars: int, sections: str) -> list[int]:
     """Bars per section: repeats of A all have A's length; other sections share the rest."""
     n = len(sections)
@@ -273,5 +295,14 @@ def remix_request(source: Piece, style: str, keep: tuple[str, ...] = GenerationR
 
 
 def remix_primer(source: Piece) -> Piece:
-    """What a remix starts from: the source's first ``MAX_BARS`` bars, padded to whole bars."""
-    return source.bars(0, min(source.n_bars, MAX_BARS)).pad_to_bars()
+    """What a remix starts from: the source's first ``MAX_BARS`` bars (fewer if they would last more
+    than ``MAX_MUSIC_SECONDS`` at the tempo it is remixed at), padded to whole bars."""
+    return source.bars(0, min(source.n_bars, MAX_BARS, _bars_that_fit(source))).pad_to_bars()
+
+
+def _bars_that_fit(piece: Piece) -> int:
+    """How many of ``piece``'s bars last at most ``MAX_MUSIC_SECONDS`` at the tempo a request from it gets."""
+    spec = GenerationRequest.specs()["tempo"]
+    tempo = min(max(piece.tempo, spec.low), spec.high)
+    quarters = piece.frames_per_bar / T.FRAMES_PER_QUARTER
+    return max(1, int(MAX_MUSIC_SECONDS * tempo / 60 / quarters))

@@ -9,6 +9,8 @@ estimate of when to retry, rather than making people wait minutes in silence.
 from __future__ import annotations
 
 import asyncio
+import collections
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 
 Update = Callable[[str], Awaitable[None] | None]
 
+JOB_TIMEOUT_S = 60.0  # one job's wall-clock limit (MOZART_JOB_TIMEOUT_S): past it the work is killed
+
 
 class QueueFullError(MozartError):
     def __init__(self, retry_after: float):
@@ -56,6 +60,7 @@ class Job:
     sound: str = "chip"
     formats: tuple[str, ...] = DEFAULT_FORMATS
     version: str | None = None  # the model version that composes it (None: the studio's first)
+    owner: int | None = field(default=None, compare=False)  # who asked: turns alternate between people (never sent)
 
 
 @dataclass
@@ -88,7 +93,7 @@ class Studio:
     them can answer any request."""
 
     def __init__(self, generator: Generator, workers: int = 1, max_queue: int = 8, originality=None,
-                 render_fn=None, batch: int = 1):
+                 render_fn=None, batch: int = 1, isolate: bool = False, job_timeout_s: float | None = None):
         self.generators: dict[str, Generator] = {generator.version: generator}  # served versions, oldest first
         self.workers = max(1, workers)
         # Up to this many waiting requests (of one version) are composed together, their forward passes
@@ -98,12 +103,22 @@ class Studio:
         # callable(piece) -> (bars, source id) or None; by default the composing checkpoint's index
         self.originality = originality
         self._render_fn = render_fn
+        # isolate: each worker composes and renders in a child process of its own (``composer.sandbox``),
+        # killed with whatever it started once a job runs past ``job_timeout_s``; the job's callers hear
+        # of it only when the work has stopped. Without isolation the limit is not enforced (a thread
+        # cannot be stopped).
+        self.isolate = isolate
+        self.job_timeout_s = job_timeout_s
+        if isolate and (render_fn is not None or originality is not None):
+            raise ValueError("an isolated studio renders with the real renderer: drop render_fn and originality")
+        self._sandboxes: list = []
         self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="composer",
                                             initializer=compose_on_one_cpu_thread, initargs=(str(generator.device),))
         self._waiting: deque[_Ticket] = deque()
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._running = 0
+        self._owners: collections.Counter = collections.Counter()  # person -> jobs of theirs running
         self._closed = False
         self._recent: deque[float] = deque(maxlen=20)  # seconds per job, for retry estimates
         self._notifications: set[asyncio.Future] = set()
@@ -122,6 +137,9 @@ class Studio:
         """Serve another version beside the others (it must know the same styles)."""
         if generator.version in self.generators:
             raise VersionError(f"Version {generator.version} is already being served.")
+        if self.isolate and generator.folder is None:
+            raise VersionError(f"Version {generator.version} has no model folder for the composing processes "
+                               "to load: load it with Generator.load.")
         if generator.catalog.names() != self.generator.catalog.names():
             raise VersionError(f"Version {generator.version} knows other styles than {self.generator.version}; "
                                "versions served together must share their style labels.")
@@ -136,7 +154,21 @@ class Studio:
         return self.generators.pop(version)
 
     # -- lifecycle -----------------------------------------------------------------------
+    def _folders(self) -> dict[str, str]:
+        """Served version -> its model folder: what a composing process loads."""
+        return {version: str(g.folder) for version, g in self.generators.items()}
+
     async def start(self) -> None:
+        if not self._tasks and self.isolate:
+            from composer.sandbox import Sandbox
+
+            if self.generator.folder is None:
+                raise VersionError(f"Version {self.generator.version} has no model folder for the composing "
+                                   "processes to load: load it with Generator.load.")
+            device = str(self.generator.device)
+            self._sandboxes = [Sandbox(self._folders, device, name=f"composer-{i}") for i in range(self.workers)]
+            await asyncio.gather(*(sandbox.start() for sandbox in self._sandboxes))
+            self._tasks = [asyncio.create_task(self._worker(i), name=f"composer-worker-{i}") for i in range(self.workers)]
         if not self._tasks:
             if self._render_fn is None:  # pay the renderer's one-off costs before the first user does
                 await asyncio.get_running_loop().run_in_executor(self._executor, _warm_up_renderer)
@@ -155,6 +187,7 @@ class Studio:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*(sandbox.close() for sandbox in self._sandboxes), return_exceptions=True)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- submitting ----------------------------------------------------------------------
@@ -187,6 +220,13 @@ class Studio:
         self._wakeup.set()
         return await ticket.future
 
+    async def parse_midi(self, data: bytes, **options) -> Piece:
+        """``import_midi(data, **options)`` in a child process, killed past the job deadline: an uploaded
+        file is parsed by C++ code that must not run in the bot's own process (nor block its loop)."""
+        from composer.sandbox import call
+
+        return await call("import_midi", data, timeout_s=self.job_timeout_s or JOB_TIMEOUT_S, **options)
+
     # -- working -------------------------------------------------------------------------
     async def _worker(self, index: int) -> None:
         loop = asyncio.get_running_loop()
@@ -197,9 +237,12 @@ class Studio:
             if self._closed and not self._waiting:
                 return
             tickets = self._take()
-            if not tickets:
+            if not tickets:  # only jobs of people already using their share of the workers: wait for a change
+                self._wakeup.clear()
+                await self._wakeup.wait()
                 continue
             self._running += len(tickets)
+            self._owners.update(t.job.owner for t in tickets if t.job.owner is not None)
             started = time.monotonic()
             for ticket in tickets:
                 ticket.seconds["queued"] = started - ticket.queued_at
@@ -213,7 +256,9 @@ class Studio:
                 def reporter(ticket):
                     return lambda stage: loop.call_soon_threadsafe(self._notify, ticket.update, stage)
 
-                if len(tickets) == 1:
+                if self.isolate:
+                    outcomes = await self._run_isolated(index, tickets)
+                elif len(tickets) == 1:
                     outcomes = [await loop.run_in_executor(self._executor, _outcome, self._run, tickets[0].job,
                                                            reporter(tickets[0]), tickets[0].seconds)]
                 else:
@@ -232,17 +277,49 @@ class Studio:
                         ticket.future.set_exception(e)
             finally:
                 self._running -= len(tickets)
+                self._owners.subtract(t.job.owner for t in tickets if t.job.owner is not None)
+                self._owners += collections.Counter()  # drops the people with none running
+                self._wakeup.set()  # a held job of this person may start now
                 self._recent.extend([(time.monotonic() - started) / len(tickets)] * len(tickets))
 
+    async def _run_isolated(self, index: int, tickets: list[_Ticket]) -> list[tuple[Result | None, Exception | None]]:
+        """The tickets' jobs in worker ``index``'s child process, within the deadline.
+
+        Past it (or once every caller gave up) the child is killed and reaped before this returns:
+        the callers are told, and their turns given back, only when the work has stopped."""
+        from composer.sandbox import AbandonedError
+
+        served = self.generators
+        jobs = [t.job if t.job.version in served else dataclasses.replace(t.job, version=self.generator.version)
+                for t in tickets]
+        reports = [lambda stage, t=t: self._notify(t.update, stage) for t in tickets]
+        try:
+            outcomes = await self._sandboxes[index].run(jobs, reports, self.job_timeout_s,
+                                                        abandoned=lambda: all(t.future.done() for t in tickets))
+        except AbandonedError:
+            return [(None, AbandonedError()) for _ in tickets]
+        except MozartError as e:  # the deadline, or a child that died: every job of the batch failed
+            return [(None, e) for _ in tickets]
+        for ticket, (result, _) in zip(tickets, outcomes):
+            if result is not None:  # the child's timings, into the caller's dict
+                ticket.seconds.update({k: v for k, v in result.seconds.items() if k != "queued"})
+                result.seconds = ticket.seconds
+        return outcomes
+
     def _take(self) -> list[_Ticket]:
-        """The next ticket, and with ``batch`` > 1 the next waiting compositions of the same version."""
-        first = None
-        while self._waiting and first is None:
-            candidate = self._waiting.popleft()
-            if not candidate.future.done():  # the caller gave up
-                first = candidate
-        if first is None:
+        """The next ticket, and with ``batch`` > 1 the next waiting compositions of the same version.
+
+        The next is the oldest of the person with the fewest jobs running, and one person runs on at most
+        ``workers - 1`` workers at once: one person's many jobs never hold everyone else back."""
+        for ticket in [t for t in self._waiting if t.future.done()]:  # the caller gave up
+            self._waiting.remove(ticket)
+        # one person never holds every worker: with 2 workers, one is always free for someone else
+        share = max(1, self.workers - 1)
+        ready = [t for t in self._waiting if t.job.owner is None or self._owners[t.job.owner] < share]
+        if not ready:
             return []
+        first = min(ready, key=lambda t: self._owners[t.job.owner] if t.job.owner is not None else 0)
+        self._waiting.remove(first)
         tickets = [first]
         if self.batch > 1 and first.job.request is not None:
             for other in list(self._waiting):

@@ -14,7 +14,7 @@ from .engine import DEFAULT_URL, make_engine, make_session_factory
 from .errors import DatabaseBusyError, DatabaseError, DatabaseUnavailableError, PieceNotFoundError
 from .migrate import upgrade, upgrade_sql
 from .job_files import put_job_files, sweep_job_files, take_job_files
-from .models import (PERSONAL_PARAMS, PIECE_KINDS, VERSION_STATES, Base, JobFile, ModelVersion, PieceRow, Rating,
+from .models import (PERSONAL_PARAMS, PIECE_KINDS, UPLOAD_STRENGTH, VERSION_STATES, Base, JobFile, ModelVersion, PieceRow, Rating,
                      RemixSource)
 from .queries import (
     ForgottenData,
@@ -27,8 +27,11 @@ from .queries import (
     create_piece,
     delete_piece,
     delete_rating,
+    expire_uploads,
     forget_user,
+    posts_of_user,
     get_piece,
+    piece_in_reach,
     like_ratio_by_model_version,
     piece_by_message,
     public_stats,
@@ -48,12 +51,12 @@ __all__ = (
     'DEFAULT_URL', 'make_engine', 'make_session_factory',
     'DatabaseError', 'DatabaseBusyError', 'DatabaseUnavailableError', 'PieceNotFoundError',
     'upgrade', 'upgrade_sql',
-    'PIECE_KINDS', 'PERSONAL_PARAMS', 'VERSION_STATES', 'Base', 'PieceRow', 'Rating', 'RemixSource', 'ModelVersion',
+    'PIECE_KINDS', 'PERSONAL_PARAMS', 'UPLOAD_STRENGTH', 'VERSION_STATES', 'Base', 'PieceRow', 'Rating', 'RemixSource', 'ModelVersion',
     'SessionFactory', 'RatedPiece', 'ModelVersionStats', 'ForgottenData', 'PublicStats',
-    'create_piece', 'get_piece', 'attach_message', 'piece_by_message', 'delete_piece',
+    'create_piece', 'get_piece', 'piece_in_reach', 'attach_message', 'piece_by_message', 'delete_piece',
     'upsert_rating', 'delete_rating', 'rating_counts', 'like_ratio_by_model_version', 'rated_pieces',
     'ratings_for_export', 'public_stats',
-    'add_remix_source', 'remix_source_of', 'forget_user', 'user_data_counts',
+    'add_remix_source', 'remix_source_of', 'expire_uploads', 'forget_user', 'posts_of_user', 'user_data_counts',
     'serve_version', 'retire_version', 'serving_versions', 'retired_versions',
     'JobFile', 'put_job_files', 'take_job_files', 'sweep_job_files',
 )

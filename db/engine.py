@@ -43,6 +43,9 @@ def make_engine(url: str = DEFAULT_URL, *, busy_timeout_ms: int = DEFAULT_BUSY_T
             # then SQLSTATE 55P03, retried and raised as DatabaseBusyError; 0 would mean "wait forever"
             settings = kwargs.setdefault('connect_args', {}).setdefault('server_settings', {})
             settings.setdefault('lock_timeout', str(max(1, int(busy_timeout_ms))))
+    # An error's message then leaves out the statement's values ([parameters: ...]): they hold user,
+    # server and channel ids and file names, and errors are logged.
+    kwargs.setdefault('hide_parameters', True)
     engine = create_async_engine(sa_url, **kwargs)
     if sa_url.get_backend_name() == 'sqlite':
         _install_sqlite_pragmas(engine, busy_timeout_ms)

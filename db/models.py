@@ -24,16 +24,20 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ('Base', 'PieceRow', 'Rating', 'RemixSource', 'ModelVersion', 'PIECE_KINDS', 'PERSONAL_PARAMS', 'VERSION_STATES', 'utcnow')
+__all__ = ('Base', 'PieceRow', 'Rating', 'RemixSource', 'ModelVersion', 'PIECE_KINDS', 'PERSONAL_PARAMS', 'UPLOAD_STRENGTH', 'VERSION_STATES', 'utcnow')
 
 # What produced a piece; checked by a CHECK constraint and by queries.create_piece.
 PIECE_KINDS = ('compose', 'remix', 'reroll', 'variation', 'extend', 'resound')
 # ``params`` keys holding what a person gave (an uploaded file's name), not needed to
 # replay a piece: cleared when that person is forgotten, never exported.
 PERSONAL_PARAMS = ('source_file',)
+# ``params`` key of a remix of an uploaded file and of every piece built on one: the share of the
+# upload's music it re-composed (its ``strength``). Low values are near-copies of someone's file.
+UPLOAD_STRENGTH = 'upload_strength'
 # Whether the bot may pick a model version for new pieces; checked by a CHECK constraint.
 VERSION_STATES = ('serving', 'retired')
 
@@ -84,6 +88,7 @@ class PieceRow(Base):
     """One generated piece of music, and the Discord message it was posted in."""
 
     __tablename__ = 'pieces'
+    __mapper_args__ = {'eager_defaults': False}  # an INSERT names only the columns it sets (see music_key)
     __table_args__ = (
         CheckConstraint(
             "kind IN ('compose', 'remix', 'reroll', 'variation', 'extend', 'resound')", name='kind'
@@ -111,6 +116,10 @@ class PieceRow(Base):
     # longest span (in bars) copied verbatim from the training corpus
     originality_bars: Mapped[float | None] = mapped_column(Float)
     duration_s: Mapped[float | None] = mapped_column(Float)
+    # the music itself (grid, tempo, metre): copies of a piece (/piece, a change of sound) share it, so
+    # a rater counts once per music; NULL for pieces stored before it existed (each its own music)
+    # (a server default, so a piece written without one names no such column: older schemas take it too)
+    music_key: Mapped[str | None] = mapped_column(String(64), index=True, server_default=text('NULL'))
 
     parent: Mapped[PieceRow | None] = relationship(remote_side=[id], lazy='raise')
 
@@ -153,7 +162,7 @@ class RemixSource(Base):
     size_bytes: Mapped[int] = mapped_column(Integer)
     midi: Mapped[bytes] = mapped_column(LargeBinary)
     user_id: Mapped[int] = mapped_column(BigInteger, index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)  # expires after
 
     def __repr__(self) -> str:
         return f'<RemixSource id={self.id} filename={self.filename!r} user_id={self.user_id}>'

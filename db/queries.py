@@ -21,7 +21,7 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,6 +37,7 @@ __all__ = (
     'PublicStats',
     'create_piece',
     'get_piece',
+    'piece_in_reach',
     'attach_message',
     'piece_by_message',
     'delete_piece',
@@ -49,7 +50,9 @@ __all__ = (
     'public_stats',
     'add_remix_source',
     'remix_source_of',
+    'expire_uploads',
     'forget_user',
+    'posts_of_user',
     'user_data_counts',
     'serve_version',
     'retire_version',
@@ -103,10 +106,11 @@ class ModelVersionStats(NamedTuple):
 
 
 class ForgottenData(NamedTuple):
-    """What forgetting a person removes: their ratings and uploads; their pieces only lose the author."""
+    """What forgetting a person removes: their ratings and uploads; their pieces lose the author and where
+    they were posted."""
 
     ratings: int  # deleted
-    pieces: int  # kept, with user_id set to NULL
+    pieces: int  # kept, with user_id, guild, channel and message ids set to NULL
     remix_sources: int  # deleted uploads (MIDI files)
 
 
@@ -188,8 +192,11 @@ async def create_piece(
     originality_bars: float | None = None,
     duration_s: float | None = None,
     remix_source_id: int | None = None,
+    music_key: str | None = None,
 ) -> PieceRow:
-    """Store a generated piece; with ``remix_source_id``, link that upload to it in the same transaction."""
+    """Store a generated piece; with ``remix_source_id``, link that upload to it in the same transaction.
+
+    ``music_key`` names the music itself (copies of a piece share it: a rater counts once per music)."""
     if kind not in PIECE_KINDS:
         raise ValueError(f'kind must be one of {", ".join(PIECE_KINDS)} (received {kind!r})')
     if not isinstance(midi, bytes):
@@ -206,6 +213,7 @@ async def create_piece(
             user_id=user_id, guild_id=guild_id, channel_id=channel_id, kind=kind, parent_id=parent_id,
             style=style, params=dict(params), seed=seed, model_version=model_version, midi=midi,
             originality_bars=originality_bars, duration_s=duration_s, created_at=utcnow(),
+            **({'music_key': music_key} if music_key is not None else {}),  # (a column left unset is not written)
         )
         session.add(piece)
         await session.flush()  # assigns piece.id
@@ -232,6 +240,20 @@ async def get_piece(db: SessionFactory, piece_id: int) -> PieceRow | None:
     if not _is_id(piece_id):
         return None
     return await _transaction(db, lambda s: s.get(PieceRow, piece_id), write=False)
+
+
+async def piece_in_reach(db: SessionFactory, piece_id: int, *, user_id: int, guild_id: int | None) -> PieceRow | None:
+    """The piece with that id if ``user_id`` may reach it from where they are: their own, or one made in
+    the server ``guild_id`` (None: a DM, where only their own are). Pieces of other servers and of
+    other people's DMs are None, as if they did not exist."""
+    if not _is_id(piece_id):
+        return None
+    reach = PieceRow.user_id == user_id
+    if guild_id is not None:
+        reach = or_(reach, PieceRow.guild_id == guild_id)
+    return await _transaction(
+        db, lambda s: s.scalar(select(PieceRow).where(PieceRow.id == piece_id, reach)), write=False
+    )
 
 
 async def attach_message(db: SessionFactory, piece_id: int, channel_id: int, message_id: int) -> None:
@@ -281,8 +303,11 @@ def _check_value(value: int) -> None:
         raise ValueError(f'rating value must be 1 or -1 (received {value!r})')
 
 
-async def upsert_rating(db: SessionFactory, piece_id: int, user_id: int, value: int) -> None:
-    """Set ``user_id``'s rating of a piece to ``value`` (+1/-1), replacing an earlier one.
+async def upsert_rating(db: SessionFactory, piece_id: int, user_id: int, value: int, *,
+                        daily_cap: int | None = None) -> bool:
+    """Set ``user_id``'s rating of a piece to ``value`` (+1/-1), replacing an earlier one; False when
+    it was not stored because the person already added ``daily_cap`` ratings in the last 24 hours
+    (changing a rating they gave is always allowed).
 
     One statement (``INSERT ... ON CONFLICT DO UPDATE``) on SQLite and PostgreSQL,
     so concurrent reactions never race into a duplicate-key error.
@@ -292,7 +317,15 @@ async def upsert_rating(db: SessionFactory, piece_id: int, user_id: int, value: 
         raise PieceNotFoundError(piece_id)
     now = utcnow()
 
-    async def work(session: AsyncSession) -> None:
+    async def work(session: AsyncSession) -> bool:
+        if daily_cap is not None:
+            exists = await session.scalar(
+                select(Rating.id).where(Rating.piece_id == piece_id, Rating.user_id == user_id))
+            if exists is None:
+                today = await session.scalar(select(func.count(Rating.id)).where(
+                    Rating.user_id == user_id, Rating.created_at >= now - dt.timedelta(days=1)))
+                if today >= daily_cap:
+                    return False
         dialect = session.get_bind().dialect.name
         if dialect in ('sqlite', 'postgresql'):
             insert = sqlite.insert if dialect == 'sqlite' else postgresql.insert
@@ -303,7 +336,7 @@ async def upsert_rating(db: SessionFactory, piece_id: int, user_id: int, value: 
                 where=Rating.value != stmt.excluded.value,
             )
             await session.execute(stmt)
-            return
+            return True
         rating = await session.scalar(
             select(Rating).where(Rating.piece_id == piece_id, Rating.user_id == user_id).with_for_update()
         )
@@ -313,9 +346,10 @@ async def upsert_rating(db: SessionFactory, piece_id: int, user_id: int, value: 
             rating.value = value
             rating.updated_at = now
         await session.flush()
+        return True
 
     try:
-        await _transaction(db, work)
+        return await _transaction(db, work)
     except sa_exc.IntegrityError as exc:  # the only FK is piece_id
         raise PieceNotFoundError(piece_id) from exc
 
@@ -354,26 +388,49 @@ async def rating_counts(db: SessionFactory, piece_id: int) -> tuple[int, int]:
     return await _transaction(db, work, write=False)
 
 
+# A rating by the piece's own author: kept (it is theirs), but apart from everything that learns or ranks.
+_not_self = or_(PieceRow.user_id.is_(None), Rating.user_id != PieceRow.user_id)
+
+
+def _music(piece_id, music_key) -> str:
+    """What copies of one piece of music share (pieces older than ``music_key`` are their own music)."""
+    return music_key or f'piece:{piece_id}'
+
+
 async def like_ratio_by_model_version(db: SessionFactory) -> dict[str, ModelVersionStats]:
-    """Per model version: how many pieces, likes and dislikes (``.ratio`` = share of likes)."""
+    """Per model version: how many pieces, likes and dislikes (``.ratio`` = share of likes).
+
+    What the versions compete on (Thompson sampling), so it counts what other people think: an author's
+    own ratings are left out, and a rater counts once per music however many copies of it they rated
+    (their latest rating of it)."""
 
     async def work(session: AsyncSession) -> dict[str, ModelVersionStats]:
-        stmt = (
-            select(PieceRow.model_version, func.count(func.distinct(PieceRow.id)), _likes, _dislikes)
-            .outerjoin(Rating, Rating.piece_id == PieceRow.id)
-            .group_by(PieceRow.model_version)
-            .order_by(PieceRow.model_version)
+        pieces = dict((await session.execute(
+            select(PieceRow.model_version, func.count(PieceRow.id)).group_by(PieceRow.model_version))).all())
+        rows = await session.execute(
+            select(PieceRow.model_version, PieceRow.id, PieceRow.music_key, Rating.user_id, Rating.value)
+            .join(Rating, Rating.piece_id == PieceRow.id)
+            .where(_not_self)
+            .order_by(Rating.updated_at, Rating.id)
         )
-        rows = await session.execute(stmt)
-        return {version: ModelVersionStats(int(n), int(l), int(d)) for version, n, l, d in rows}
+        latest: dict[tuple[str, str, int], int] = {}
+        for version, piece_id, music_key, user_id, value in rows:
+            latest[(version, _music(piece_id, music_key), user_id)] = value
+        stats = {version: [int(n), 0, 0] for version, n in pieces.items()}
+        for (version, _, _), value in latest.items():
+            stats.setdefault(version, [0, 0, 0])[1 if value > 0 else 2] += 1
+        return {version: ModelVersionStats(*stats[version]) for version in sorted(stats)}
 
     return await _transaction(db, work, write=False)
 
 
 def _scores(min_value: int):
-    """Subquery: (piece_id, likes, dislikes) of every piece whose net score is at least ``min_value``."""
+    """Subquery: (piece_id, likes, dislikes) of every piece whose net score is at least ``min_value``;
+    its author's own rating does not count."""
     return (
         select(Rating.piece_id, _likes.label('likes'), _dislikes.label('dislikes'))
+        .join(PieceRow, PieceRow.id == Rating.piece_id)
+        .where(_not_self)
         .group_by(Rating.piece_id)
         .having(func.sum(Rating.value) >= min_value)
         .subquery()
@@ -435,10 +492,32 @@ async def remix_source_of(db: SessionFactory, piece_id: int) -> RemixSource | No
     )
 
 
+async def expire_uploads(db: SessionFactory, older_than: dt.timedelta) -> int:
+    """Delete remix uploads stored longer than ``older_than``, and their file names from the remixes
+    (``PERSONAL_PARAMS``); the remixes stay. Returns how many uploads went."""
+
+    async def work(session: AsyncSession) -> int:
+        cutoff = utcnow() - older_than
+        old = (await session.execute(
+            select(RemixSource.id, RemixSource.piece_id).where(RemixSource.created_at < cutoff))).all()
+        if not old:
+            return 0
+        await session.execute(delete(RemixSource).where(RemixSource.id.in_([i for i, _ in old])))
+        pieces = [p for _, p in old if p is not None]
+        for piece_id, params in (await session.execute(
+                select(PieceRow.id, PieceRow.params).where(PieceRow.id.in_(pieces)))).all() if pieces else ():
+            if params and any(key in params for key in PERSONAL_PARAMS):
+                kept = {k: v for k, v in params.items() if k not in PERSONAL_PARAMS}
+                await session.execute(update(PieceRow).where(PieceRow.id == piece_id).values(params=kept))
+        return len(old)
+
+    return await _transaction(db, work)
+
+
 async def forget_user(db: SessionFactory, user_id: int) -> ForgottenData:
     """Forget a person, in one transaction: delete their ratings and uploads, anonymise their pieces.
 
-    Anonymising sets ``user_id`` to NULL and drops ``PERSONAL_PARAMS`` (the uploaded
+    Anonymising sets ``user_id`` and where the piece was posted (server, channel, message) to NULL and drops ``PERSONAL_PARAMS`` (the uploaded
     file's name) from their params. The pieces stay (``user_id`` NULL) with everyone else's ratings of them, and so
     do other people's variations of them.
     """
@@ -452,11 +531,25 @@ async def forget_user(db: SessionFactory, user_id: int) -> ForgottenData:
             if params and any(key in params for key in PERSONAL_PARAMS):
                 kept = {k: v for k, v in params.items() if k not in PERSONAL_PARAMS}
                 await session.execute(update(PieceRow).where(PieceRow.id == piece_id).values(params=kept))
-        pieces = await session.execute(update(PieceRow).where(PieceRow.user_id == user_id).values(user_id=None))
+        # where a piece was posted names its author (Discord shows who asked above the post): cleared too
+        pieces = await session.execute(update(PieceRow).where(PieceRow.user_id == user_id).values(
+            user_id=None, guild_id=None, channel_id=None, message_id=None))
         return ForgottenData(ratings=ratings.rowcount, pieces=pieces.rowcount, remix_sources=sources.rowcount)
 
     _check_user_id(user_id)
     return await _transaction(db, work)
+
+
+async def posts_of_user(db: SessionFactory, user_id: int) -> list[tuple[int, int]]:
+    """(channel id, message id) of every post of ``user_id``'s pieces: what ``/forget-me`` takes down."""
+    _check_user_id(user_id)
+
+    async def work(session: AsyncSession) -> list[tuple[int, int]]:
+        rows = await session.execute(select(PieceRow.channel_id, PieceRow.message_id).where(
+            PieceRow.user_id == user_id, PieceRow.message_id.is_not(None), PieceRow.channel_id.is_not(None)))
+        return [(int(c), int(m)) for c, m in rows]
+
+    return await _transaction(db, work, write=False)
 
 
 async def user_data_counts(db: SessionFactory, user_id: int) -> ForgottenData:
@@ -481,20 +574,23 @@ def _check_user_id(user_id: int) -> None:
 # --- export & public statistics -----------------------------------------------------
 
 
-async def ratings_for_export(db: SessionFactory) -> list[tuple[PieceRow, list[tuple[int, int]]]]:
-    """Every rated piece with its (rater user_id, value) pairs, by piece id then rating id.
+async def ratings_for_export(db: SessionFactory) -> list[tuple[PieceRow, list[tuple[int, int, bool]]]]:
+    """Every rated piece with its (rater user_id, value, rater is the piece's author) triples, by piece id
+    then rating id.
 
     Two queries: the ratings, then the pieces they name. A piece rated after the
     first one was read is left out rather than exported without its ratings.
     """
 
-    async def work(session: AsyncSession) -> list[tuple[PieceRow, list[tuple[int, int]]]]:
-        by_piece: dict[int, list[tuple[int, int]]] = {}
+    async def work(session: AsyncSession) -> list[tuple[PieceRow, list[tuple[int, int, bool]]]]:
+        by_piece: dict[int, list[tuple[int, int, bool]]] = {}
         rows = await session.execute(
-            select(Rating.piece_id, Rating.user_id, Rating.value).order_by(Rating.piece_id, Rating.id)
+            select(Rating.piece_id, Rating.user_id, Rating.value, PieceRow.user_id)
+            .join(PieceRow, PieceRow.id == Rating.piece_id)
+            .order_by(Rating.piece_id, Rating.id)
         )
-        for piece_id, user_id, value in rows:
-            by_piece.setdefault(piece_id, []).append((int(user_id), int(value)))
+        for piece_id, user_id, value, author_id in rows:
+            by_piece.setdefault(piece_id, []).append((int(user_id), int(value), author_id == user_id))
         if not by_piece:
             return []
         pieces = await session.scalars(
@@ -510,9 +606,12 @@ def _like_share(likes: int, dislikes: int) -> float:
     return (likes + 1) / (likes + dislikes + 2)
 
 
-async def public_stats(db: SessionFactory, *, since: dt.datetime, top: int = 5, min_ratings: int = 1) -> PublicStats:
+async def public_stats(db: SessionFactory, *, since: dt.datetime, top: int = 5, min_ratings: int = 1,
+                       guild_id: int | None = None) -> PublicStats:
     """Totals, styles with at least ``min_ratings`` ratings (most liked first) and the ``top``
-    pieces made at/after ``since`` with a positive net score (best first)."""
+    pieces made at/after ``since`` with a positive net score (best first), of the server ``guild_id``
+    only (None: no top pieces; a piece of one server or a DM is never shown in another).
+    Authors' own ratings are left out everywhere."""
     if since.tzinfo is None:
         raise ValueError(f'since must be an aware UTC datetime (received naive {since!r})')
     if top < 0 or min_ratings < 0:
@@ -520,11 +619,13 @@ async def public_stats(db: SessionFactory, *, since: dt.datetime, top: int = 5, 
 
     async def work(session: AsyncSession) -> PublicStats:
         pieces = int(await session.scalar(select(func.count(PieceRow.id))) or 0)
-        ratings, likes, dislikes = (await session.execute(select(func.count(Rating.id), _likes, _dislikes))).one()
+        ratings, likes, dislikes = (await session.execute(
+            select(func.count(Rating.id), _likes, _dislikes).join(PieceRow, PieceRow.id == Rating.piece_id)
+            .where(_not_self))).one()
 
         style_rows = await session.execute(
             select(PieceRow.style, func.count(func.distinct(PieceRow.id)), _likes, _dislikes)
-            .outerjoin(Rating, Rating.piece_id == PieceRow.id)
+            .outerjoin(Rating, and_(Rating.piece_id == PieceRow.id, _not_self))
             .group_by(PieceRow.style)
             .having(func.count(Rating.id) >= min_ratings)
         )
@@ -532,12 +633,12 @@ async def public_stats(db: SessionFactory, *, since: dt.datetime, top: int = 5, 
         styles.sort(key=lambda s: (-_like_share(s[2], s[3]), -s[2], s[0]))
 
         top_pieces: list[RatedPiece] = []
-        if top:
+        if top and guild_id is not None:
             scores = _scores(min_value=1)
             rows = await session.execute(
                 select(PieceRow, scores.c.likes, scores.c.dislikes)
                 .join(scores, scores.c.piece_id == PieceRow.id)
-                .where(PieceRow.created_at >= since)
+                .where(PieceRow.created_at >= since, PieceRow.guild_id == guild_id)
                 .order_by((scores.c.likes - scores.c.dislikes).desc(), scores.c.likes.desc(), PieceRow.id)
                 .limit(top)
             )

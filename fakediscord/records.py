@@ -51,11 +51,13 @@ class SnowflakeFactory:
     def __init__(self) -> None:
         self._last = 0
         self._counter = itertools.count()
+        self.issued: list[int] = []  # every id handed out (users, guild, channels, messages...), oldest first
 
     def __call__(self) -> int:
         ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
         value = (ms << 22) | (next(self._counter) & 0xFFF)
         self._last = value = max(value, self._last + 1)
+        self.issued.append(value)
         return value
 
 

@@ -342,6 +342,10 @@ class FakeDiscord:
             self.users[user_id] = P.user(user_id, name or f'user{user_id}')
         return self.users[user_id]
 
+    def issued_ids(self) -> set[int]:
+        """Every Discord id this fake knows: the snowflakes it issued and the user ids tests chose."""
+        return {*self.snowflake.issued, *self.users, *self.dm_channels, *self.channels, *self.messages}
+
     def dm_channel_id(self, user_id: int | None = None) -> int:
         """The DM channel between the bot and a user (created on first use), e.g. for slash(channel_id=...)."""
         user_id = self.user_id if user_id is None else user_id

@@ -10,6 +10,13 @@
 
 Files (audio, video, MIDI, pictures) are served by the fake Discord itself, at the attachment
 URLs the messages carry, as Discord's CDN serves them.
+
+The page drives a real bot, ``/model load`` included, so only the page itself may use the API:
+a request whose ``Host`` is not the address the page is served on (DNS rebinding), or whose
+``Origin`` is another site's (any web page the developer visits could POST here), is refused
+with 403, and a POST must say it is JSON (``application/json``; a command with a file is
+``multipart/form-data``). A cross-site page cannot send JSON without a CORS preflight, which this
+server never answers, and a browser names the page's origin in every POST it sends.
 """
 
 from __future__ import annotations
@@ -28,8 +35,29 @@ MAX_UPLOAD_BYTES = 25 * 1024 * 1024  # Discord's attachment limit; the bot refus
 PLAYGROUND = web.AppKey("playground", Playground)
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")  # names the page may be reached by (with its port)
+
+
+@web.middleware
+async def same_origin_only(request: web.Request, handler):
+    """Refuse what did not come from the page itself: a foreign Host or Origin, or a POST that is not JSON."""
+    port = request.transport.get_extra_info("sockname")[1] if request.transport else None
+    allowed = {f"{host}:{port}" for host in LOCAL_HOSTS}
+    if request.host not in allowed:
+        raise web.HTTPForbidden(text=f"the playground answers on http://127.0.0.1:{port}/ only")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin not in {f"http://{host}" for host in allowed}:
+        raise web.HTTPForbidden(text="requests from other sites are refused")
+    if request.method == "POST":
+        json_body = request.content_type == "application/json"
+        form = request.path == "/api/command" and request.content_type == "multipart/form-data"
+        if not (json_body or form):
+            raise web.HTTPUnsupportedMediaType(text="send JSON (Content-Type: application/json)")
+    return await handler(request)
+
+
 def make_app(playground: Playground) -> web.Application:
-    app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 64 * 1024)
+    app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 64 * 1024, middlewares=[same_origin_only])
     app[PLAYGROUND] = playground
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC)

@@ -3,6 +3,9 @@ does it, and a tiny checkpoint trained on it, made in seconds."""
 
 from __future__ import annotations
 
+import logging
+import re
+
 import pytest
 
 from composer import tokens as T
@@ -131,3 +134,36 @@ def shipped_generator():
     if not (DEFAULT_MODEL_DIR / "model.safetensors").exists():
         pytest.skip("no shipped model in this checkout")
     return Generator.load(device="cpu")
+
+
+# Loggers that are not the bot's: the fake Discord itself and its web server's access log.
+NOT_THE_BOT = ("fakediscord", "aiohttp.access")
+
+
+def logged_ids(records, ids) -> list[tuple[str, int]]:
+    """(logger, id) for every Discord id in ``ids`` that appears in a log record (message or traceback)."""
+    wanted = {str(i) for i in ids}
+    found = []
+    for record in records:
+        if record.name.startswith(NOT_THE_BOT):
+            continue
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        for number in re.findall(r"\d+", text):
+            if number in wanted:
+                found.append((record.name, int(number)))
+    return found
+
+
+@pytest.fixture
+async def fake(caplog):
+    """A fake Discord (``fakediscord``). Afterwards, every log line the bot wrote at INFO or above (the
+    level it runs at) is scanned for every id the fake issued: users, servers, channels, messages."""
+    from fakediscord import FakeDiscord
+
+    caplog.set_level(logging.INFO)
+    async with FakeDiscord() as server:
+        yield server
+    leaked = logged_ids(caplog.records, server.issued_ids())
+    assert not leaked, f"raw Discord ids in the logs: {leaked}"

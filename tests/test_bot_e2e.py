@@ -10,14 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import db
 from bot import BotConfig, build
 from cogs.utils.limits import ComposeLimits, user_tag
 from composer.request import GenerationRequest
 from composer.midi_io import to_midi
-from fakediscord import FakeDiscord, Upload
+from fakediscord import Upload
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHER_USER = 555_000_111
@@ -28,12 +26,6 @@ def _config(tmp_path, tiny_checkpoint, **overrides) -> BotConfig:
                     checkpoint=str(tiny_checkpoint), device="cpu")
     settings.update(overrides)
     return BotConfig(**settings)
-
-
-@pytest.fixture
-async def fake():
-    async with FakeDiscord() as server:
-        yield server
 
 
 async def _wait_rating(bot, piece_id, user_id, expected, timeout=5.0):
@@ -212,8 +204,8 @@ async def test_a_refused_remix_keeps_nothing_of_the_file(fake, tmp_path, tiny_ch
         message = await _posted(fake, made)
         row = await db.piece_by_message(bot.db, message.id)
         refused = await fake.slash("remix", {"midi": Upload("tune2.mid", to_midi(source)), "style": "bach"})
-        answer = await fake.wait_for(lambda: next((m for m in refused.followups if m.ephemeral), None), 10)
-        assert "try again" in answer.content
+        answer = await refused.wait_response(3)  # refused at once, before anything is downloaded
+        assert answer.ephemeral and "try again" in answer.data["content"]
         async with bot.db() as session:
             kept = (await session.execute(select(db.RemixSource.piece_id, func.count()).group_by(
                 db.RemixSource.piece_id))).all()
@@ -430,7 +422,10 @@ def test_every_variable_the_bot_reads_is_in_the_readme_table():
                         ("MOZART_USER_REFILL_S", defaults.limits.refill_s),
                         ("MOZART_USER_WAITING", defaults.limits.max_waiting),
                         ("MOZART_STALL_WARNING_S", defaults.stall_warning_s),
-                        ("MOZART_VERSION_FLOOR", defaults.version_floor)):
+                        ("MOZART_VERSION_FLOOR", defaults.version_floor),
+                        ("MOZART_JOB_TIMEOUT_S", defaults.job_timeout_s),
+                        ("MOZART_UPLOAD_DAYS", defaults.upload_days),
+                        ("MOZART_RATINGS_PER_DAY", defaults.ratings_per_day)):
         assert documented[name].strip() == f"`{value:g}`", name
     assert documented["MOZART_MODELS_DIR"].strip() == f"`{defaults.models_dir}`"
 

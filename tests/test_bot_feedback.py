@@ -11,7 +11,7 @@ import db
 from bot import build
 from composer.feedback.export import export_ratings
 from composer.feedback.records import rater_hash, read_records
-from tests.test_bot_e2e import OTHER_USER, _config, _posted, _wait_rating, fake  # noqa: F401  (fixture)
+from tests.test_bot_e2e import OTHER_USER, _config, _posted, _wait_rating
 
 
 def _copy_version(tiny_checkpoint, models, name, version):
@@ -86,6 +86,9 @@ async def test_stats_and_privacy_answer(fake, tmp_path, tiny_checkpoint):
         row = await db.piece_by_message(bot.db, message.id)
         await fake.react(message.id, "👍", user_id=OTHER_USER)
         await _wait_rating(bot, row.id, OTHER_USER, 1)
+        cached = (await (await fake.slash("stats")).wait_response(5)).data["embeds"][0]
+        assert "**0** pieces" in cached["description"]  # counted at most once a minute per server
+        bot.get_cog("Info")._stats_cache.clear()  # as a minute later
         embed = (await (await fake.slash("stats")).wait_response(5)).data["embeds"][0]
         assert "**1** pieces" in embed["description"]
         values = " ".join(f["value"] for f in embed["fields"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import math
 import socket
@@ -216,9 +217,9 @@ async def test_200_concurrent_upserts_are_all_stored(sessions):
 
 
 async def test_stats_and_rated_pieces(sessions):
-    good = await new_piece(sessions, model_version='v1')
-    bad = await new_piece(sessions, model_version='v1')
-    await new_piece(sessions, model_version='v2')  # never rated
+    good = await new_piece(sessions, user_id=9, model_version='v1')  # made by 9, rated by others
+    bad = await new_piece(sessions, user_id=9, model_version='v1')
+    await new_piece(sessions, user_id=9, model_version='v2')  # never rated
     for user in (1, 2, 3):
         await db.upsert_rating(sessions, good.id, user, 1)
     await db.upsert_rating(sessions, bad.id, 1, -1)
@@ -252,6 +253,84 @@ async def test_forget_user(sessions):
     assert (await db.get_piece(sessions, mine.id)).user_id is None
     assert (await db.get_piece(sessions, variation.id)).parent_id == mine.id
     assert await db.forget_user(sessions, 1) == (0, 0, 0)
+
+
+async def test_forgetting_clears_where_the_pieces_were_posted(sessions):
+    mine = await new_piece(sessions, user_id=1)
+    await db.attach_message(sessions, mine.id, 20, 777)
+    theirs = await new_piece(sessions, user_id=2)
+    await db.attach_message(sessions, theirs.id, 20, 778)
+    assert await db.posts_of_user(sessions, 1) == [(20, 777)]
+    await db.forget_user(sessions, 1)
+    row = await db.get_piece(sessions, mine.id)
+    assert (row.user_id, row.guild_id, row.channel_id, row.message_id) == (None, None, None, None)
+    assert await db.piece_by_message(sessions, 777) is None  # the post no longer leads to the piece
+    assert (await db.get_piece(sessions, theirs.id)).message_id == 778
+    assert await db.posts_of_user(sessions, 1) == []
+
+
+async def test_a_piece_is_reached_from_its_server_or_by_its_author_only(sessions):
+    here = await new_piece(sessions, user_id=1, guild_id=10)
+    dm = await new_piece(sessions, user_id=1, guild_id=None)
+    assert (await db.piece_in_reach(sessions, here.id, user_id=2, guild_id=10)).id == here.id  # same server
+    assert await db.piece_in_reach(sessions, here.id, user_id=2, guild_id=11) is None  # another server
+    assert await db.piece_in_reach(sessions, here.id, user_id=2, guild_id=None) is None  # 2's DMs
+    assert await db.piece_in_reach(sessions, dm.id, user_id=2, guild_id=10) is None  # 1's DM stays private
+    assert await db.piece_in_reach(sessions, dm.id, user_id=2, guild_id=None) is None
+    assert (await db.piece_in_reach(sessions, dm.id, user_id=1, guild_id=11)).id == dm.id  # their own, anywhere
+    assert (await db.piece_in_reach(sessions, here.id, user_id=1, guild_id=None)).id == here.id
+    assert await db.piece_in_reach(sessions, 2**40, user_id=1, guild_id=10) is None
+
+
+async def test_ratings_that_mean_something(sessions):
+    """Authors' own ratings and copies of one piece of music do not count twice; a daily cap per person."""
+    piece = await new_piece(sessions, user_id=1, music_key='m1')
+    copy = await new_piece(sessions, user_id=1, kind='resound', parent_id=piece.id, music_key='m1')
+    other = await new_piece(sessions, user_id=3, music_key='m2')
+    for rated in (piece, copy):
+        await db.upsert_rating(sessions, rated.id, 1, 1)  # the author, on their own pieces
+        await db.upsert_rating(sessions, rated.id, 2, 1)  # someone else, on both copies
+    await db.upsert_rating(sessions, other.id, 1, -1)
+    assert await db.like_ratio_by_model_version(sessions) == {'v1': (3, 1, 1)}  # 2's 👍 once, 1's 👎 of 3's
+    assert [(r.piece.id, r.likes) for r in await db.rated_pieces(sessions)] == [(piece.id, 1), (copy.id, 1)]
+    stats = await db.public_stats(sessions, since=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc), guild_id=10)
+    assert (stats.ratings, stats.likes, stats.dislikes) == (3, 2, 1)
+    exported = {p.id: r for p, r in await db.ratings_for_export(sessions)}
+    assert exported[piece.id] == [(1, 1, True), (2, 1, False)] and exported[other.id] == [(1, -1, False)]
+    # At most `daily_cap` new ratings a day; changing one already given is free.
+    assert await db.upsert_rating(sessions, other.id, 2, 1, daily_cap=3) is True  # 2's third today
+    extra = await new_piece(sessions, user_id=3)
+    assert await db.upsert_rating(sessions, extra.id, 2, 1, daily_cap=3) is False
+    assert await db.rating_counts(sessions, extra.id) == (0, 0)
+    assert await db.upsert_rating(sessions, other.id, 2, -1, daily_cap=3) is True
+
+
+async def test_stats_show_top_pieces_of_this_server_only(sessions):
+    here = await new_piece(sessions, user_id=1, guild_id=10)
+    elsewhere = await new_piece(sessions, user_id=1, guild_id=11)
+    dm = await new_piece(sessions, user_id=1, guild_id=None)
+    for piece in (here, elsewhere, dm):
+        await db.upsert_rating(sessions, piece.id, 2, 1)
+    since = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+    assert [r.piece.id for r in (await db.public_stats(sessions, since=since, guild_id=10)).top_pieces] == [here.id]
+    assert (await db.public_stats(sessions, since=since, guild_id=None)).top_pieces == []
+
+
+async def test_uploads_expire_with_their_file_names(sessions):
+    from sqlalchemy import update
+
+    fresh = await db.add_remix_source(sessions, user_id=1, filename='new.mid', midi=MIDI)
+    remix = await new_piece(sessions, user_id=1, kind='remix', params={'bars': 8, 'source_file': 'old.mid'})
+    old = await db.add_remix_source(sessions, user_id=1, filename='old.mid', midi=MIDI, piece_id=remix.id)
+    async with sessions.begin() as s:
+        await s.execute(update(db.RemixSource).where(db.RemixSource.id == old.id).values(
+            created_at=db.models.utcnow() - dt.timedelta(days=31)))
+    assert await db.expire_uploads(sessions, dt.timedelta(days=30)) == 1
+    assert await db.remix_source_of(sessions, remix.id) is None
+    assert (await db.get_piece(sessions, remix.id)).params == {'bars': 8}  # the remix stays, without the name
+    async with sessions() as s:
+        assert [r.id for r in (await s.execute(select(db.RemixSource))).scalars()] == [fresh.id]
+    assert await db.expire_uploads(sessions, dt.timedelta(days=30)) == 0
 
 
 # --- failures --------------------------------------------------------------------

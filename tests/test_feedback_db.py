@@ -78,8 +78,10 @@ async def test_database_at_previous_head_upgrades_with_its_rows_intact(database_
 
         await db.upgrade(engine)
         assert await current_revision(engine) == head_revision() != PREVIOUS_HEAD
-        # nothing cascaded away by the table copy, parent links included
-        assert {t: await table_rows(engine, t) for t in before} == before
+        # nothing cascaded away by the table copy, parent links included (columns added since come last, empty)
+        upgraded = {t: await table_rows(engine, t) for t in before}
+        assert {t: [row[:len(before[t][0])] for row in rows] for t, rows in upgraded.items()} == before
+        assert all(row[len(before['pieces'][0]):] == (None,) for row in upgraded['pieces'])  # music_key
         async with engine.connect() as conn:
             diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), db.Base.metadata))
             if not is_postgres(database_url):
@@ -188,13 +190,15 @@ async def test_export_has_no_discord_ids_and_round_trips(sessions, tmp_path):
     assert all(r.midi == MIDI for r in records.values())
     assert (records[a_remix.id].likes, records[a_remix.id].dislikes) == (1, 0)
     assert (records[a_plain.id].likes, records[a_plain.id].dislikes) == (1, 1)
-    assert (records[b_piece.id].likes, records[b_piece.id].dislikes) == (2, 0)
+    assert (records[b_piece.id].likes, records[b_piece.id].dislikes) == (1, 0)  # Bob's own 👍 kept apart
     bob, carol = rater_hash(BOB, 'pepper'), rater_hash(CAROL, 'pepper')
     assert records[a_plain.id].ratings == {bob: -1, carol: 1}
-    assert records[b_piece.id].ratings == {bob: 1, carol: 1}  # the same person, the same hash
+    assert records[b_piece.id].ratings == {carol: 1}  # the same person, the same hash
+    assert records[b_piece.id].author_rating == 1 and records[b_piece.id].author_is_rater
+    assert not records[a_plain.id].author_is_rater and '"author_is_rater": true' in text
     assert records[b_piece.id].style == 'doom' and records[b_piece.id].seed == 2**40 + 7
     assert records[b_piece.id].created_at.endswith('+00:00')
-    assert (summary.pieces, summary.liked, summary.disliked, summary.ratings) == (3, 2, 0, 5)
+    assert (summary.pieces, summary.liked, summary.disliked, summary.ratings) == (3, 2, 0, 4)
     assert summary.versions == ['v1']
 
     await export_ratings(sessions, tmp_path / 'other.jsonl', 'salt2')
@@ -230,6 +234,29 @@ async def test_model_versions_serve_retire_and_serve_again(sessions):
             s.add(db.ModelVersion(name='v3', path='p', state='paused', added_at=db.models.utcnow()))
 
 
+async def test_export_counts_copies_once_and_leaves_near_copies_of_uploads_out(sessions, tmp_path):
+    first = await new_piece(sessions, ALICE, music_key='tune')
+    copy = await new_piece(sessions, BOB, kind='resound', parent_id=first.id, music_key='tune')  # /piece
+    near = await new_piece(sessions, ALICE, kind='remix', params={'bars': 8, 'strength': 0.05})
+    built_on = await new_piece(sessions, ALICE, kind='extend', parent_id=near.id,
+                               params={'bars': 16, db.UPLOAD_STRENGTH: 0.05})
+    free = await new_piece(sessions, ALICE, kind='remix', params={'bars': 8, 'strength': 0.9})
+    for piece in (first, copy, near, built_on, free):
+        await db.upsert_rating(sessions, piece.id, CAROL, 1)
+    await db.upsert_rating(sessions, copy.id, BOB, 1)  # Bob's 👍 of his own copy: the author's, kept apart
+
+    out = tmp_path / 'ratings.jsonl'
+    await export_ratings(sessions, out, 'pepper')
+    records = {r.piece_id: r for r in read_records(out)}
+    assert sorted(records) == [first.id, free.id]  # near-copies of an upload (and what is built on them) left out
+    carol = rater_hash(CAROL, 'pepper')
+    assert records[first.id].ratings == {carol: 1} and records[first.id].copies == 2  # Carol counts once
+    assert records[first.id].author_is_rater  # one copy's author rated it
+    await export_ratings(sessions, out, 'pepper', include_near_copies=True)
+    assert sorted(r.piece_id for r in read_records(out)) == [first.id, near.id, built_on.id, free.id]
+    assert all(r.near_copy == (r.piece_id in (near.id, built_on.id)) for r in read_records(out))
+
+
 # --- /stats ----------------------------------------------------------------------
 
 
@@ -254,16 +281,16 @@ async def test_public_stats_orders_styles_and_picks_the_weeks_top_pieces(session
     await piece('tetris', 0, 0)  # never rated
     s1 = await piece('sonic', 1, 0)  # share 2/3
 
-    stats = await db.public_stats(sessions, since=since, top=5)
+    stats = await db.public_stats(sessions, since=since, top=5, guild_id=GUILD)
     assert (stats.pieces, stats.ratings, stats.likes, stats.dislikes) == (7, 20, 16, 4)
     assert stats.styles == [('doom', 2, 11, 1), ('zelda', 1, 3, 0), ('sonic', 1, 1, 0), ('mario', 2, 1, 3)]
     assert [(r.piece.id, r.likes, r.dislikes) for r in stats.top_pieces] == [(z1.id, 3, 0), (d1.id, 2, 1), (s1.id, 1, 0)]
     assert old_hit.id not in [r.piece.id for r in stats.top_pieces]  # nor m1: net 0
 
-    fewer = await db.public_stats(sessions, since=since, top=1, min_ratings=3)
+    fewer = await db.public_stats(sessions, since=since, top=1, min_ratings=3, guild_id=GUILD)
     assert [s[0] for s in fewer.styles] == ['doom', 'zelda', 'mario']
     assert [r.piece.id for r in fewer.top_pieces] == [z1.id]
-    everything = await db.public_stats(sessions, since=now - dt.timedelta(days=60), min_ratings=0)
+    everything = await db.public_stats(sessions, since=now - dt.timedelta(days=60), min_ratings=0, guild_id=GUILD)
     assert everything.top_pieces[0].piece.id == old_hit.id
     assert ('tetris', 1, 0, 0) in everything.styles  # share 1/2, ahead of mario's 2/6
     assert everything.styles[-2:] == [('tetris', 1, 0, 0), ('mario', 2, 1, 3)]

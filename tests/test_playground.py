@@ -296,3 +296,43 @@ async def test_an_idle_playground_logs_no_warning_across_heartbeats(tmp_path, ti
             await asyncio.sleep(interval / 4)
     assert max(latencies) < interval / 2, latencies  # each ACK was timed from its own heartbeat
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+class _Recorder:
+    """Stands in for the playground: records what reached it."""
+
+    def __init__(self):
+        self.commands: list[str] = []
+
+    async def command(self, text, upload=None):
+        from playground.session import Answer
+
+        self.commands.append(text)
+        return Answer()
+
+
+async def test_the_page_api_refuses_other_sites_other_hosts_and_non_json():
+    """Any page the developer visits could POST `/model load x` to 127.0.0.1; DNS rebinding could reach it
+    under another name. Only the page's own requests (its host, its origin, JSON) reach the bot."""
+    recorder = _Recorder()
+    runner, url = await serve(recorder, listen(0))
+    port = url.rstrip("/").rsplit(":", 1)[1]
+    try:
+        async with aiohttp.ClientSession(base_url=url) as http:
+            async def post(**kwargs):
+                async with http.post("/api/command", **kwargs) as response:
+                    return response.status
+
+            assert await post(json={"text": "/help"}) == 200
+            assert await post(json={"text": "/help"}, headers={"Origin": f"http://127.0.0.1:{port}"}) == 200
+            assert await post(json={"text": "/model load x"}, headers={"Origin": "https://evil.example"}) == 403
+            assert await post(json={"text": "/model load x"}, headers={"Origin": "null"}) == 403
+            assert await post(json={"text": "/model load x"}, headers={"Host": f"evil.example:{port}"}) == 403
+            # a form or text/plain body (what a cross-site <form> can send without asking) is refused
+            assert await post(data='{"text": "/model load x"}', headers={"Content-Type": "text/plain"}) == 415
+            assert await post(data={"text": "/model load x"}) == 415  # application/x-www-form-urlencoded
+            async with http.get("/api/state", headers={"Host": "attacker.example"}) as response:
+                assert response.status == 403
+        assert recorder.commands == ["/help", "/help"]
+    finally:
+        await runner.cleanup()

@@ -14,7 +14,7 @@ from composer.midi_io import to_midi
 from composer.request import GenerationRequest
 from composer.studio import Job
 from fakediscord import Upload
-from tests.test_bot_e2e import _config, _posted, fake  # noqa: F401  (fixture)
+from tests.test_bot_e2e import _config, _posted
 
 
 async def _click(fake, message, custom_id):

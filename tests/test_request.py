@@ -123,3 +123,26 @@ def test_click_options_are_built_from_the_declaration():
     assert refused.exit_code == 2 and "unknown tuba" in refused.output
     help_text = runner.invoke(command, ["--help"]).output
     assert "How sections repeat" in help_text and "rondo" in help_text
+
+
+def test_music_longer_than_the_limit_is_refused_with_a_clear_answer():
+    from composer.errors import GenerationParameterError
+    from composer.request import MAX_MUSIC_SECONDS, extend_request
+
+    slow = GenerationRequest(style="doom", bars=MAX_BARS, tempo=30, time_signature="4/4")
+    assert slow.music_seconds == 1024
+    with pytest.raises(GenerationParameterError, match=r"128 bars of 4/4 at 30 bpm would last 17\.1 minutes; "
+                                                        r"the most I make is 10 minutes"):
+        slow.validate()
+    GenerationRequest(style="doom", bars=MAX_BARS, tempo=60, time_signature="3/4").validate()  # 384 s
+    assert GenerationRequest(bars=40, tempo=120).music_seconds == 80
+    assert GenerationRequest(bars=10, time_signature="6/8", tempo=60).music_seconds == 30
+    # A remix of a slow 8/4 file starts from the bars that fit; extending it stops at the limit.
+    source = _primer(bars=64, time_signature=(8, 4))
+    source.tempo = 20.0
+    remix = remix_request(source, "doom")
+    assert remix.tempo == 30 and remix.bars == 37 and remix.music_seconds <= MAX_MUSIC_SECONDS
+    remix.validate()
+    longer = extend_request(remix.primer, remix, bars=2)
+    with pytest.raises(GenerationParameterError, match="39 bars of 8/4 at 30 bpm would last 10.4 minutes"):
+        longer.validate()

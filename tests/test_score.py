@@ -19,7 +19,7 @@ from composer.midi_io import import_midi, to_midi
 from composer.render import render
 from composer.render import score as S
 from composer.request import GenerationRequest
-from tests.test_bot_e2e import _compose, _config, _posted, fake  # noqa: F401 - fake is a fixture
+from tests.test_bot_e2e import _compose, _config, _posted
 
 METRES = ("4/4", "3/4", "6/8")
 
@@ -130,7 +130,7 @@ def test_render_and_cli_write_the_score_files(generator, tiny_checkpoint, tmp_pa
     assert sum(parts, Counter()) == _midi_notes(import_midi(tmp_path / "bach-1.mid"))
 
 
-async def test_score_option_and_button_post_the_sheet_music(fake, tmp_path, tiny_checkpoint):  # noqa: F811
+async def test_score_option_and_button_post_the_sheet_music(fake, tmp_path, tiny_checkpoint):
     bot = await build(_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
         _, _, message = await _compose(fake, seed=5, score=True)

@@ -23,8 +23,8 @@ import time
 import db
 from composer.errors import MozartError
 from composer.generator import Generator
-from composer.studio import (Job, QueueFullError, Result, ServiceClosedError, Studio, Update, queue_place,
-                             send_update)
+from composer.studio import (JOB_TIMEOUT_S, Job, QueueFullError, Result, ServiceClosedError, Studio, Update,
+                             queue_place, send_update)
 from composer.wire import job_to_wire, result_from_wire
 
 log = logging.getLogger("mozart.queue")
@@ -32,7 +32,7 @@ log = logging.getLogger("mozart.queue")
 QUEUE_NAME = "mozart:compose"
 PROGRESS_PREFIX = "mozart:progress:"  # + job id -> the worker's latest progress text
 PROGRESS_TTL_S = 600
-JOB_TIMEOUT_S = 60  # one job's limit on a worker; a dead worker's job is taken again after this (+10 s)
+# JOB_TIMEOUT_S (composer/studio.py): one job's limit on a worker; a dead worker's job is taken again after it (+10 s)
 JOB_TIMEOUT_VARIABLE = "MOZART_JOB_TIMEOUT_S"  # the same value for the bot and its workers
 MAX_TRIES = 2  # a job whose worker died is composed again once
 POLL_S = 0.25  # how often the bot looks at its job (place, progress, result)

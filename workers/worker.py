@@ -33,6 +33,7 @@ log = logging.getLogger("mozart.worker")
 
 
 RECONNECT_S = 2.0  # after the queue went away, how long to wait before connecting again
+KILL_MARGIN_S = 5.0  # the studio's deadline comes this long (at most a tenth of it) before arq's job_timeout
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,10 @@ async def open_resources(config: WorkerConfig) -> dict:
     engine = db.make_engine(config.database_url)
     await db.upgrade(engine)  # a no-op when the bot already migrated; processes take turns
     generator = await asyncio.to_thread(Generator.load, config.checkpoint, config.device)
-    studio = Studio(generator, workers=config.jobs, max_queue=1_000, batch=config.batch)
+    # The studio kills a job's processes a little before arq would cancel its coroutine (which cannot stop
+    # a thread): the job fails with a message for the person, and this worker takes no job meanwhile.
+    studio = Studio(generator, workers=config.jobs, max_queue=1_000, batch=config.batch, isolate=True,
+                    job_timeout_s=job_timeout_s() - min(KILL_MARGIN_S, 0.1 * job_timeout_s()))
     await studio.start()
     log.info(f"{READY}: model %s on %s, %d job(s) at a time, batches of up to %d", generator.version,
              generator.device, studio.workers, studio.batch)

@@ -31,6 +31,7 @@ jobs_log = logging.getLogger("mozart.jobs")
 
 Clock = Callable[[], float]
 SHARED_POLL_S = 0.5  # how often a request held by the shared limits asks again
+QUIET_MAX_S = 10.0  # after a refusal, the person's requests go unanswered for up to this long
 
 
 class TooManyWaitingError(MozartError):
@@ -187,6 +188,7 @@ class _Person:
         self.active = 0  # granted turns not yet released
         self.waiting: deque[Turn] = deque()
         self.timer: asyncio.TimerHandle | None = None  # the next refill, while someone waits for it
+        self.quiet_until = 0.0  # refused: until then, more requests are ignored (``Limiter.quiet``)
 
 
 class Limiter:
@@ -218,11 +220,20 @@ class Limiter:
             person = self._people[user_id] = _Person(TokenBucket(self.limits.burst, self.limits.refill_s, self.clock))
         must_wait = bool(person.waiting) or not self._may_start(person)
         if must_wait and len(person.waiting) >= self.limits.max_waiting:
-            raise TooManyWaitingError(person.active, len(person.waiting), self.retry_after(person))
+            retry_after = self.retry_after(person)
+            person.quiet_until = self.clock() + min(retry_after, QUIET_MAX_S)
+            raise TooManyWaitingError(person.active, len(person.waiting), retry_after)
         turn = Turn(self, person, user_id)
         person.waiting.append(turn)
         self._pump(person)
         return turn
+
+    def quiet(self, user_id: int) -> bool:
+        """Whether ``user_id`` was just told to try again later and that time has not come: what they ask
+        meanwhile is not even answered (Discord tells them it failed). A flood of presses then costs the
+        bot almost nothing, and everyone else is still answered in time."""
+        person = self._people.get(user_id)
+        return person is not None and self.clock() < person.quiet_until
 
     def retry_after(self, person: _Person) -> float:
         """Seconds until one more request from ``person`` would be allowed to wait (a rough guess)."""
@@ -300,7 +311,7 @@ class Limiter:
 
     def _forget_idle(self) -> None:
         for user_id, person in list(self._people.items()):
-            if not person.active and not person.waiting and person.bucket.full:
+            if not person.active and not person.waiting and person.bucket.full and self.clock() >= person.quiet_until:
                 del self._people[user_id]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import time
@@ -67,6 +68,13 @@ def piece_from_row(row: db.PieceRow) -> Piece:
                         params=row.params, source=f"piece {row.id}")
 
 
+def music_key(piece: Piece) -> str:
+    """What copies of one piece of music share (its notes, tempo and metre; not its sound): a rater's
+    👍 of every copy of it counts once."""
+    shape = f"|{piece.tempo:g}|{piece.time_signature[0]}/{piece.time_signature[1]}|{piece.grid.shape}".encode()
+    return hashlib.sha256(piece.grid.tobytes() + shape).hexdigest()
+
+
 def _basename(piece: Piece, piece_id: int | None) -> str:
     style = (piece.extra.get("style") or "piece").replace("/", "-")
     return f"mozart-{piece_id or 'new'}-{style}"
@@ -97,20 +105,42 @@ def build_embed(piece: Piece, result: Result, piece_id: int | None, sound: str, 
     return embed
 
 
+# What is kept first when the files are over the channel's upload limit: the MIDI (small, every voice),
+# and its beat map, then the audio, the piano roll, a loop's OGG, the score, the video.
+UPLOAD_PRIORITY = ("mid", BEATS_FORMAT, "mp3", "png", "ogg", "musicxml", "score", VIDEO_FORMAT)
+FORMAT_NAMES = {"mid": "MIDI", BEATS_FORMAT: "beat map", "mp3": "MP3", "ogg": "OGG", "png": "piano roll",
+                "score": "score", "musicxml": "MusicXML", VIDEO_FORMAT: "video"}
+
+
 def build_files(result: Result, basename: str, max_bytes: int | None = None) -> tuple[list[discord.File], list[str]]:
-    """(the files to attach, notes for the user): a video over ``max_bytes`` (the channel's
-    upload limit) is left out, with a note, so that the rest can still be posted."""
-    files, notes = [], []
-    for fmt in (*POSTED_FORMATS, *(f for f in result.files if f not in POSTED_FORMATS)):
+    """(the files to attach, notes for the user). Together they must fit ``max_bytes`` (the channel's
+    upload limit): what does not fit is left out, the least needed first, with a note saying so, so
+    that the rest (at least the MIDI) is still posted rather than the post failing."""
+    extra = [f for f in result.files if f not in POSTED_FORMATS]  # layers, stingers: after the rest
+    kept, notes, total = set(), [], 0
+    for fmt in (*UPLOAD_PRIORITY, *(f for f in POSTED_FORMATS if f not in UPLOAD_PRIORITY), *extra):
         data = result.files.get(fmt)
         if data is None:
             continue
-        if fmt == VIDEO_FORMAT and max_bytes is not None and len(data) > max_bytes:
-            notes.append(f"The video ({len(data) / 2**20:.1f} MB) is over this channel's upload limit "
+        if max_bytes is not None and total + len(data) > max_bytes:
+            notes.append(f"The {FORMAT_NAMES.get(fmt, file_ending(fmt))} ({len(data) / 2**20:.1f} MB) is over this "
+                         f"channel's upload limit "
                          f"({max_bytes / 2**20:.0f} MB), so it is not attached; a shorter piece would fit.")
             continue
-        files.append(discord.File(io.BytesIO(data), filename=f"{basename}.{file_ending(fmt)}"))
+        kept.add(fmt)
+        total += len(data)
+    files = [discord.File(io.BytesIO(result.files[fmt]), filename=f"{basename}.{file_ending(fmt)}")
+             for fmt in (*POSTED_FORMATS, *extra) if fmt in kept]
     return files, notes
+
+
+def lineage(row: db.PieceRow) -> dict:
+    """What a piece made from ``row`` carries on: the strength of the remix of an upload it descends
+    from (a remix at 0.05 is a near-copy of someone's file, and so is everything built on it)."""
+    params = row.params or {}
+    if row.kind == "remix":
+        return {db.UPLOAD_STRENGTH: params.get("strength")}
+    return {db.UPLOAD_STRENGTH: params[db.UPLOAD_STRENGTH]} if db.UPLOAD_STRENGTH in params else {}
 
 
 async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind: str,
@@ -124,6 +154,8 @@ async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind
     sound = result.sound  # what was actually used (chip if the SoundFont failed)
     params = {**piece.extra.get("params", {}), **(extra_params or {}), "sound": sound, "key_found": piece.key,
               "sections": piece.sections}
+    if kind != "remix":  # an uploaded file's name stays with the remix of it, never with a copy or what is built on it
+        params = {k: v for k, v in params.items() if k not in db.PERSONAL_PARAMS}
     row_id = None
     try:
         row = await db.create_piece(
@@ -131,7 +163,7 @@ async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind
             seed=int(piece.extra.get("seed", 0)), model_version=piece.extra.get("model_version", "?"),
             midi=result.files.get("mid") or b"", guild_id=interaction.guild_id, channel_id=interaction.channel_id,
             parent_id=parent_id, originality_bars=result.originality_bars, duration_s=piece.seconds,
-            remix_source_id=remix_source_id,
+            remix_source_id=remix_source_id, music_key=music_key(piece),
         )
         row_id = row.id
     except db.DatabaseError:
@@ -154,7 +186,7 @@ async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind
         try:
             await db.attach_message(bot.db, row_id, message.channel.id, message.id)
         except db.DatabaseError:
-            log.exception("could not link piece %s to message %s", row_id, message.id)
+            log.exception("could not link piece %s to its message", row_id)
         for emoji in (LIKE, DISLIKE):
             try:
                 await message.add_reaction(emoji)

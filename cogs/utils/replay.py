@@ -6,27 +6,46 @@ anyone who wants to replay a row: every random choice comes from the stored seed
 
 from __future__ import annotations
 
+import asyncio
+from typing import Awaitable, Callable
+
 import db
 from cogs.utils.errors import UserError
 from cogs.utils.posting import piece_from_row
 from composer.midi_io import import_midi
+from composer.grid import Piece
 from composer.request import GenerationRequest, remix_primer
+
+Parse = Callable[..., Awaitable[Piece]]  # import_midi's arguments -> the piece (Studio.parse_midi)
 
 # A change of sound re-renders its parent; a reroll re-composes its parent's request.
 SAME_MUSIC_AS_PARENT = ("resound", "reroll")
 STARTS_FROM_PARENT = ("variation", "extend")
 
 
-async def request_of(sessions: db.SessionFactory, row: db.PieceRow) -> GenerationRequest:
+async def _parse_here(data: bytes, **options) -> Piece:
+    return await asyncio.to_thread(import_midi, data, **options)
+
+
+async def request_of(sessions: db.SessionFactory, row: db.PieceRow, *, parse: Parse = _parse_here,
+                     user_id: int | None = None) -> GenerationRequest:
     """``row``'s request with its primer: the parent piece (variation, extend), the uploaded
-    file (remix), or its parent's primer (reroll, change of sound)."""
+    file (remix), or its parent's primer (reroll, change of sound).
+
+    An uploaded file is read by ``parse`` (the bot's: in a child process, never on the event loop). With
+    ``user_id``, only that person's own upload may be used: a copy of someone else's remix (``/piece``)
+    can be re-rendered but never composed again from their file."""
     primer = None
     if row.kind == "remix":
         source = await db.remix_source_of(sessions, row.id)
         if source is None:
-            raise UserError("The file this remix started from is no longer stored.")
+            raise UserError("The file this remix started from is no longer stored (uploads are kept for a "
+                            "limited time, or its owner removed it).")
+        if user_id is not None and source.user_id != user_id:
+            raise UserError("This piece was remixed from someone else's file, so only they can compose from it "
+                            "again. Try 🎲 variation or ⏩ extend, which build on the music itself.")
         bars = (row.params or {}).get("bars")
-        primer = remix_primer(import_midi(source.midi, crop_bars=bars, title=source.filename))
+        primer = remix_primer(await parse(source.midi, crop_bars=bars, title=source.filename))
     elif row.kind in STARTS_FROM_PARENT + SAME_MUSIC_AS_PARENT:
         parent = await db.get_piece(sessions, row.parent_id) if row.parent_id else None
         if parent is None:
@@ -34,5 +53,5 @@ async def request_of(sessions: db.SessionFactory, row: db.PieceRow) -> Generatio
         if row.kind in STARTS_FROM_PARENT:
             primer = piece_from_row(parent)
         else:
-            primer = (await request_of(sessions, parent)).primer
+            primer = (await request_of(sessions, parent, parse=parse, user_id=user_id)).primer
     return GenerationRequest.from_params(row.params or {}, primer=primer)

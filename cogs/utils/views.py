@@ -35,6 +35,8 @@ class PieceView(discord.ui.View):
         return row
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.client.limiter.quiet(interaction.user.id):  # told to wait, and pressing again: no answer
+            return False
         row = await self._piece(interaction)
         if row is None:
             return False

@@ -1,7 +1,9 @@
 """`python -m composer ratings export`: the bot's ratings as a ratings file (format in records.py).
 
 Each rated piece becomes one ``RatedRecord``: what replays it (kind, style, model version,
-seed, params, MIDI) and its ratings under salted rater hashes. No Discord id is written:
+seed, params, MIDI) and its ratings under salted rater hashes. An author's rating of their own piece
+is kept apart (``author_rating``: the author-is-rater flag), copies of one piece of music are one
+record, and near-copies of uploaded files are left out unless asked for. No Discord id is written:
 not the raters', not the author's, and no guild, channel or message id either.
 
 The database is only read, never migrated or created: exporting from a wrong path must
@@ -35,21 +37,56 @@ class ExportError(MozartError):
     """The ratings cannot be exported: no such database, not Mozart's, or unreadable."""
 
 
-def record_of(piece: db.PieceRow, ratings: list[tuple[int, int]], salt: str) -> RatedRecord:
-    """One piece and its (rater id, value) pairs as a record, every rater under ``rater_hash``."""
+# A remix that re-composed less than this share of an uploaded file (its strength) is a near-copy of
+# music that may be someone else's: such pieces, and everything built on them, stay out of an export
+# (and so out of fine-tuning) unless asked for.
+NEAR_COPY_STRENGTH = 0.5
+
+
+def near_copy(piece: db.PieceRow) -> bool:
+    """Whether ``piece`` is, or is built on, a remix that kept most of an uploaded file."""
+    from db import UPLOAD_STRENGTH
+
+    params = piece.params or {}
+    strength = params.get(UPLOAD_STRENGTH, params.get("strength") if piece.kind == "remix" else None)
+    return strength is not None and float(strength) < NEAR_COPY_STRENGTH
+
+
+def record_of(piece: db.PieceRow, ratings: list[tuple[int, int, bool]], salt: str) -> RatedRecord:
+    """One piece and its (rater id, value, rater is the author) ratings as a record, every rater under
+    ``rater_hash``; the author's own rating is kept apart (``author_rating``), never among ``ratings``."""
     from db import PERSONAL_PARAMS
 
     params = {k: v for k, v in (piece.params or {}).items() if k not in PERSONAL_PARAMS}
     return RatedRecord(
         piece_id=piece.id, kind=piece.kind, style=piece.style, model_version=piece.model_version,
         seed=int(piece.seed), params=params, midi=bytes(piece.midi),
-        ratings={rater_hash(user_id, salt): int(value) for user_id, value in ratings},
+        ratings={rater_hash(user_id, salt): int(value) for user_id, value, author in ratings if not author},
         created_at=piece.created_at.astimezone(dt.timezone.utc).isoformat(),
+        author_rating=next((int(value) for _, value, author in ratings if author), None),
+        near_copy=near_copy(piece),
     )
 
 
-async def export_ratings(sessions: db.SessionFactory, out: str | Path, salt: str) -> RatingsSummary:
-    """Write every rated piece of the database to ``out`` (JSON lines); what the file holds."""
+def merge_copies(rows: list[tuple[db.PieceRow, list[tuple[int, int, bool]]]]) -> list[tuple[db.PieceRow, list, int]]:
+    """Copies of one piece of music (the same ``music_key``: /piece, a change of sound) as one piece: the
+    first made, with each rater once (their rating of the latest copy they rated); and how many copies."""
+    merged: dict[str, tuple[db.PieceRow, dict[int, tuple[int, int, bool]], list[int]]] = {}
+    for piece, ratings in rows:  # by piece id: the first copy comes first
+        key = piece.music_key or f"piece:{piece.id}"
+        first, by_rater, count = merged.setdefault(key, (piece, {}, [0]))
+        count[0] += 1
+        for user_id, value, author in ratings:
+            by_rater[user_id] = (user_id, value, author or by_rater.get(user_id, (0, 0, False))[2])
+    return [(piece, list(by_rater.values()), count[0]) for piece, by_rater, count in merged.values()]
+
+
+async def export_ratings(sessions: db.SessionFactory, out: str | Path, salt: str, *,
+                         include_near_copies: bool = False) -> RatingsSummary:
+    """Write every rated piece of the database to ``out`` (JSON lines); what the file holds.
+
+    Copies of one piece of music are one record; near-copies of uploaded files are left out unless
+    ``include_near_copies``."""
     import db
 
     if not salt:
@@ -58,8 +95,13 @@ async def export_ratings(sessions: db.SessionFactory, out: str | Path, salt: str
         rows = await db.ratings_for_export(sessions)
     except db.DatabaseError as e:
         raise ExportError(f"The ratings could not be read: {e}") from e
+    records = []
     shown = tqdm(rows, desc="export", unit="piece", disable=None, dynamic_ncols=True, leave=False)  # None: a terminal only
-    records = [record_of(piece, ratings, salt) for piece, ratings in shown]
+    for piece, ratings, copies in merge_copies(shown):
+        record = record_of(piece, ratings, salt)
+        record.copies = copies
+        if include_near_copies or not record.near_copy:
+            records.append(record)
     write_records(out, records)
     return RatingsSummary.of(out, records)
 
@@ -109,7 +151,7 @@ async def _check_tables(engine, url: str) -> None:
                           f"it was never set up (the bot does that on start, or `python -m db upgrade`).")
 
 
-async def export_from_url(url: str, out: str | Path, salt: str) -> RatingsSummary:
+async def export_from_url(url: str, out: str | Path, salt: str, *, include_near_copies: bool = False) -> RatingsSummary:
     """Open the database at ``url`` read-only in spirit (no migration, no new file) and export it."""
     import db
 
@@ -117,7 +159,8 @@ async def export_from_url(url: str, out: str | Path, salt: str) -> RatingsSummar
     engine = db.make_engine(url)
     try:
         await _check_tables(engine, url)
-        return await export_ratings(db.make_session_factory(engine), out, salt)
+        return await export_ratings(db.make_session_factory(engine), out, salt,
+                                    include_near_copies=include_near_copies)
     finally:
         await engine.dispose()
 
@@ -130,7 +173,11 @@ async def export_from_url(url: str, out: str | Path, salt: str) -> RatingsSummar
 @click.option("--salt", envvar=SALT_ENV, show_envvar=True, default=None,
               help="Secret that hashes the raters; the same salt gives the same hashes in every export. "
                    f"Prefer ${SALT_ENV} (an option shows up in the shell history). Default: a fresh random one.")
-def export_command(out: Path, database_url: str | None, salt: str | None) -> None:
+@click.option("--include-near-copies", is_flag=True, default=False,
+              help=f"Also export remixes that re-composed less than {NEAR_COPY_STRENGTH:g} of an uploaded file (and "
+                   "what was built on them): near-copies of music that may be someone else's. Off by default, so "
+                   "fine-tuning never learns from them.")
+def export_command(out: Path, database_url: str | None, salt: str | None, include_near_copies: bool) -> None:
     """Export every rated piece with its 👍/👎 (raters as salted hashes, no Discord ids)."""
     import db
 
@@ -139,7 +186,7 @@ def export_command(out: Path, database_url: str | None, salt: str | None) -> Non
     if fresh_salt:
         salt = secrets.token_hex(16)
     try:
-        summary = asyncio.run(export_from_url(url, out, salt))
+        summary = asyncio.run(export_from_url(url, out, salt, include_near_copies=include_near_copies))
     except MozartError as e:
         raise click.ClickException(str(e)) from None
     versions = ", ".join(summary.versions) or "none"

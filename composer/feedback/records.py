@@ -47,8 +47,16 @@ class RatedRecord:
     seed: int
     params: dict
     midi: bytes
-    ratings: dict[str, int]  # rater hash -> +1 (👍) or -1 (👎)
+    ratings: dict[str, int]  # rater hash -> +1 (👍) or -1 (👎); never the author's own (see author_rating)
     created_at: str = ""  # ISO 8601, UTC
+    author_rating: int | None = None  # the author's 👍/👎 of their own piece, kept apart from ``ratings``
+    copies: int = 1  # pieces of this very music (copies, changes of sound) whose ratings are merged here
+    near_copy: bool = False  # a remix (or built on one) that re-composed little of someone's uploaded file
+
+    @property
+    def author_is_rater(self) -> bool:
+        """Whether the piece's author rated it (their rating is never among ``ratings``)."""
+        return self.author_rating is not None
 
     @property
     def likes(self) -> int:
@@ -71,6 +79,7 @@ class RatedRecord:
         data = asdict(self)
         data["midi"] = base64.b64encode(self.midi).decode("ascii")
         data["likes"], data["dislikes"] = self.likes, self.dislikes
+        data["author_is_rater"] = self.author_is_rater
         return {"format": FORMAT, **data}
 
     @classmethod
