@@ -213,8 +213,10 @@ def test_python_m_playground_serves_the_page_and_stops_on_ctrl_c(tmp_path, tiny_
     busy.close()
     assert refused.returncode != 0 and "already running?" in refused.stderr and "--port 0" in refused.stderr
 
+    # As a terminal starts it: with Ctrl-C's default action. A test run in the background (`pytest &` in a script)
+    # has SIGINT ignored, and a child would inherit that, so Ctrl-C would never reach the playground.
     process = subprocess.Popen([*args, "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=env, cwd=tmp_path)
+                               env=env, cwd=tmp_path, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)  # a full pipe never blocks it
     reader.start()

@@ -6,7 +6,7 @@ no key and count as their own music.
 
 Revision ID: 7a3d9c4e1f20
 Revises: 5e1f0a7c2b9d
-Create Date: 2026-12-10 10:00:00
+Create Date: 2026-12-06 00:00:00
 
 """
 from typing import Sequence, Union
