@@ -467,3 +467,9 @@ def _grid_columns(midi: bytes) -> list[bool]:
 
     grid = import_midi(midi).grid
     return [bool(grid[:, v].any()) for v in range(grid.shape[1])]
+
+
+def test_every_posted_format_has_a_place_when_files_must_fit_the_upload_limit():
+    from cogs.utils.posting import POSTED_FORMATS, UPLOAD_PRIORITY
+
+    assert sorted(UPLOAD_PRIORITY) == sorted(POSTED_FORMATS)  # else a new format would never be attached

@@ -118,7 +118,7 @@ def build_files(result: Result, basename: str, max_bytes: int | None = None) -> 
     that the rest (at least the MIDI) is still posted rather than the post failing."""
     extra = [f for f in result.files if f not in POSTED_FORMATS]  # layers, stingers: after the rest
     kept, notes, total = set(), [], 0
-    for fmt in (*UPLOAD_PRIORITY, *(f for f in POSTED_FORMATS if f not in UPLOAD_PRIORITY), *extra):
+    for fmt in (*UPLOAD_PRIORITY, *extra):  # UPLOAD_PRIORITY orders every posted format
         data = result.files.get(fmt)
         if data is None:
             continue
