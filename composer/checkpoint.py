@@ -30,8 +30,10 @@ ORIGINALITY_INDEX = "originality.npz"  # lead-line n-gram index of the training 
 REWARD = "reward.json"  # the reward model best_of chooses with (composer/feedback/reward.py), when trained
 DRAFT = "draft"  # sub-folder holding a v2 composer's next-frame draft network (a checkpoint itself)
 TEXTURES = "textures.npz"  # the training pieces' bar textures that texture plans are drawn from (texture.py)
+CRITIC_WEIGHTS = "critic.safetensors"  # the realism critic best_of chooses with too (feedback/critic.py), when trained
+CRITIC_CONFIG = "critic.json"  # ... its settings and how well it did
 # What travels with the infiller's weights when a model folder is assembled, shipped or tuned.
-COMPANIONS = (ORIGINALITY_INDEX, REWARD, TEXTURES)
+COMPANIONS = (ORIGINALITY_INDEX, REWARD, TEXTURES, CRITIC_WEIGHTS, CRITIC_CONFIG)
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 
 

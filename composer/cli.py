@@ -28,6 +28,7 @@ COMMANDS = {
     "textures": "composer.texture:textures_command",
     "ratings": "composer.feedback.cli:ratings",
     "finetune": "composer.feedback.finetune:finetune_command",
+    "critic": "composer.feedback.critic:critic_command",
 }
 
 

@@ -35,6 +35,7 @@ from composer.checkpoint import (
     DRAFT,
     ORIGINALITY_INDEX,
     REWARD,
+    CRITIC_CONFIG,
     TEXTURES,
     CheckpointMeta,
     default_checkpoint_path,
@@ -52,6 +53,7 @@ from composer.texture import Groove, Plan, TextureBank, regroove
 
 if TYPE_CHECKING:
     from composer.feedback.reward import RewardModel
+    from composer.feedback.critic import Critic
 
 DRUM_BLEND_SHARE = 0.3  # the composer's weight on drums is blend x this: games bring the groove
 HABITS_STREAM = 1  # the seed's random stream for a style's habits (metre, tempo, key), apart from sampling
@@ -151,12 +153,13 @@ class Generator:
 
     def __init__(self, model: GridModel, meta: CheckpointMeta, device: str | torch.device = "cpu",
                  originality: OriginalityIndex | None = None, draft: GridModel | None = None,
-                 reward: RewardModel | None = None, textures: TextureBank | None = None):
+                 reward: RewardModel | None = None, textures: TextureBank | None = None, critic: Critic | None = None):
         self.model = model.eval()  # the infiller (a bidirectional network, or a v1 causal baseline)
         self.draft = draft.eval() if draft is not None else None  # the next-frame network, when v2
         self.originality = originality  # the training corpus index, when the checkpoint has one
         self.reward = reward  # P(👍) of a piece (feedback/reward.py), when the checkpoint has one: best_of
         self.textures = textures  # the training pieces' bar textures (texture.py), when the checkpoint has them
+        self.critic = critic  # log-odds that a piece is real music (feedback/critic.py), when trained: best_of
         self.meta = meta
         self.device = torch.device(device)
         self.catalog = StyleCatalog.from_meta(meta)
@@ -186,7 +189,12 @@ class Generator:
 
             reward = RewardModel.load(folder / REWARD)
         textures = TextureBank.load(folder / TEXTURES) if (folder / TEXTURES).exists() else None
-        generator = cls(model, meta, dev, originality, draft, reward, textures)
+        critic = None
+        if (folder / CRITIC_CONFIG).exists():
+            from composer.feedback.critic import Critic
+
+            critic = Critic.load(folder)
+        generator = cls(model, meta, dev, originality, draft, reward, textures, critic)
         generator.folder = folder.resolve()
         return generator
 
@@ -218,11 +226,12 @@ class Generator:
         key = request.key or (habits.draw_key(rng) if request.primer is None else None)
         request = request.replace(style=style.name, seed=seed, time_signature=metre, tempo=tempo, key=key)
         request.validate()
-        if request.best_of > 1 and self.reward is None:
+        if request.best_of > 1 and self.reward is None and self.critic is None:
             raise GenerationParameterError(
-                f"best_of needs a reward model to choose with, and model {self.version} has none. Train one from "
-                "exported ratings: python -m composer ratings reward --ratings ratings.jsonl --out reward.json "
-                "--into <this model's folder>; or compose with best_of 1.")
+                f"best_of needs a judge to choose with, and model {self.version} has none. Train the realism critic "
+                "(python -m composer critic train --into <this model's folder>) or a reward model from exported "
+                "ratings (python -m composer ratings reward --ratings ratings.jsonl --out reward.json --into <this "
+                "model's folder>); or compose with best_of 1.")
         return Prepared(request, style)
 
     def generate(self, request: GenerationRequest | Prepared,
@@ -308,17 +317,25 @@ class Generator:
         return max(reversed(attempts), key=notes_per_bar)  # the last attempt wins a tie
 
     def _choose(self, candidates: list[tuple[int, Piece]], prepared: Prepared) -> Piece:
-        """The candidate the reward model rates best (the first on a tie), recording the contest."""
-        scores = [self.reward.predict(piece, prepared.style.name) for _, piece in candidates]
+        """The candidate the judges rate best (the first on a tie), recording the contest. A
+        judge's score is log-odds: the reward model's of a 👍, the critic's of real music; with
+        both, their sum."""
+        pieces = [piece for _, piece in candidates]
+        scores = np.zeros(len(pieces))
+        record: dict = {"candidates": len(candidates), "seeds": [int(seed) for seed, _ in candidates]}
+        if self.reward is not None:
+            liked = np.array([self.reward.log_odds(piece, prepared.style.name) for piece in pieces])
+            scores += liked
+            record["scores"] = [round(float(1 / (1 + np.exp(-z))), 6) for z in liked]  # P(👍) by the reward model
+            record["reward_model"] = self.reward.fingerprint
+        if self.critic is not None:
+            real = self.critic.scores([piece.grid for piece in pieces])
+            scores += real
+            record["realism"] = [round(float(r), 4) for r in real]  # log-odds of real music by the critic
+            record["critic"] = self.critic.fingerprint
         best = int(np.argmax(scores))
-        piece = candidates[best][1]
-        piece.extra["best_of"] = {
-            "candidates": len(candidates),
-            "seeds": [int(seed) for seed, _ in candidates],  # the first is the request's
-            "scores": [round(float(s), 6) for s in scores],  # P(👍) by the reward model
-            "chosen": best,
-            "reward_model": self.reward.fingerprint,
-        }
+        piece = pieces[best]
+        piece.extra["best_of"] = {**record, "chosen": best}
         return piece
 
     # -- composition ---------------------------------------------------------------------

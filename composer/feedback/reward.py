@@ -143,13 +143,21 @@ class RewardModel:
     # -- predictions -----------------------------------------------------------------------
     def predict_features(self, features: dict[str, float], style: str | Style | None) -> float:
         """P(👍) for a piece's ``piece_features``."""
-        return float(_sigmoid(self.bias + self._row(features, style) @ self.weights))
+        return float(_sigmoid(self.log_odds_features(features, style)))
+
+    def log_odds_features(self, features: dict[str, float], style: str | Style | None) -> float:
+        """log P(👍) / P(👎) for a piece's ``piece_features``: what best_of adds to the critic's."""
+        return float(self.bias + self._row(features, style) @ self.weights)
 
     def predict(self, piece: Piece, style: str | Style | None = None) -> float:
         """P(👍) for ``piece`` in ``style`` (default: the style the piece records)."""
+        return float(_sigmoid(self.log_odds(piece, style)))
+
+    def log_odds(self, piece: Piece, style: str | Style | None = None) -> float:
+        """log P(👍) / P(👎) for ``piece`` in ``style`` (default: the style the piece records)."""
         if style is None:
             style = piece.extra.get("style") or "-".join(x for x in (piece.game, piece.composer) if x)
-        return self.predict_features(piece_features(piece), style)
+        return self.log_odds_features(piece_features(piece), style)
 
     def predict_many(self, pieces: Iterable[Piece], style: str | Style | None = None) -> list[float]:
         return [self.predict(p, style) for p in pieces]

@@ -1,0 +1,400 @@
+"""The realism critic: how likely a piece is real music rather than the composer's own.
+
+A small convolutional network reads windows of the grid itself (every voice's tokens,
+embedded; four dilated convolutions over time; mean and max pooled) and gives the log-odds
+that the window is real. A piece's score is the mean over its windows. It is trained apart
+from the evaluation, on purpose:
+
+* **its own features**: it learns from the tokens, where the evaluation's real-vs-generated
+  classifier reads hand-made histograms (``evaluate/style.py``);
+* **its own split**: real windows come from the corpus' *train* split only, generated ones
+  from seeds far from the evaluation's (0-449 judged, 1000-1449 for sampler choices).
+  Its accuracy is checked on held-out generated pieces against the *valid* split.
+
+Every window is transposed by a random -6..+5 semitones while training, so the key a piece
+happens to be in tells nothing. What it is for: ``best_of`` reranking (the generator adds
+its score to the reward model's when both are present) and the rater of the KTO loop
+(``critic rate`` writes ratings that ``finetune`` reads). The evaluation's own classifier
+never chooses or trains anything.
+
+    python -m composer critic train --into composer/default_model      # compose, train, check, save
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm import tqdm
+
+from composer import tokens as T
+from composer.checkpoint import CRITIC_CONFIG, CRITIC_WEIGHTS
+from composer.corpus.store import atomic_write
+from composer.errors import MozartError
+from composer.grid import Piece
+
+__all__ = ["Critic", "CriticConfig", "CriticError", "CriticNet", "train_critic",
+           "windows_of"]
+
+FORMAT = "mozart.critic/1"
+
+
+class CriticError(MozartError):
+    """A critic that cannot be trained from what it was given, or a critic file that cannot be used."""
+
+
+@dataclass
+class CriticConfig:
+    window: int = 64  # frames per window: four 4/4 bars
+    hop: int = 32  # frames between a piece's windows when it is scored
+    embed: int = 12  # per voice
+    channels: int = 64
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 16)
+    dropout: float = 0.1
+    steps: int = 1500
+    batch: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    transpose: int = 6  # random shift in [-transpose, transpose) semitones while training
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CriticConfig:
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise CriticError(f"Unknown critic settings: {', '.join(sorted(unknown))}.")
+        data = dict(data)
+        if "dilations" in data:
+            data["dilations"] = tuple(data["dilations"])
+        return cls(**data)
+
+
+class CriticNet(nn.Module):
+    """(batch, window, 5) tokens -> (batch,) log-odds of real."""
+
+    def __init__(self, cfg: CriticConfig):
+        super().__init__()
+        self.pitched = nn.ModuleList(nn.Embedding(T.PITCHED_VOCAB, cfg.embed) for _ in range(T.DRUM_VOICE))
+        self.drums = nn.Embedding(T.DRUM_VOCAB, cfg.embed)
+        width = cfg.embed * T.N_VOICES
+        layers: list[nn.Module] = [nn.Conv1d(width, cfg.channels, 1)]
+        for d in cfg.dilations:
+            layers += [nn.GELU(), nn.Conv1d(cfg.channels, cfg.channels, 3, padding=d, dilation=d)]
+        self.body = nn.Sequential(*layers)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(2 * cfg.channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = [emb(x[..., v]) for v, emb in enumerate(self.pitched)] + [self.drums(x[..., T.DRUM_VOICE])]
+        h = self.body(torch.cat(parts, -1).transpose(1, 2))  # (B, C, W)
+        pooled = torch.cat([h.mean(2), h.amax(2)], 1)
+        return self.head(self.drop(nn.functional.gelu(pooled))).squeeze(1)
+
+
+def windows_of(grid: np.ndarray, window: int, hop: int) -> np.ndarray:
+    """(n, window, 5) windows of a grid every ``hop`` frames; a grid shorter than a window is
+    padded with rests (so every piece gets at least one)."""
+    grid = np.asarray(grid, np.int64)
+    if len(grid) < window:
+        grid = np.concatenate([grid, np.zeros((window - len(grid), T.N_VOICES), np.int64)])
+    starts = range(0, len(grid) - window + 1, hop)
+    return np.stack([grid[s : s + window] for s in starts])
+
+
+def transpose(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Each window's pitched onsets moved by its own shift (semitones), kept in range; holds,
+    rests and drums unchanged."""
+    pitched = x[..., : T.DRUM_VOICE]
+    moved = (pitched + shift.view(-1, 1, 1)).clamp(T.PITCH_OFFSET, T.PITCHED_VOCAB - 1)
+    pitched = torch.where(pitched >= T.PITCH_OFFSET, moved, pitched)
+    return torch.cat([pitched, x[..., T.DRUM_VOICE :]], -1)
+
+
+@dataclass
+class CriticSummary:
+    """How the critic was made and how well it tells held-out real from generated windows."""
+
+    real_windows: int = 0
+    generated_windows: int = 0
+    heldout_real_pieces: int = 0  # valid split
+    heldout_generated_pieces: int = 0  # generated pieces kept out of training
+    heldout_balanced_accuracy: float = math.nan  # per piece, by the sign of the mean log-odds
+    generator_version: str = ""  # the model whose pieces it learnt to tell apart
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Critic:
+    """The trained network and its config: ``score(piece)`` is the mean log-odds of real."""
+
+    net: CriticNet
+    cfg: CriticConfig
+    summary: CriticSummary = field(default_factory=CriticSummary)
+
+    @torch.no_grad()
+    def scores(self, grids: list[np.ndarray]) -> np.ndarray:
+        """Mean log-odds of real over each grid's windows (higher: more like real music)."""
+        self.net.eval()
+        wins = [windows_of(g, self.cfg.window, self.cfg.hop) for g in grids]
+        logits = self.net(torch.from_numpy(np.concatenate(wins))).numpy()
+        bounds = np.cumsum([0] + [len(w) for w in wins])
+        return np.array([logits[a:b].mean() for a, b in zip(bounds[:-1], bounds[1:])])
+
+    def score(self, piece: Piece) -> float:
+        return float(self.scores([piece.grid])[0])
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the weights: which critic chose a ``best_of`` piece."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for name, tensor in sorted(self.net.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().float().numpy().tobytes())
+        return h.hexdigest()[:12]
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().half().contiguous() for k, v in self.net.state_dict().items()}
+        tmp = folder / (CRITIC_WEIGHTS + ".tmp")
+        save_file(state, str(tmp))
+        tmp.replace(folder / CRITIC_WEIGHTS)
+        doc = {"format": FORMAT, "config": asdict(self.cfg), "summary": _finite(asdict(self.summary))}
+        atomic_write(folder / CRITIC_CONFIG, json.dumps(doc, indent=2).encode())
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Critic:
+        folder = Path(folder)
+        try:
+            doc = json.loads((folder / CRITIC_CONFIG).read_text())
+        except (OSError, ValueError) as e:
+            raise CriticError(f"Cannot read the critic in {folder}: {e}") from e
+        if doc.get("format") != FORMAT:
+            raise CriticError(f"{folder / CRITIC_CONFIG} is not a Mozart critic ({FORMAT}).")
+        cfg = CriticConfig.from_dict(doc["config"])
+        net = CriticNet(cfg)
+        state = {k: v.float() for k, v in load_file(str(folder / CRITIC_WEIGHTS)).items()}
+        net.load_state_dict(state)
+        summary = CriticSummary(**{k: (math.nan if v is None else v) for k, v in doc.get("summary", {}).items()
+                                   if k in CriticSummary.__dataclass_fields__})
+        return cls(net.eval(), cfg, summary)
+
+
+def _finite(d: dict) -> dict:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
+
+
+# -- training --------------------------------------------------------------------------------
+def train_critic(real: list[np.ndarray], generated: list[np.ndarray], cfg: CriticConfig | None = None,
+                 heldout_real: list[np.ndarray] = (), heldout_generated: list[np.ndarray] = (),
+                 quiet: bool = False) -> Critic:
+    """Train on windows of ``real`` and ``generated`` grids (classes balanced per batch),
+    then measure per-piece balanced accuracy on the held-out grids."""
+    import time
+
+    cfg = cfg or CriticConfig()
+    if not real or not generated:
+        raise CriticError("The critic needs real and generated pieces to learn from.")
+    started = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    real_w = np.concatenate([windows_of(g, cfg.window, cfg.hop) for g in real])
+    gen_w = np.concatenate([windows_of(g, cfg.window, cfg.hop) for g in generated])
+    net = CriticNet(cfg)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    half = cfg.batch // 2
+    y = torch.cat([torch.ones(half), torch.zeros(half)])
+    net.train()
+    bar = tqdm(range(cfg.steps), desc="critic", disable=quiet, dynamic_ncols=True, leave=False)
+    for _ in bar:
+        batch = np.concatenate([real_w[rng.integers(len(real_w), size=half)],
+                                gen_w[rng.integers(len(gen_w), size=half)]])
+        x = torch.from_numpy(batch)
+        shift = torch.from_numpy(rng.integers(-cfg.transpose, cfg.transpose, size=len(x)))
+        loss = nn.functional.binary_cross_entropy_with_logits(net(transpose(x, shift)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+    critic = Critic(net.eval(), cfg, CriticSummary(real_windows=len(real_w), generated_windows=len(gen_w)))
+    if len(heldout_real) and len(heldout_generated):
+        is_real = critic.scores(list(heldout_real)) > 0
+        is_gen = critic.scores(list(heldout_generated)) <= 0
+        critic.summary.heldout_balanced_accuracy = float((is_real.mean() + is_gen.mean()) / 2)
+        critic.summary.heldout_real_pieces = len(heldout_real)
+        critic.summary.heldout_generated_pieces = len(heldout_generated)
+    critic.summary.seconds = round(time.perf_counter() - started, 1)
+    return critic
+
+
+# -- the data --------------------------------------------------------------------------------
+GENERATED_SEED = 20000  # far from the evaluation's seeds (0-449 judged, 1000-1449 for sampler choices)
+RATED_SEED = 30000  # the pieces `critic rate` composes for KTO: apart from the critic's own and the evaluation's
+
+
+def compose_generated(generator, n: int, bars: int, styles: list[str] | None, seed: int = GENERATED_SEED,
+                      cache: Path | None = None, quiet: bool = False) -> tuple[list[np.ndarray], list[str]]:
+    """``n`` pieces as the evaluation plans them (styles and forms in turn), from ``seed``:
+    their grids and style names. ``cache`` (an .npz) keeps them, so a second run is free."""
+    from composer.evaluate.plan import EvalConfig, generate_pieces, style_name
+
+    if cache is not None and cache.exists():
+        data = np.load(cache, allow_pickle=False)
+        if int(data["n"]) == n and int(data["bars"]) == bars and int(data["seed"]) == seed:
+            grids = np.split(data["grid"], data["offsets"][1:-1])
+            return [g.astype(np.uint8) for g in grids], [str(s) for s in data["styles"]]
+    cfg = EvalConfig(n=n, bars=bars, styles=styles, seed=seed, quiet=quiet)
+    pieces = generate_pieces(generator, cfg)
+    grids, names = [p.grid for p in pieces], [style_name(p) for p in pieces]
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        offsets = np.cumsum([0] + [len(g) for g in grids])
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, grid=np.concatenate(grids), offsets=offsets, styles=np.array(names), n=n, bars=bars, seed=seed)
+        tmp.replace(cache)
+    return grids, names
+
+
+def real_grids(data: str | Path, mix: dict[str, float], count: int, frames: int, split: str,
+               seed: int = 0) -> list[np.ndarray]:
+    """About ``count`` excerpts of ``split`` in the label proportions of ``mix``."""
+    from composer.evaluate.real import RealData
+
+    real = RealData.load(data, splits=(split,))
+    return [p.grid for p in real.matched_excerpts(mix, count, frames, splits=(split,), seed=seed)]
+
+
+def label_mix(catalog, styles: list[str]) -> dict[str, float]:
+    """Share of each trained label among ``styles`` (a blend counts half to each parent)."""
+    mix: dict[str, float] = {}
+    for name in styles:
+        style = catalog.resolve(name)
+        labels = [x for x in (style.game, style.composer) if x]
+        for label in labels:
+            mix[label] = mix.get(label, 0.0) + 1.0 / len(labels)
+    total = sum(mix.values()) or 1.0
+    return {k: v / total for k, v in mix.items()}
+
+
+# -- the command -----------------------------------------------------------------------------
+@click.group("critic")
+def critic_command() -> None:
+    """The realism critic: a network that tells real music from this composer's, for best_of and KTO."""
+
+
+@critic_command.command("train")
+@click.option("--checkpoint", type=click.Path(file_okay=False, path_type=Path),
+              help="The model whose pieces it learns to tell from real music (default: the shipped model).")
+@click.option("--into", type=click.Path(file_okay=False, path_type=Path),
+              help="Save it in this model folder, where best_of finds it (default: --out only).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/critic"),
+              show_default=True, help="Work folder: the generated pieces (kept for a rerun) and the critic.")
+@click.option("--data", default="data", show_default=True, help="Data root (or its encoded/ folder).")
+@click.option("--n", default=900, show_default=True, type=click.IntRange(20, 20000), help="Pieces to compose.")
+@click.option("--bars", default=16, show_default=True, type=click.IntRange(8, 64), help="Bars of every piece (the evaluation's length).")
+@click.option("--styles", help="Comma-separated styles (default: the evaluation's).")
+@click.option("--steps", default=CriticConfig.steps, show_default=True, type=click.IntRange(1, 10**6))
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 256), help="torch CPU threads.")
+def train_command(checkpoint, into, out, data, n, bars, styles, steps, threads) -> None:
+    """Compose N pieces, learn to tell their windows from real ones (train split), check it on
+    a fifth of the pieces held out against the valid split, and save it."""
+    from composer.checkpoint import CONFIG
+    from composer.evaluate.plan import default_styles
+    from composer.generator import Generator
+
+    torch.set_num_threads(threads)
+    if into is not None and not (into / CONFIG).exists():
+        raise CriticError(f"No Mozart checkpoint in {into} (expected {CONFIG}); --into names a model folder.")
+    generator = Generator.load(checkpoint)
+    names = styles.split(",") if styles else default_styles(generator.catalog)
+    grids, styles_of = compose_generated(generator, n, bars, names, cache=out / f"generated-{generator.version}.npz")
+    mix = label_mix(generator.catalog, styles_of)
+    frames = bars * 16
+    rng = np.random.default_rng(0)
+    held = np.zeros(len(grids), bool)
+    held[rng.permutation(len(grids))[: len(grids) // 5]] = True
+    train_gen = [g for g, h in zip(grids, held) if not h]
+    test_gen = [g for g, h in zip(grids, held) if h]
+    real = real_grids(data, mix, 4 * len(train_gen), frames, "train")
+    heldout_real = real_grids(data, mix, len(test_gen), frames, "valid", seed=1)
+    critic = train_critic(real, train_gen, CriticConfig(steps=steps), heldout_real, test_gen)
+    critic.summary.generator_version = generator.version
+    s = critic.summary
+    click.echo(f"trained on {s.real_windows} real windows (train split) and {s.generated_windows} generated ones "
+               f"in {s.seconds:.0f} s")
+    click.echo(f"held out: {s.heldout_real_pieces} real pieces (valid split), {s.heldout_generated_pieces} generated: "
+               f"balanced accuracy {100 * s.heldout_balanced_accuracy:.1f} %")
+    critic.save(out)
+    click.echo(f"wrote {out / CRITIC_WEIGHTS}")
+    if into is not None:
+        critic.save(into)
+        click.echo(f"saved in {into}: composing with best_of > 1 now uses it")
+
+
+@critic_command.command("rate")
+@click.option("--checkpoint", type=click.Path(file_okay=False, path_type=Path),
+              help="The model to compose with and rate (default: the shipped model).")
+@click.option("--critic", "critic_folder", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder holding the critic (default: --checkpoint's).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Ratings file to write (what `finetune --ratings` reads).")
+@click.option("--n", default=400, show_default=True, type=click.IntRange(2, 20000), help="Pieces to compose.")
+@click.option("--bars", default=16, show_default=True, type=click.IntRange(8, 64), help="Bars of every piece (the evaluation's length).")
+@click.option("--styles", help="Comma-separated styles (default: the evaluation's).")
+@click.option("--seed", default=RATED_SEED, show_default=True, type=int, help="Piece i gets seed + i.")
+@click.option("--share", default=1 / 3, show_default=True, type=click.FloatRange(0.05, 0.5),
+              help="The critic's top share is 👍, its bottom share 👎; the middle is left unrated.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 256), help="torch CPU threads.")
+def rate_command(checkpoint, critic_folder, out, n, bars, styles, seed, share, threads) -> None:
+    """The critic as a listener: compose N pieces, 👍 the ones it finds most like real music
+    and 👎 the least, per style, and write them as a ratings file for KTO fine-tuning."""
+    from composer.evaluate.plan import EvalConfig, default_styles, generate_pieces, style_name
+    from composer.feedback.records import RatedRecord, write_records
+    from composer.generator import Generator
+    from composer.midi_io import to_midi
+
+    torch.set_num_threads(threads)
+    generator = Generator.load(checkpoint)
+    critic = Critic.load(critic_folder) if critic_folder else generator.critic
+    if critic is None:
+        raise CriticError(f"No critic in {checkpoint or 'the shipped model'}: train one with "
+                          "`python -m composer critic train --into <folder>`, or name it with --critic.")
+    names = styles.split(",") if styles else default_styles(generator.catalog)
+    pieces = generate_pieces(generator, EvalConfig(n=n, bars=bars, styles=names, seed=seed))
+    realism = critic.scores([p.grid for p in pieces])
+    verdicts = rate_by_style([style_name(p) for p in pieces], realism, share)
+    records = [RatedRecord(piece_id=i, kind="compose", style=style_name(p), model_version=generator.version,
+                           seed=int(p.extra.get("seed", seed + i)), params=dict(p.extra.get("params", {})),
+                           midi=to_midi(p), ratings={"critic": v})
+               for i, (p, v) in enumerate(zip(pieces, verdicts)) if v != 0]
+    write_records(out, records)
+    liked = sum(r.verdict > 0 for r in records)
+    click.echo(f"rated {len(records)} of {n} pieces: {liked} 👍, {len(records) - liked} 👎 "
+               f"(realism log-odds: median {np.median(realism):+.2f}); wrote {out}")
+
+
+def rate_by_style(styles: list[str], realism: np.ndarray, share: float) -> list[int]:
+    """+1 for the top ``share`` of each style's pieces by realism, -1 for the bottom, 0 between:
+    ranking within a style keeps KTO from learning to prefer whole styles."""
+    verdicts = [0] * len(styles)
+    for style in set(styles):
+        mine = [i for i, s in enumerate(styles) if s == style]
+        order = sorted(mine, key=lambda i: realism[i])
+        k = int(round(share * len(mine)))
+        for i in order[:k]:
+            verdicts[i] = -1
+        for i in order[len(order) - k:] if k else []:
+            verdicts[i] = +1
+    return verdicts
