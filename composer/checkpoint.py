@@ -102,7 +102,10 @@ def load_checkpoint(folder: str | Path | None = None, device: str | torch.device
     folder = Path(folder) if folder else default_checkpoint_path()
     if not (folder / CONFIG).exists() or not (folder / WEIGHTS).exists():
         raise CheckpointError(f"No Mozart checkpoint in {folder} (expected {CONFIG} and {WEIGHTS}).")
-    meta = CheckpointMeta.from_dict(json.loads((folder / CONFIG).read_text()))
+    try:
+        meta = CheckpointMeta.from_dict(json.loads((folder / CONFIG).read_text()))
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{folder / CONFIG} is not a config this version of Mozart can read: {e}") from None
     model = GridModel(meta.model)
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(folder / WEIGHTS)).items()}
     try:

@@ -12,16 +12,9 @@ import torch
 
 from composer import tokens as T
 from composer.corpus.encoded import EncodedSplit
+from composer.grid import drop_leading_holds
 
 PITCHED = slice(0, T.DRUM_VOICE)
-
-
-def fix_leading_holds(window: np.ndarray) -> None:
-    """A window cut mid-note starts with HOLDs of a note it cannot see: make them rests."""
-    for v in range(T.DRUM_VOICE):
-        column = window[:, v]
-        nonhold = np.flatnonzero(column != T.HOLD)
-        column[: nonhold[0] if len(nonhold) else len(column)] = T.REST
 
 
 def transpose_window(window: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
@@ -73,7 +66,7 @@ class WindowSampler:
             bars_in_window = max(1, W // fpb)
             start = int(self.rng.integers(0, max(1, n_bars - bars_in_window + 1))) * fpb
             window = grid[start : start + W].copy()
-            fix_leading_holds(window)
+            drop_leading_holds(window)
             tokens[b, : len(window)] = transpose_window(window, self.max_shift, self.rng)
             valid[b, : len(window)] = True
         return {
@@ -158,5 +151,5 @@ def validation_windows(split: EncodedSplit, window_frames: int):
         step = max(fpb, window_frames // fpb * fpb)
         for start in range(0, len(grid), step):
             window = grid[start : start + step].copy()
-            fix_leading_holds(window)
+            drop_leading_holds(window)
             yield i, window

@@ -43,10 +43,10 @@ from composer.checkpoint import (
 )
 from composer.errors import CheckpointError, GenerationParameterError
 from composer.originality import OriginalityIndex
-from composer.grid import Piece, estimate_key, frames_per_bar
+from composer.grid import Piece, clean_holds, estimate_key, frames_per_bar
 from composer.model import GridModel, choose_device
 from composer.request import MAX_SEED, GenerationRequest, section_lengths
-from composer.sampling import clean_holds, draw, leap_sizes, move_to_key, scale_bonus
+from composer.sampling import draw, leap_sizes, move_to_key, scale_bonus
 from composer.styles import Style, StyleCatalog
 from composer.texture import FORCE as FORCE_REST
 from composer.texture import Groove, Plan, TextureBank, regroove

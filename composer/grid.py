@@ -53,6 +53,28 @@ class Note:
     pitch: int  # MIDI pitch; for drums, the drum token
 
 
+def drop_leading_holds(grid: np.ndarray) -> None:
+    """In place: HOLDs at the start of a grid cut mid-note continue a note it cannot see; they become rests."""
+    for v in range(T.DRUM_VOICE):
+        column = grid[:, v]
+        nonhold = np.flatnonzero(column != T.HOLD)
+        column[: nonhold[0] if len(nonhold) else len(column)] = T.REST
+
+
+def clean_holds(grid: np.ndarray) -> np.ndarray:
+    """A copy where every HOLD continues a note: orphan holds (after a rest or at the start) become rests."""
+    grid = grid.copy()
+    for v in range(T.DRUM_VOICE):
+        column = grid[:, v]
+        sounding = False
+        for f in range(len(column)):
+            token = column[f]
+            if token == T.HOLD and not sounding:
+                column[f] = T.REST
+            sounding = token >= T.PITCH_OFFSET or (token == T.HOLD and sounding)
+    return grid
+
+
 @dataclass
 class Piece:
     grid: np.ndarray  # (frames, 5) uint8 tokens
@@ -117,11 +139,7 @@ class Piece:
         """Bars ``start..stop-1`` as a new piece."""
         fpb = self.frames_per_bar
         grid = self.grid[start * fpb : stop * fpb].copy()
-        # A slice must not begin with a HOLD whose note started before it.
-        for v in range(T.N_VOICES - 1):
-            first_non_hold = np.flatnonzero(grid[:, v] != T.HOLD)
-            end = first_non_hold[0] if len(first_non_hold) else len(grid)
-            grid[:end, v] = T.REST
+        drop_leading_holds(grid)  # a slice must not begin with a HOLD whose note started before it
         sections = self.sections[start:stop] if self.sections else None
         return self.copy(grid=grid, sections=sections)
 

@@ -61,8 +61,13 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
+        """Refuses a key it does not know, as ``TrainConfig.from_dict`` does: a misspelt size
+        would otherwise train (or load) a network other than the one asked for."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model options: {', '.join(sorted(unknown))}")
+        return cls(**data)
 
     @property
     def causal(self) -> bool:

@@ -116,20 +116,6 @@ def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     return filtered / filtered.sum(-1, keepdim=True)
 
 
-def clean_holds(grid: np.ndarray) -> np.ndarray:
-    """A HOLD must continue a note: orphan holds (after a rest or at the start) become rests."""
-    grid = grid.copy()
-    for v in range(T.DRUM_VOICE):
-        column = grid[:, v]
-        sounding = False
-        for f in range(len(column)):
-            token = column[f]
-            if token == T.HOLD and not sounding:
-                column[f] = T.REST
-            sounding = token >= T.PITCH_OFFSET or (token == T.HOLD and sounding)
-    return grid
-
-
 def move_to_key(piece: Piece, key: str) -> Piece:
     """Transpose to the requested key (a minor key shares the relative major's notes),
     choosing the smallest shift that stays in range."""

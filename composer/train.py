@@ -51,7 +51,7 @@ from composer.corpus.store import read_manifest
 from composer.data import WindowSampler, make_mask, to_model_inputs, validation_windows
 from composer.errors import MozartError
 from composer.grid import DEFAULT_TIME_SIGNATURE, frames_per_bar, parse_time_signature
-from composer.model import MAX_FRAMES_PER_BAR, GridModel, ModelConfig, cell_nll, choose_device
+from composer.model import ARCHITECTURES, MAX_FRAMES_PER_BAR, GridModel, ModelConfig, cell_nll, choose_device
 from composer.originality import OriginalityIndex
 from composer.texture import TextureBank
 
@@ -472,7 +472,7 @@ def load_config_file(path: str | None) -> tuple[TrainConfig, ModelConfig]:
                    "and assembles the composer in OUT/model.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Checkpoint folder to write.")
 @click.option("--data", help="The data root or its encoded/ folder (default: data/encoded).")
-@click.option("--arch", help="Override the architecture: lstm, bilstm, td_bilstm, td_bilstm_attn, transformer.")
+@click.option("--arch", type=click.Choice(ARCHITECTURES), help="Override the architecture.")
 @click.option("--hidden", type=int, help="Override the hidden size.")
 @click.option("--max-steps", type=int, help="Override the number of optimisation steps.")
 @click.option("--max-minutes", type=float, help="Stop after this many minutes (wall clock).")

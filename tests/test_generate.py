@@ -15,7 +15,7 @@ from composer.request import (
     variation_request,
 )
 from composer.midi_io import import_midi, to_midi
-from composer.sampling import clean_holds
+from composer.grid import clean_holds
 
 
 @pytest.mark.parametrize("bars, ts", [(1, "4/4"), (7, "4/4"), (5, "3/4"), (3, "6/8")])

@@ -28,7 +28,8 @@ import torch
 
 from composer import tokens as T
 from composer.corpus.encoded import EncodedSplit
-from composer.data import fix_leading_holds, validation_windows
+from composer.data import validation_windows
+from composer.grid import drop_leading_holds
 from composer.model import GridModel, cell_nll
 
 __all__ = [
@@ -119,7 +120,7 @@ def continuation_set(split: EncodedSplit, n_positions: int = 512, context_frames
     items = []
     for i, s in zip(pieces, starts):
         window = split.piece_grid(int(i))[s : s + window_frames].copy()
-        fix_leading_holds(window)
+        drop_leading_holds(window)
         items.append(window)
     tokens, valid = _stack(items, window_frames)
     return EvalSet(tokens, valid, split.game[pieces].astype(np.int64), split.composer[pieces].astype(np.int64),

@@ -86,11 +86,12 @@ from composer.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from composer.data import WindowSampler, fix_leading_holds, make_mask, to_model_inputs
+from composer.data import WindowSampler, make_mask, to_model_inputs
 from composer.errors import CheckpointError, MozartError, UnknownStyleError
 from composer.evaluate.likelihood import label_map
 from composer.feedback.records import RatedRecord, RatingsSummary, read_records
 from composer.generator import style_experts
+from composer.grid import drop_leading_holds
 from composer.model import GridModel, choose_device
 from composer.styles import StyleCatalog
 from composer.train import TrainConfig, loss_and_counts
@@ -182,7 +183,7 @@ def crop_windows(grid: np.ndarray, fpb: int, window_frames: int) -> list[np.ndar
     out = []
     for chunk in np.array_split(np.arange(bars), -(-bars // per_window)):
         window = grid[chunk[0] * fpb : (chunk[-1] + 1) * fpb].copy()
-        fix_leading_holds(window)
+        drop_leading_holds(window)
         out.append(window)
     return out
 
