@@ -142,7 +142,9 @@ class Voice(commands.Cog):
     async def on_voice_state_update(self, member: discord.Member, before: discord.VoiceState,
                                     after: discord.VoiceState) -> None:
         player = self.players.get(member.guild.id)
-        voice = player.voice if player is not None else None
+        if member.bot or player is None:  # the bot's own comings and goings, or another bot's
+            return
+        voice = player.voice
         if voice is None or voice.channel is None or before.channel is None or before.channel.id != voice.channel.id:
             return
         if not any(not m.bot for m in voice.channel.members):

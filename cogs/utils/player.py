@@ -43,6 +43,7 @@ class GuildPlayer:
         self.played: list[int] = []  # piece ids played to their end or skipped, in order
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._leaving = False
 
     @property
     def voice(self) -> discord.VoiceClient | None:
@@ -88,12 +89,15 @@ class GuildPlayer:
         """Leave the voice channel (the queue is dropped with it)."""
         self.queue.clear()
         voice = self.voice
-        if voice is not None:
+        if voice is not None and not self._leaving:
+            self._leaving = True
             voice.stop()
             try:
                 await voice.disconnect(force=True)
             except Exception:  # already gone: nothing to do
                 log.debug("leaving the voice channel failed", exc_info=True)
+            finally:
+                self._leaving = False
 
     async def close(self) -> None:
         await self.leave()
