@@ -411,7 +411,8 @@ class FakeDiscord:
         members = [self._member(uid) for uid in (self.bot_id, *self.users)]
         return {
             **self._guild(), 'joined_at': P.iso(self.started_at), 'large': False, 'unavailable': False,
-            'member_count': len(members), 'members': members, 'voice_states': self.voice.guild_voice_states(), 'presences': [],
+            'member_count': len(members), 'members': members, 'voice_states': self.voice.guild_voice_states(),
+            'presences': [],
             'channels': [c for c in self.channels.values() if c.get('guild_id') == str(self.guild_id)],
             'threads': [], 'stage_instances': [], 'guild_scheduled_events': [], 'soundboard_sounds': [],
         }

@@ -132,6 +132,11 @@ class _Listener:
         self.session.set_external_sender(external_sender)
         self.member = False  # in the group (welcomed)
 
+    def propose(self, proposals: bytes) -> None:
+        import davey
+
+        self.session.process_proposals(davey.ProposalsOperationType.append, proposals)
+
     def decrypt(self, sender_id: int, frame: bytes) -> bytes:
         import davey
 
@@ -403,10 +408,8 @@ class VoiceServer:
         payload = mls.proposals_payload(messages)
         conn.transition_id += 1
         conn.pending = (conn.transition_id, list(joining), payload[1:])
-        for listener in self._members(conn):
-            import davey
-
-            listener.session.process_proposals(davey.ProposalsOperationType.append, payload[1:])
+        for listener in self._members(conn):  # their own commits are never sent: the bot's is taken
+            listener.propose(payload[1:])
         await conn.send_binary(MLS_PROPOSALS, payload)
 
     def _members(self, conn: _VoiceConnection) -> list[_Listener]:

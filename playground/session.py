@@ -51,7 +51,8 @@ class Playground:
         """Start the fake, build and log in the bot (the person owns it: /model works), stop both on exit.
         ``heartbeat_interval_ms`` is the gateway's (Discord's own by default; tests shorten it)."""
         async with FakeDiscord(guild_name="Mozart playground", channel_name="game-music", user_name=PERSON,
-                               voice_channel_names=(VOICE_CHANNEL,), heartbeat_interval_ms=heartbeat_interval_ms) as fake:
+                               voice_channel_names=(VOICE_CHANNEL,),
+                               heartbeat_interval_ms=heartbeat_interval_ms) as fake:
             bot = await build(_owned_by(config, fake.user_id))
             async with fake.running(bot):
                 await fake.join_voice()  # the person sits in the voice channel, so ▶️ plays to them

@@ -99,7 +99,8 @@ async def test_play_joins_streams_end_to_end_encrypted_and_the_audio_is_the_piec
         await fake.join_voice()
         interaction = await fake.slash("play", {"id": row.id})
         assert (await interaction.wait_response(3)).deferred
-        assert f"Playing piece #{row.id}" in await _answer(fake, interaction) and "Lounge" in await _answer(fake, interaction)
+        answer = await _answer(fake, interaction)
+        assert f"Playing piece #{row.id}" in answer and "Lounge" in answer
         capture = (await fake.wait_for(lambda: _captures(fake), WAIT_S, "a whole transmission"))[0]
         conn = next(c for c in fake.voice.connections if c.user_id == fake.bot_id and c.mode)
         assert conn.mode == "aead_xchacha20_poly1305_rtpsize" and conn.dave_version == 1
@@ -182,9 +183,18 @@ async def test_skip_plays_the_next_and_the_bot_leaves_when_the_channel_empties(f
         await fake.slash("play", {"id": first.id})
         assert "Queued" in await _answer(fake, await fake.slash("play", {"id": second.id}))
         await fake.wait_for(lambda: fake.voice.captures, WAIT_S, "the first transmission")
+        # someone joins while it plays: the fake proposes them, the bot commits, they are welcomed (epoch 2)
+        await fake.join_voice(user_id=OTHER)
+        conn = next(c for c in fake.voice.connections if c.user_id == fake.bot_id and c.mode)
+        await fake.wait_for(lambda: len(conn.executed_transitions) >= 2, WAIT_S, "the second DAVE transition")
         skip = await fake.slash("skip")
         assert f"Skipped piece #{first.id}" in await _answer(fake, skip)
         await fake.wait_for(lambda: len(fake.voice.captures) >= 2, WAIT_S, "the next piece")
+        await fake.wait_for(lambda: fake.voice.captures[1].e2ee_frames > 50, WAIT_S, "the next piece's frames")
+        assert fake.voice.captures[1].listeners == 2 and fake.voice.captures[1].failed_frames == 0
+        await fake.leave_voice(OTHER)  # someone is still listening: the bot stays
+        await asyncio.sleep(0.5)
+        assert fake.bot_id in fake.voice.states
         await fake.leave_voice()  # the last person leaves: so does the bot, at once
         await fake.wait_for(lambda: fake.bot_id not in fake.voice.states, 15, "the bot leaving the empty channel")
         await fake.wait_for(lambda: bot.get_guild(fake.guild_id).voice_client is None, 15, "the voice client gone")
@@ -273,7 +283,8 @@ def test_transport_decryption_reads_both_modes(mode):
 
     from fakediscord.voice import transport_decrypt
 
-    key, header, counter = bytes(range(32)), bytes([0x80, 0x78]) + struct.pack(">HII", 7, 960, 1234), struct.pack(">I", 5)
+    key, counter = bytes(range(32)), struct.pack(">I", 5)
+    header = bytes([0x80, 0x78]) + struct.pack(">HII", 7, 960, 1234)  # RTP: version 2, Opus; seq, timestamp, SSRC
     if mode.startswith("aead_aes256"):
         sealed = AESGCM(key).encrypt(counter + bytes(8), b"opus frame", header)
     else:

@@ -11,14 +11,15 @@ from cogs.utils.errors import report_error, reply
 # (emoji, label, action): a button calls the Compose cog's method ``action`` with the piece's row,
 # unless HANDLERS names another cog's method for it.
 PIECE_ACTIONS = (("🔁", "Reroll", "reroll"), ("🎲", "Variation", "variation"), ("⏩", "Extend", "extend"),
-                 ("📦", "Stems", "stems"), ("🎚️", "Layers", "layers"), ("🎹", "Sound", "sound"), ("🎼", "Score", "score"),
-                 ("▶️", "Play", "play"))
+                 ("📦", "Stems", "stems"), ("🎚️", "Layers", "layers"), ("🎹", "Sound", "sound"),
+                 ("🎼", "Score", "score"), ("▶️", "Play", "play"))
 HANDLERS = {"play": ("Voice", "play_button")}  # action -> (cog, method); the rest: ("Compose", action)
 ANYONE_MAY = frozenset({"play"})  # listening builds nothing: anyone in the channel may press these
 
 
 class PieceView(discord.ui.View):
-    """🔁 reroll · 🎲 variation · ⏩ extend · 📦 stems · 🎚️ layers · 🎹 change sound · 🎼 score · ▶️ play.
+    """🔁 reroll · 🎲 variation · ⏩ extend · 📦 stems · 🎚️ layers · 🎹 change sound · 🎼 score ·
+    ▶️ play (anyone in the channel may press it: it plays the piece in their voice channel).
 
     The buttons carry fixed ``custom_id``s; the piece is found from the message they sit
     under, so one registered view serves every post, old or new.
