@@ -33,7 +33,7 @@ from db.engine import DEFAULT_URL
 
 log = logging.getLogger("mozart")
 
-EXTENSIONS = ("cogs.compose", "cogs.remix", "cogs.ratings", "cogs.info", "cogs.models", "cogs.privacy")
+EXTENSIONS = ("cogs.compose", "cogs.remix", "cogs.ratings", "cogs.info", "cogs.models", "cogs.privacy", "cogs.voice")
 
 
 class ConfigError(Exception):
@@ -65,6 +65,7 @@ class BotConfig:
     isolate: bool = True  # compose and render in child processes that a deadline can kill (off: threads)
     upload_days: float = 30  # remix uploads (and their file names) are deleted after this many days
     ratings_per_day: int = 100  # ratings one person may add in 24 hours; more are not stored
+    voice_idle_s: float = 120  # the bot leaves a voice channel after this long with nothing to play
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> BotConfig:
@@ -120,6 +121,7 @@ class BotConfig:
             job_timeout_s=max(1.0, number("MOZART_JOB_TIMEOUT_S", cls.job_timeout_s, float)),
             upload_days=max(0.0, number("MOZART_UPLOAD_DAYS", cls.upload_days, float)),
             ratings_per_day=max(0, number("MOZART_RATINGS_PER_DAY", cls.ratings_per_day)),
+            voice_idle_s=max(1.0, number("MOZART_VOICE_IDLE_S", cls.voice_idle_s, float)),
         )
 
 
@@ -151,11 +153,9 @@ class Mozart(commands.Bot):
         intents.guilds = True
         intents.guild_reactions = True  # raw reaction events become ratings
         intents.dm_reactions = True
+        intents.voice_states = True  # who is in which voice channel: /play joins the person's
         if config.owner_ids:
             options.setdefault("owner_ids", set(config.owner_ids))
-        # Mozart offers no voice: discord.py's warnings that PyNaCl and davey (what voice needs)
-        # are missing are not about a problem. Only these two are silenced (discord.py's own switches).
-        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, help_command=None, **options)
         self.config = config
         self.db = db

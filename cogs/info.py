@@ -25,11 +25,13 @@ signature, form ({", ".join(FORMS)}), sound ({", ".join(SOUNDS)}), temperature, 
 drums, chords or rhythm, and choose how much of the rest to change with `strength`.
 **/styles** — every game and composer the model knows.
 **/piece** `id` — post a stored piece again.
+**/play** `id` — play a piece in your voice channel (the latest here without an id) · **/skip** · **/stop**.
 **/stats** — pieces made, the most liked styles, the top pieces of the week.
 **/privacy** — what is stored and why · **/forget-me** — remove your data.
 
 Under each piece: 🔁 reroll (new seed) · 🎲 variation · ⏩ extend by {EXTEND_BARS} bars · 📦 stems (one
-audio file per voice) · 🎹 change sound. `loop:true` makes the end lead back into the beginning;
+audio file per voice) · 🎹 change sound · 🎼 score ·
+▶️ play in your voice channel. `loop:true` makes the end lead back into the beginning;
 `video:true` adds an MP4 of the piano roll scrolling with the music.
 React 👍 or 👎: ratings decide what the next model learns from.
 Same seed + same options = the same piece, so you can share recipes."""

@@ -38,6 +38,7 @@ __all__ = (
     'create_piece',
     'get_piece',
     'piece_in_reach',
+    'latest_piece',
     'attach_message',
     'piece_by_message',
     'delete_piece',
@@ -254,6 +255,13 @@ async def piece_in_reach(db: SessionFactory, piece_id: int, *, user_id: int, gui
     return await _transaction(
         db, lambda s: s.scalar(select(PieceRow).where(PieceRow.id == piece_id, reach)), write=False
     )
+
+
+async def latest_piece(db: SessionFactory, *, user_id: int, guild_id: int | None) -> PieceRow | None:
+    """The newest piece posted in the server ``guild_id`` (None: the newest of ``user_id``'s own), or None."""
+    where = PieceRow.guild_id == guild_id if guild_id is not None else PieceRow.user_id == user_id
+    query = select(PieceRow).where(where, PieceRow.message_id.is_not(None)).order_by(PieceRow.id.desc()).limit(1)
+    return await _transaction(db, lambda s: s.scalar(query), write=False)
 
 
 async def attach_message(db: SessionFactory, piece_id: int, channel_id: int, message_id: int) -> None:

@@ -18,6 +18,11 @@ See server.py for everything the fake records and can do. Quirks worth knowing:
 * discord.py sleeps 5 s before any IDENTIFY that is not its first (after an
   invalidated session); prefer ``drop_connection`` (RESUME) in tests, or a new client.
 * Events gated by an intent the bot did not request are not delivered (a warning is logged).
+
+Voice (``voice.py``): ``await fake.join_voice()`` puts the tester in the first voice channel as a
+listening DAVE member; a bot that joins gets the voice gateway and UDP endpoint, and every transmission
+it sends ends up, decrypted, in ``fake.voice.captures`` (``capture.pcm()`` decodes it).
+``set_bot_permissions`` takes Connect or Speak away.
 """
 
 from .records import CallbackRecord, FakeInteraction, RestCall, StoredAttachment, StoredMessage, Upload

@@ -13,6 +13,7 @@ GUILDS = 1 << 0
 GUILD_MEMBERS = 1 << 1
 GUILD_MESSAGES = 1 << 9
 GUILD_MESSAGE_REACTIONS = 1 << 10
+GUILD_VOICE_STATES = 1 << 7
 DIRECT_MESSAGES = 1 << 12
 DIRECT_MESSAGE_REACTIONS = 1 << 13
 MESSAGE_CONTENT = 1 << 15
@@ -24,9 +25,11 @@ EVERYONE_PERMISSIONS = (
     (1 << 6) | (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 18) | (1 << 31) | (1 << 38)
 )
 ALL_PERMISSIONS = (1 << 51) - 1
+CONNECT, SPEAK = 1 << 20, 1 << 21  # joining a voice channel, and being heard in it
 
 TEXT_CHANNEL = 0
 DM_CHANNEL = 1
+VOICE_CHANNEL = 2
 
 # Application command option types.
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
@@ -69,6 +72,15 @@ def text_channel(channel_id: int, guild_id: int, name: str, *, position: int = 0
         'id': str(channel_id), 'type': TEXT_CHANNEL, 'guild_id': str(guild_id), 'name': name, 'position': position,
         'permission_overwrites': [], 'nsfw': False, 'topic': None, 'last_message_id': None,
         'rate_limit_per_user': 0, 'parent_id': None, 'flags': 0,
+    }
+
+
+def voice_channel(channel_id: int, guild_id: int, name: str, *, position: int = 0) -> dict[str, Any]:
+    return {
+        'id': str(channel_id), 'type': VOICE_CHANNEL, 'guild_id': str(guild_id), 'name': name, 'position': position,
+        'permission_overwrites': [], 'nsfw': False, 'last_message_id': None, 'rate_limit_per_user': 0,
+        'parent_id': None, 'flags': 0, 'bitrate': 64000, 'user_limit': 0, 'rtc_region': None,
+        'video_quality_mode': 1,
     }
 
 

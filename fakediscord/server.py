@@ -60,6 +60,7 @@ from .records import (
     StoredMessage,
     Upload,
 )
+from .voice import VoiceServer
 
 __all__ = ('FakeDiscord', 'API_PREFIX')
 
@@ -172,6 +173,7 @@ class FakeDiscord:
         bot_name: str = 'Mozart',
         guild_name: str = 'Test Guild',
         channel_name: str = 'general',
+        voice_channel_names: tuple[str, ...] = ('Lounge', 'Practice room'),
         user_name: str = 'tester',
         recommended_shards: int = 1,
         response_deadline: float = 3.0,
@@ -206,6 +208,13 @@ class FakeDiscord:
             self.channel_id: P.text_channel(self.channel_id, self.guild_id, channel_name),
         }
         self.dm_channels: dict[int, int] = {}  # user id -> DM channel id
+        self.voice_channel_ids: list[int] = []  # the guild's voice channels (voice.py: who is in them, what they carry)
+        for position, name in enumerate(voice_channel_names, 1):
+            channel_id = self.snowflake()
+            self.voice_channel_ids.append(channel_id)
+            self.channels[channel_id] = P.voice_channel(channel_id, self.guild_id, name, position=position)
+        self.bot_permissions = P.ADMINISTRATOR  # the bot's role; set_bot_permissions changes it
+        self.voice = VoiceServer(self)
 
         # --- records tests look at ---
         self.calls: list[RestCall] = []  # every API request, in order
@@ -252,6 +261,7 @@ class FakeDiscord:
         sock.bind(('127.0.0.1', 0))  # a free port, chosen by the OS
         self.port = sock.getsockname()[1]
         await web.SockSite(self._runner, sock).start()
+        await self.voice.start()
         log.debug('fake Discord listening on %s', self.base_url)
 
     async def stop(self) -> None:
@@ -261,23 +271,37 @@ class FakeDiscord:
         for conn in list(self._connections):
             conn.closed_by_server = True
             await conn.ws.close(code=1001, message=b'fake Discord shutting down')
+        await self.voice.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
 
     @contextlib.contextmanager
     def install(self) -> Iterator[None]:
-        """Point discord.py (REST, webhooks, gateway) at this fake; restored on exit."""
-        from discord.gateway import DiscordWebSocket
-        from discord.http import Route
+        """Point discord.py (REST, webhooks, gateway) at this fake; restored on exit.
 
-        saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+        discord.py connects to a voice server at ``wss://`` + the endpoint of VOICE_SERVER_UPDATE; this
+        fake's voice gateway speaks plain ``ws://`` on 127.0.0.1, so that one URL is rewritten (the voice
+        protocol inside, its encryption included, is unchanged)."""
+        from discord.gateway import DiscordWebSocket
+        from discord.http import HTTPClient, Route
+
+        saved = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY, HTTPClient.ws_connect
+        voice_url = 'wss://' + self.voice.endpoint + '/'
+        original_ws_connect = HTTPClient.ws_connect
+
+        async def ws_connect(client, url, **kwargs):
+            if str(url).startswith(voice_url):
+                url = 'ws://' + str(url)[len('wss://'):]
+            return await original_ws_connect(client, url, **kwargs)
+
         Route.BASE = self.api_url
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.gateway_url)
+        HTTPClient.ws_connect = ws_connect
         try:
             yield
         finally:
-            Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
+            Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY, HTTPClient.ws_connect = saved
 
     async def __aenter__(self) -> FakeDiscord:
         await self.start()
@@ -379,7 +403,7 @@ class FakeDiscord:
             'premium_progress_bar_enabled': False,
             'roles': [
                 P.role(self.everyone_role_id, '@everyone', P.EVERYONE_PERMISSIONS),
-                P.role(self.bot_role_id, self.bot_name, P.ADMINISTRATOR, position=1, managed=True),
+                P.role(self.bot_role_id, self.bot_name, self.bot_permissions, position=1, managed=True),
             ],
         }
 
@@ -387,10 +411,27 @@ class FakeDiscord:
         members = [self._member(uid) for uid in (self.bot_id, *self.users)]
         return {
             **self._guild(), 'joined_at': P.iso(self.started_at), 'large': False, 'unavailable': False,
-            'member_count': len(members), 'members': members, 'voice_states': [], 'presences': [],
+            'member_count': len(members), 'members': members, 'voice_states': self.voice.guild_voice_states(),
+            'presences': [],
             'channels': [c for c in self.channels.values() if c.get('guild_id') == str(self.guild_id)],
             'threads': [], 'stage_instances': [], 'guild_scheduled_events': [], 'soundboard_sounds': [],
         }
+
+    # --- voice ------------------------------------------------------------------
+
+    async def join_voice(self, channel_id: int | None = None, user_id: int | None = None) -> None:
+        """A user (default: the tester) joins a voice channel (default: the first) as a listening DAVE member."""
+        await self.voice.join(self.voice_channel_ids[0] if channel_id is None else channel_id,
+                              self.user_id if user_id is None else user_id)
+
+    async def leave_voice(self, user_id: int | None = None) -> None:
+        await self.voice.leave(self.user_id if user_id is None else user_id)
+
+    async def set_bot_permissions(self, permissions: int) -> None:
+        """Give the bot's role these permissions (GUILD_ROLE_UPDATE), e.g. without CONNECT or SPEAK."""
+        self.bot_permissions = permissions
+        role = P.role(self.bot_role_id, self.bot_name, permissions, position=1, managed=True)
+        await self.dispatch('GUILD_ROLE_UPDATE', {'guild_id': str(self.guild_id), 'role': role})
 
     def _channel_guild(self, channel_id: int) -> int | None:
         guild = self.channels[channel_id].get('guild_id')
@@ -458,7 +499,7 @@ class FakeDiscord:
             self.presence = data
             self.changes.notify()
         elif op == VOICE_STATE:
-            pass
+            await self.voice.bot_voice_state(data)
         else:
             log.warning('gateway: unhandled opcode %s: %s', op, frame)
 

@@ -25,6 +25,7 @@ DEFAULT_DATABASE = "sqlite+aiosqlite:///playground.db"  # not the bot's own moza
 SLASH, COMPONENT = 2, 3  # interaction types that Discord requires an answer to within 3 s (autocomplete aside)
 ANSWERED_TYPES = (SLASH, COMPONENT)
 GONE = "That message is gone."
+VOICE_CHANNEL = "Lounge"
 
 
 @dataclass
@@ -50,9 +51,11 @@ class Playground:
         """Start the fake, build and log in the bot (the person owns it: /model works), stop both on exit.
         ``heartbeat_interval_ms`` is the gateway's (Discord's own by default; tests shorten it)."""
         async with FakeDiscord(guild_name="Mozart playground", channel_name="game-music", user_name=PERSON,
+                               voice_channel_names=(VOICE_CHANNEL,),
                                heartbeat_interval_ms=heartbeat_interval_ms) as fake:
             bot = await build(_owned_by(config, fake.user_id))
             async with fake.running(bot):
+                await fake.join_voice()  # the person sits in the voice channel, so ▶️ plays to them
                 yield cls(fake, bot)
 
     # -- what the page shows ------------------------------------------------------------------
@@ -72,6 +75,7 @@ class Playground:
             "commands": [{"name": s["name"], "description": s.get("description", "")} for s in self.specs],
             "messages": messages,
             "unanswered": [{"id": str(i.id), "command": _invoked(i)} for i in self._unanswered()],
+            "voice": self._voice(),
         }
         body["version"] = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
         return body
@@ -132,6 +136,26 @@ class Playground:
         else:
             await self.fake.react(message_id, emoji)
         return Answer()
+
+    def _voice(self) -> dict[str, Any]:
+        """The voice channel: who is in it, and every transmission it carried (the page plays each one as the
+        fake received it: decrypted, decoded Opus)."""
+        fake = self.fake
+        channel_id = fake.voice_channel_ids[0]
+        names = {fake.bot_id: fake.bot_name, fake.user_id: PERSON}
+        return {
+            "channel": fake.channels[channel_id]["name"],
+            "members": [names.get(uid, f"user{uid}") for uid in fake.voice.members_of(channel_id)],
+            "captures": [{"id": n, "seconds": round(c.seconds, 2), "url": f"/voice/{n}.wav", "e2ee": c.e2ee_frames > 0}
+                         for n, c in enumerate(fake.voice.captures) if c.ended and c.channel_id == channel_id],
+        }
+
+    async def capture_wav(self, n: int) -> bytes | None:
+        """A transmission the voice channel carried, as WAV (decoded off the event loop), or None."""
+        captures = self.fake.voice.captures
+        if not 0 <= n < len(captures) or not captures[n].ended:
+            return None
+        return await asyncio.to_thread(captures[n].wav)
 
     def _unanswered(self) -> list:
         """Commands and clicks the bot did not answer within Discord's 3 s ("The application did not respond")."""

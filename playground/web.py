@@ -7,6 +7,7 @@
     POST /api/click            {message_id, custom_id}: press a button
     POST /api/select           {message_id, custom_id, values}: choose in a menu
     POST /api/react            {message_id, emoji}: add or take back a reaction
+    GET  /voice/N.wav          the Nth transmission the voice channel carried, as the fake Discord heard it
 
 Files (audio, video, MIDI, pictures) are served by the fake Discord itself, at the attachment
 URLs the messages carry, as Discord's CDN serves them.
@@ -67,6 +68,7 @@ def make_app(playground: Playground) -> web.Application:
     app.router.add_post("/api/click", _click)
     app.router.add_post("/api/select", _select)
     app.router.add_post("/api/react", _react)
+    app.router.add_get("/voice/{n:[0-9]+}.wav", _voice)
     return app
 
 
@@ -140,6 +142,13 @@ async def _select(request: web.Request) -> web.Response:
 async def _react(request: web.Request) -> web.Response:
     body = await _json_body(request)
     return _reply(await request.app[PLAYGROUND].toggle_reaction(_message_id(body), str(body.get("emoji", ""))))
+
+
+async def _voice(request: web.Request) -> web.Response:
+    wav = await request.app[PLAYGROUND].capture_wav(int(request.match_info["n"]))
+    if wav is None:
+        raise web.HTTPNotFound(text="no such transmission (yet)")
+    return web.Response(body=wav, content_type="audio/wav")
 
 
 def listen(port: int = 0) -> socket.socket:

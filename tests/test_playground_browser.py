@@ -39,7 +39,8 @@ def _browser():
 
 
 def _use_the_page(url: str, screenshots: list[Path]) -> dict:
-    """What a person does: compose (with a video) with the popup's help, wait, rate 👍, ask for a variation."""
+    """What a person does: compose (with a video) with the popup's help, wait, rate 👍, ask for a variation,
+    then the score (🎼), then play it in the voice channel (▶️)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as EC
@@ -91,9 +92,18 @@ def _use_the_page(url: str, screenshots: list[Path]) -> dict:
         score_width = wait.until(lambda b: b.execute_script(
             "return arguments[0].complete && arguments[0].naturalWidth", score))  # the browser decoded the page
         musicxml = browser.find_elements(By.CSS_SELECTOR, "[data-file$='.musicxml'] a[download]")
+        # ▶️: the bot joins the voice channel the person sits in and plays the piece; the page gets what the
+        # fake Discord received (decrypted, decoded) and plays it
+        browser.find_element(By.CSS_SELECTOR, f"article[data-message-id='{piece_id}'] "
+                                              f"button[data-custom-id='mozart:play']").click()
+        heard = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#voice-captures audio")))
+        voice_duration = wait.until(lambda b: b.execute_script(
+            "const a = arguments[0]; return a.readyState >= 1 && a.duration > 0 ? a.duration : null;", heard))
+        voice_members = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#voice-members li")]
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         return {"piece_id": int(piece_id), "title": title, "duration": duration, "video_duration": video_duration,
                 "errors": errors, "score_width": score_width, "musicxml_links": len(musicxml),
+                "voice_duration": voice_duration, "voice_members": voice_members,
                 "articles": len(browser.find_elements(By.CSS_SELECTOR, "article"))}
     finally:
         browser.quit()
@@ -118,4 +128,7 @@ async def test_a_person_composes_rates_and_varies_in_the_browser(tmp_path, tiny_
         assert [(r.user_id, r.value) for r in ratings] == [(playground.fake.user_id, 1)]
         assert [c.kind for c in children] == ["variation"]
         assert seen["score_width"] >= 800 and seen["musicxml_links"] == 1  # 🎼: the engraved page and the MusicXML
+        # ▶️: the page received the voice channel's audio, as long as the piece (the MP3 adds its padding)
+        assert abs(seen["voice_duration"] - seen["duration"]) < 0.2, (seen["voice_duration"], seen["duration"])
+        assert playground.fake.voice.captures[0].e2ee_frames > 0 and "you" in seen["voice_members"]
     assert screenshots[0].stat().st_size > 10_000

@@ -8,13 +8,18 @@ import db
 from cogs.utils.errors import report_error, reply
 
 
-# (emoji, label, action): a button calls the Compose cog's method ``action`` with the piece's row.
+# (emoji, label, action): a button calls the Compose cog's method ``action`` with the piece's row,
+# unless HANDLERS names another cog's method for it.
 PIECE_ACTIONS = (("🔁", "Reroll", "reroll"), ("🎲", "Variation", "variation"), ("⏩", "Extend", "extend"),
-                 ("📦", "Stems", "stems"), ("🎚️", "Layers", "layers"), ("🎹", "Sound", "sound"), ("🎼", "Score", "score"))
+                 ("📦", "Stems", "stems"), ("🎚️", "Layers", "layers"), ("🎹", "Sound", "sound"),
+                 ("🎼", "Score", "score"), ("▶️", "Play", "play"))
+HANDLERS = {"play": ("Voice", "play_button")}  # action -> (cog, method); the rest: ("Compose", action)
+ANYONE_MAY = frozenset({"play"})  # listening builds nothing: anyone in the channel may press these
 
 
 class PieceView(discord.ui.View):
-    """🔁 reroll · 🎲 variation · ⏩ extend · 📦 stems · 🎚️ layers · 🎹 change sound · 🎼 score.
+    """🔁 reroll · 🎲 variation · ⏩ extend · 📦 stems · 🎚️ layers · 🎹 change sound · 🎼 score ·
+    ▶️ play (anyone in the channel may press it: it plays the piece in their voice channel).
 
     The buttons carry fixed ``custom_id``s; the piece is found from the message they sit
     under, so one registered view serves every post, old or new.
@@ -40,7 +45,8 @@ class PieceView(discord.ui.View):
         row = await self._piece(interaction)
         if row is None:
             return False
-        if row.user_id != interaction.user.id:
+        action = (interaction.data or {}).get("custom_id", "").removeprefix("mozart:")
+        if row.user_id != interaction.user.id and action not in ANYONE_MAY:
             await reply(interaction, "Only the person who asked for this piece can use its buttons. "
                                      "Try `/compose` for one of your own!")
             return False
@@ -50,12 +56,11 @@ class PieceView(discord.ui.View):
     async def on_error(self, interaction: discord.Interaction, error: Exception, item) -> None:
         await report_error(interaction, error)
 
-    def _cog(self, interaction: discord.Interaction):
-        return interaction.client.get_cog("Compose")
-
     def _forward(self, action: str):
+        cog_name, method = HANDLERS.get(action, ("Compose", action))
+
         async def callback(interaction: discord.Interaction) -> None:
-            await getattr(self._cog(interaction), action)(interaction, interaction.extras["piece_row"])
+            await getattr(interaction.client.get_cog(cog_name), method)(interaction, interaction.extras["piece_row"])
         return callback
 
 

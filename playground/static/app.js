@@ -193,7 +193,23 @@ function drawReactions(node, message) {
   }, el("span", {}, r.emoji), el("span", { class: "count" }, String(r.count)))));
 }
 
+let voiceKey = "";
+// The voice channel in the sidebar: who is in it, and an audio player for each transmission it carried
+// (what the fake Discord received and decrypted: the page plays exactly what a voice channel carries).
+function drawVoice(voice) {
+  const key = JSON.stringify(voice || {});
+  if (!voice || key === voiceKey) return;
+  voiceKey = key;
+  $("voice-channel").textContent = voice.channel;
+  $("voice-members").replaceChildren(...voice.members.map((name) => el("li", {}, name)));
+  $("voice-heard").hidden = voice.captures.length === 0;
+  $("voice-captures").replaceChildren(...voice.captures.map((c) => el("div", { class: "capture", "data-capture": c.id },
+    el("div", { class: "capture-title" }, `#${c.id + 1} · ${c.seconds.toFixed(1)} s${c.e2ee ? " · 🔒 end-to-end encrypted" : ""}`),
+    el("audio", { controls: true, preload: "metadata", src: c.url }))));
+}
+
 function render(state) {
+  drawVoice(state.voice);
   document.title = `#${state.channel} · Mozart playground`;
   for (const id of ["channel-name", "sidebar-channel"]) $(id).textContent = state.channel;
   $("guild-name").textContent = state.guild;
