@@ -3,6 +3,7 @@ does it, and a tiny checkpoint trained on it, made in seconds."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 
@@ -167,3 +168,53 @@ async def fake(caplog):
         yield server
     leaked = logged_ids(caplog.records, server.issued_ids())
     assert not leaked, f"raw Discord ids in the logs: {leaked}"
+
+
+# -- the bot against the fake Discord: what every end-to-end test file shares ----------------
+OTHER_USER = 555_000_111
+
+
+def bot_config(tmp_path, tiny_checkpoint, **overrides):
+    """The bot's settings for a test: a fake token, a database in ``tmp_path``, the tiny model."""
+    from bot import BotConfig
+
+    settings = dict(token="fake-token", database_url=f"sqlite+aiosqlite:///{tmp_path / 'mozart.db'}",
+                    checkpoint=str(tiny_checkpoint), device="cpu")
+    settings.update(overrides)
+    return BotConfig(**settings)
+
+
+async def wait_rating(bot, piece_id, user_id, expected, timeout=5.0):
+    """Poll the database until the user's rating of the piece is ``expected`` (None = none)."""
+    from sqlalchemy import select
+
+    import db
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with bot.db() as session:
+            value = (await session.execute(select(db.Rating.value).where(
+                db.Rating.piece_id == piece_id, db.Rating.user_id == user_id))).scalar_one_or_none()
+        if value == expected:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"rating is {value}, expected {expected}")
+        await asyncio.sleep(0.05)
+
+
+async def posted_piece(fake, interaction, timeout=60.0):
+    """The piece message, once finished: files posted (after progress edits) and rating prompts added."""
+    def finished():
+        message = interaction.original
+        if message is not None and message.attachments and {"👍", "👎"} <= set(message.reactions):
+            return message
+        return None
+
+    return await fake.wait_for(finished, timeout, "the posted piece")
+
+
+async def compose_in(fake, **options):
+    """/compose (4 bars of zelda-bach unless ``options`` say otherwise): the interaction, its first answer, the post."""
+    interaction = await fake.slash("compose", {"style": "zelda-bach", "bars": 4, **options})
+    response = await interaction.wait_response(3)
+    return interaction, response, await posted_piece(fake, interaction)

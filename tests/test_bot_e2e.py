@@ -16,59 +16,17 @@ from cogs.utils.limits import ComposeLimits, user_tag
 from composer.request import GenerationRequest
 from composer.midi_io import to_midi
 from fakediscord import Upload
+from tests.conftest import OTHER_USER, bot_config, compose_in, posted_piece, wait_rating
 
 ROOT = Path(__file__).resolve().parents[1]
-OTHER_USER = 555_000_111
-
-
-def _config(tmp_path, tiny_checkpoint, **overrides) -> BotConfig:
-    settings = dict(token="fake-token", database_url=f"sqlite+aiosqlite:///{tmp_path / 'mozart.db'}",
-                    checkpoint=str(tiny_checkpoint), device="cpu")
-    settings.update(overrides)
-    return BotConfig(**settings)
-
-
-async def _wait_rating(bot, piece_id, user_id, expected, timeout=5.0):
-    """Poll the database until the user's rating of the piece is ``expected`` (None = none)."""
-    from sqlalchemy import select
-
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        async with bot.db() as session:
-            value = (await session.execute(select(db.Rating.value).where(
-                db.Rating.piece_id == piece_id, db.Rating.user_id == user_id))).scalar_one_or_none()
-        if value == expected:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"rating is {value}, expected {expected}")
-        await asyncio.sleep(0.05)
-
-
-async def _posted(fake, interaction, timeout=60.0):
-    """The piece message, once finished: files posted (after progress edits) and rating prompts added."""
-    def finished():
-        message = interaction.original
-        if message is not None and message.attachments and {"👍", "👎"} <= set(message.reactions):
-            return message
-        return None
-
-    return await fake.wait_for(finished, timeout, "the posted piece")
-
-
-async def _compose(fake, **options):
-    interaction = await fake.slash("compose", {"style": "zelda-bach", "bars": 4, **options})
-    response = await interaction.wait_response(3)
-    return interaction, response, await _posted(fake, interaction)
-
-
 def _files_by_suffix(message):
     return {name.rsplit(".", 1)[1]: data for name, data in message.files.items()}
 
 
 async def test_compose_posts_mp3_midi_and_piano_roll(fake, tmp_path, tiny_checkpoint):
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
-        interaction, response, message = await _compose(fake, seed=7, sound="chip")
+        interaction, response, message = await compose_in(fake, seed=7, sound="chip")
         assert response.deferred and response.elapsed < 3
         files = _files_by_suffix(message)
         assert set(files) == {"mp3", "mid", "json", "png"}
@@ -86,9 +44,9 @@ async def test_compose_posts_mp3_midi_and_piano_roll(fake, tmp_path, tiny_checkp
 
 
 async def test_compose_with_video_posts_an_mp4_and_so_does_its_reroll(fake, tmp_path, tiny_checkpoint):
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
-        _, _, message = await _compose(fake, seed=7, sound="chip", video=True)
+        _, _, message = await compose_in(fake, seed=7, sound="chip", video=True)
         files = _files_by_suffix(message)
         assert set(files) == {"mp3", "mid", "json", "png", "mp4"}
         assert files["mp4"][4:8] == b"ftyp"  # an MP4 (ISO base media) file
@@ -96,9 +54,9 @@ async def test_compose_with_video_posts_an_mp4_and_so_does_its_reroll(fake, tmp_
         assert row.params["video"] is True
         click = await fake.click(message.id, "mozart:reroll")
         assert (await click.wait_response(3)).deferred
-        rerolled = await _posted(fake, click)
+        rerolled = await posted_piece(fake, click)
         assert _files_by_suffix(rerolled)["mp4"][4:8] == b"ftyp"
-        _, _, plain = await _compose(fake, seed=7, sound="chip")  # the default: no video
+        _, _, plain = await compose_in(fake, seed=7, sound="chip")  # the default: no video
         assert set(_files_by_suffix(plain)) == {"mp3", "mid", "json", "png"}
         assert "video" not in (await db.piece_by_message(bot.db, plain.id)).params
 
@@ -118,19 +76,19 @@ def test_a_video_over_the_upload_limit_is_left_out_with_a_note():
 
 
 async def test_reactions_become_ratings(fake, tmp_path, tiny_checkpoint):
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
-        _, _, message = await _compose(fake)
+        _, _, message = await compose_in(fake)
         row = await db.piece_by_message(bot.db, message.id)
         await fake.react(message.id, "👍", user_id=OTHER_USER)
-        await _wait_rating(bot, row.id, OTHER_USER, 1)
+        await wait_rating(bot, row.id, OTHER_USER, 1)
         await fake.react(message.id, "👎", user_id=OTHER_USER)  # replaces the 👍
-        await _wait_rating(bot, row.id, OTHER_USER, -1)
+        await wait_rating(bot, row.id, OTHER_USER, -1)
         await fake.unreact(message.id, "👍", user_id=OTHER_USER)  # removing the old 👍 keeps the 👎
         await asyncio.sleep(0.2)
-        await _wait_rating(bot, row.id, OTHER_USER, -1)
+        await wait_rating(bot, row.id, OTHER_USER, -1)
         await fake.unreact(message.id, "👎", user_id=OTHER_USER)
-        await _wait_rating(bot, row.id, OTHER_USER, None)
+        await wait_rating(bot, row.id, OTHER_USER, None)
         # Other emoji, other messages and the bot's own prompts are not ratings.
         await fake.react(message.id, "🎉", user_id=OTHER_USER)
         chat = await fake.say("nice")
@@ -140,9 +98,9 @@ async def test_reactions_become_ratings(fake, tmp_path, tiny_checkpoint):
 
 
 async def test_many_reactions_at_once_are_all_stored(fake, tmp_path, tiny_checkpoint):
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
-        _, _, message = await _compose(fake)
+        _, _, message = await compose_in(fake)
         row = await db.piece_by_message(bot.db, message.id)
         users = range(900_000, 900_100)
         await asyncio.gather(*(fake.react(message.id, "👍" if u % 3 else "👎", user_id=u) for u in users))
@@ -155,7 +113,7 @@ async def test_many_reactions_at_once_are_all_stored(fake, tmp_path, tiny_checkp
 
 
 async def test_unknown_style_and_bad_values_get_a_private_answer(fake, tmp_path, tiny_checkpoint):
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
         interaction = await fake.slash("compose", {"style": "zelda-bahc"})
         response = await interaction.wait_response(3)
@@ -171,12 +129,12 @@ async def test_remix_of_a_real_midi_and_of_a_corrupt_one(fake, tmp_path, tiny_ch
     from composer.generator import Generator
 
     source = Generator.load(tiny_checkpoint).generate(GenerationRequest(style="doom", bars=4, seed=1, steps=4))
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
         interaction = await fake.slash("remix", {"midi": Upload("tune.mid", to_midi(source)), "style": "bach",
                                                  "keep": "melody"})
         assert (await interaction.wait_response(3)).deferred
-        message = await _posted(fake, interaction)
+        message = await posted_piece(fake, interaction)
         assert set(_files_by_suffix(message)) == {"mp3", "mid", "json", "png"}
         row = await db.piece_by_message(bot.db, message.id)
         assert row.kind == "remix" and row.params["keep"] == ["melody"]
@@ -198,10 +156,10 @@ async def test_a_refused_remix_keeps_nothing_of_the_file(fake, tmp_path, tiny_ch
 
     source = Generator.load(tiny_checkpoint).generate(GenerationRequest(style="doom", bars=4, seed=1, steps=4))
     limits = ComposeLimits(in_flight=1, burst=1, refill_s=600, max_waiting=0)  # one piece, then nobody waits
-    bot = await build(_config(tmp_path, tiny_checkpoint, limits=limits))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint, limits=limits))
     async with fake.running(bot):
         made = await fake.slash("remix", {"midi": Upload("tune1.mid", to_midi(source)), "style": "bach"})
-        message = await _posted(fake, made)
+        message = await posted_piece(fake, made)
         row = await db.piece_by_message(bot.db, message.id)
         refused = await fake.slash("remix", {"midi": Upload("tune2.mid", to_midi(source)), "style": "bach"})
         answer = await refused.wait_response(3)  # refused at once, before anything is downloaded
@@ -214,15 +172,15 @@ async def test_a_refused_remix_keeps_nothing_of_the_file(fake, tmp_path, tiny_ch
 
 
 async def test_buttons_reroll_variation_extend_and_sound(fake, tmp_path, tiny_checkpoint):
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
-        _, _, message = await _compose(fake, seed=3)
+        _, _, message = await compose_in(fake, seed=3)
         first = await db.piece_by_message(bot.db, message.id)
         for custom_id, kind in (("mozart:reroll", "reroll"), ("mozart:variation", "variation"),
                                 ("mozart:extend", "extend")):
             click = await fake.click(message.id, custom_id)
             assert (await click.wait_response(3)).deferred
-            posted = await _posted(fake, click)
+            posted = await posted_piece(fake, click)
             row = await db.piece_by_message(bot.db, posted.id)
             assert row.kind == kind and row.parent_id == first.id
             assert set(_files_by_suffix(posted)) == {"mp3", "mid", "json", "png"}
@@ -235,7 +193,7 @@ async def test_buttons_reroll_variation_extend_and_sound(fake, tmp_path, tiny_ch
         picker = await fake.wait_for(lambda: sound.original, 3, "the sound menu")
         select_id = next(c for c in picker.custom_ids if c.startswith("mozart:sound-pick"))
         pick = await fake.select(picker.id, select_id, ["piano"])
-        posted = await _posted(fake, pick)
+        posted = await posted_piece(fake, pick)
         row = await db.piece_by_message(bot.db, posted.id)
         assert row.kind == "resound" and row.params["sound"] == "piano"
         # Someone else's buttons are refused, privately.
@@ -245,27 +203,27 @@ async def test_buttons_reroll_variation_extend_and_sound(fake, tmp_path, tiny_ch
 
 
 async def test_restart_keeps_ratings_and_old_buttons_work(fake, tmp_path, tiny_checkpoint):
-    config = _config(tmp_path, tiny_checkpoint)
+    config = bot_config(tmp_path, tiny_checkpoint)
     bot = await build(config)
     async with fake.running(bot):
-        _, _, message = await _compose(fake)
+        _, _, message = await compose_in(fake)
         row = await db.piece_by_message(bot.db, message.id)
         await fake.react(message.id, "👍", user_id=OTHER_USER)
-        await _wait_rating(bot, row.id, OTHER_USER, 1)
+        await wait_rating(bot, row.id, OTHER_USER, 1)
     again = await build(config)
     async with fake.running(again):
         assert await db.rating_counts(again.db, row.id) == (1, 0)
         click = await fake.click(message.id, "mozart:variation")
         assert (await click.wait_response(3)).deferred
-        posted = await _posted(fake, click)
+        posted = await posted_piece(fake, click)
         assert (await db.piece_by_message(again.db, posted.id)).parent_id == row.id
         await fake.react(message.id, "👎", user_id=OTHER_USER)  # an uncached message after the restart
-        await _wait_rating(again, row.id, OTHER_USER, -1)
+        await wait_rating(again, row.id, OTHER_USER, -1)
 
 
 async def test_typing_a_style_offers_the_styles_that_match(fake, tmp_path, tiny_checkpoint):
     """The tiny model knows games dink, doom (zelda answered by dink) and composers bach, mozart."""
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
         async def offered(typed: str, command: str = "compose") -> list[str]:
             choices = await fake.autocomplete(command, "style", typed)
@@ -283,7 +241,7 @@ async def test_typing_a_style_offers_the_styles_that_match(fake, tmp_path, tiny_
 
 async def test_styles_help_piece_and_asking_again_at_once(fake, tmp_path, tiny_checkpoint, caplog):
     caplog.set_level(logging.INFO, logger="mozart.jobs")
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
         assert bot.watchdog is not None and bot.watchdog._thread.is_alive()  # started with the bot
         styles = await fake.slash("styles")
@@ -292,16 +250,16 @@ async def test_styles_help_piece_and_asking_again_at_once(fake, tmp_path, tiny_c
         assert "dink" in text and "bach" in text and "zelda" in text
         help_ = await fake.slash("help")
         assert "/compose" in (await help_.wait_response(3)).data["content"]
-        _, _, message = await _compose(fake)
+        _, _, message = await compose_in(fake)
         row = await db.piece_by_message(bot.db, message.id)
         # Listened, and asks for another at once: it is composed and posted too.
         again = await fake.slash("compose", {"style": "bach", "bars": 4})
         response = await again.wait_response(3)
         assert response.deferred and not response.ephemeral
-        posted = await _posted(fake, again)
+        posted = await posted_piece(fake, again)
         assert "bach — 4 bars" in posted.embeds[0]["title"]
         show = await fake.slash("piece", {"id": row.id, "sound": "orchestra"})
-        posted = await _posted(fake, show)
+        posted = await posted_piece(fake, show)
         assert set(_files_by_suffix(posted)) == {"mp3", "mid", "json", "png"}
         missing = await fake.slash("piece", {"id": 9999})
         followup = await missing.wait_response(3)
@@ -323,7 +281,7 @@ async def test_more_requests_than_the_limits_wait_their_turn_and_only_a_flood_is
         fake, tmp_path, tiny_checkpoint, caplog):
     caplog.set_level(logging.INFO, logger="mozart.jobs")
     limits = ComposeLimits(in_flight=1, burst=5, refill_s=12, max_waiting=1)
-    bot = await build(_config(tmp_path, tiny_checkpoint, limits=limits))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint, limits=limits))
     async with fake.running(bot):
         # Three at once from one person: one composes, one waits its turn, the third is too many.
         sent = await asyncio.gather(*(fake.slash("compose", {"style": "zelda-bach", "bars": 4, "seed": s})
@@ -335,13 +293,13 @@ async def test_more_requests_than_the_limits_wait_their_turn_and_only_a_flood_is
         text = refused[0].response.data["content"]
         assert re.fullmatch(r"You already have 1 piece on the way and 1 waiting\. Enjoy those first, "
                             r"then try again in about \d+ s\.", text), text
-        posted = [await _posted(fake, i) for i in accepted]
+        posted = [await posted_piece(fake, i) for i in accepted]
         assert sorted(_seed(m) for m in posted) == sorted(_seed_of(i) for i in accepted)
         edits = [_edits(fake, i) for i in accepted]
         assert sum(any(e.startswith("⏳ Queued: you have 1 piece on the way") for e in e_) for e_ in edits) == 1
         # Someone else is not held up meanwhile.
         other = await fake.slash("compose", {"style": "bach", "bars": 4}, user_id=OTHER_USER)
-        await _posted(fake, other)
+        await posted_piece(fake, other)
     outcomes = sorted(r.job["outcome"] for r in caplog.records if r.name == "mozart.jobs")
     assert outcomes == ["TooManyWaitingError", "ok", "ok", "ok"]
     waited = [r.job["limited_s"] for r in caplog.records if r.name == "mozart.jobs" and r.job["outcome"] == "ok"]
@@ -447,9 +405,9 @@ async def test_loop_option_and_stems_button(fake, tmp_path, tiny_checkpoint):
     import io
     import zipfile
 
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
-        _, _, message = await _compose(fake, seed=5, loop=True)
+        _, _, message = await compose_in(fake, seed=5, loop=True)
         row = await db.piece_by_message(bot.db, message.id)
         assert row.params["loop"] is True
         click = await fake.click(message.id, "mozart:stems")

@@ -11,7 +11,7 @@ import db
 from bot import build
 from composer.feedback.export import export_ratings
 from composer.feedback.records import rater_hash, read_records
-from tests.test_bot_e2e import OTHER_USER, _config, _posted, _wait_rating
+from tests.conftest import OTHER_USER, bot_config, posted_piece, wait_rating
 
 
 def _copy_version(tiny_checkpoint, models, name, version):
@@ -24,15 +24,15 @@ def _copy_version(tiny_checkpoint, models, name, version):
     return folder
 
 
-async def _compose(fake, user_id, seed):
+async def compose_in(fake, user_id, seed):
     interaction = await fake.slash("compose", {"style": "doom", "bars": 4, "seed": seed}, user_id=user_id)
-    return await _posted(fake, interaction)
+    return await posted_piece(fake, interaction)
 
 
 async def test_owner_serves_two_versions_and_requests_are_shared(fake, tmp_path, tiny_checkpoint):
     models = tmp_path / "models"
     _copy_version(tiny_checkpoint, models, "next", "tiny-next")
-    config = _config(tmp_path, tiny_checkpoint, models_dir=str(models), version_floor=0.5)
+    config = bot_config(tmp_path, tiny_checkpoint, models_dir=str(models), version_floor=0.5)
     bot = await build(config)
     base = bot.studio.generator.version
     async with fake.running(bot):
@@ -52,7 +52,7 @@ async def test_owner_serves_two_versions_and_requests_are_shared(fake, tmp_path,
 
         # With a floor of 0.5 each, assignment is uniform: both versions compose some of 12 pieces.
         for seed in range(12):
-            message = await _compose(fake, 700_000 + seed % 3, seed)
+            message = await compose_in(fake, 700_000 + seed % 3, seed)
             await fake.react(message.id, "👍", user_id=OTHER_USER)
         async with bot.db() as session:
             made = dict((await session.execute(
@@ -78,14 +78,14 @@ async def test_owner_serves_two_versions_and_requests_are_shared(fake, tmp_path,
 
 
 async def test_stats_and_privacy_answer(fake, tmp_path, tiny_checkpoint):
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
         empty = await (await fake.slash("stats")).wait_response(5)
         assert "**0** pieces" in empty.data["embeds"][0]["description"]
-        message = await _compose(fake, 700_001, 1)
+        message = await compose_in(fake, 700_001, 1)
         row = await db.piece_by_message(bot.db, message.id)
         await fake.react(message.id, "👍", user_id=OTHER_USER)
-        await _wait_rating(bot, row.id, OTHER_USER, 1)
+        await wait_rating(bot, row.id, OTHER_USER, 1)
         cached = (await (await fake.slash("stats")).wait_response(5)).data["embeds"][0]
         assert "**0** pieces" in cached["description"]  # counted at most once a minute per server
         bot.get_cog("Info")._stats_cache.clear()  # as a minute later
@@ -100,16 +100,16 @@ async def test_stats_and_privacy_answer(fake, tmp_path, tiny_checkpoint):
 async def test_forget_me_removes_everything_of_that_person_and_nothing_of_anyone_else(fake, tmp_path,
                                                                                       tiny_checkpoint):
     alice, bob = 701_001, 701_002
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
-        mine = await _compose(fake, alice, 1)
-        theirs = await _compose(fake, bob, 2)
+        mine = await compose_in(fake, alice, 1)
+        theirs = await compose_in(fake, bob, 2)
         mine_row = await db.piece_by_message(bot.db, mine.id)
         theirs_row = await db.piece_by_message(bot.db, theirs.id)
         for message, row in ((mine, mine_row), (theirs, theirs_row)):
             for user, emoji, value in ((alice, "👍", 1), (bob, "👎", -1)):
                 await fake.react(message.id, emoji, user_id=user)
-                await _wait_rating(bot, row.id, user, value)
+                await wait_rating(bot, row.id, user, value)
         await db.add_remix_source(bot.db, user_id=alice, filename="a.mid", midi=b"MThd-a", piece_id=mine_row.id)
         await db.add_remix_source(bot.db, user_id=bob, filename="b.mid", midi=b"MThd-b", piece_id=theirs_row.id)
 

@@ -20,13 +20,13 @@ async def fake():
         yield server
 
 
-def _config(tmp_path, tiny_checkpoint) -> BotConfig:
+def bot_config(tmp_path, tiny_checkpoint) -> BotConfig:
     return BotConfig(token="fake-token", database_url=f"sqlite+aiosqlite:///{tmp_path / 'mozart.db'}",
                      checkpoint=str(tiny_checkpoint), device="cpu")
 
 
 async def test_compose_posts_loop_layers_and_stinger_and_the_layers_button(fake, tmp_path, tiny_checkpoint):
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
         interaction = await fake.slash("compose", {"style": "doom", "bars": 4, "seed": 2, "loop": True,
                                                    "layers": True, "stinger": "victory"})

@@ -12,12 +12,12 @@ from bot import BotConfig
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _compose() -> dict:
+def compose_in() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
 def test_compose_starts_bot_workers_redis_and_postgres_wired_to_each_other():
-    services = _compose()["services"]
+    services = compose_in()["services"]
     assert set(services) == {"bot", "worker", "redis", "postgres"}
     bot, worker = services["bot"], services["worker"]
     assert bot["command"] == ["python", "bot.py"] and worker["command"] == ["python", "-m", "workers"]
@@ -64,7 +64,7 @@ def test_compose_file_passes_composes_own_validation_when_the_tool_is_here():
 def test_redis_and_postgres_need_a_password_that_must_be_set():
     """No default password: Compose refuses to start until POSTGRES_PASSWORD and REDIS_PASSWORD are set."""
     text = (ROOT / "docker-compose.yml").read_text()
-    services = _compose()["services"]
+    services = compose_in()["services"]
     assert ":-" not in text  # no variable falls back to a default (a known password)
     for name in ("POSTGRES_PASSWORD", "REDIS_PASSWORD"):
         uses = re.findall(r"\$\{" + name + r"([^}]*)\}", text)

@@ -20,7 +20,7 @@ from composer.request import GenerationRequest
 from composer.studio import Job
 from composer.wire import job_from_wire, job_to_wire, piece_from_wire, piece_to_wire
 from fakediscord import FakeDiscord
-from tests.test_bot_e2e import _config, _posted  # the bot tests' settings; the piece once posted
+from tests.conftest import bot_config, posted_piece
 
 pytest.importorskip("arq", reason="arq is not installed (pip install -e '.[test]')")
 from workers.local import LocalRedis, RedisUnavailableError, local_workers, redis_binary  # noqa: E402
@@ -74,7 +74,7 @@ def backend(request, tmp_path, tiny_checkpoint):
 
 
 async def test_compose_posts_a_piece_with_either_backend(backend, tmp_path, tiny_checkpoint):
-    config = _config(tmp_path, tiny_checkpoint, **backend)
+    config = bot_config(tmp_path, tiny_checkpoint, **backend)
     async with FakeDiscord() as fake:
         bot = await build(config)
         async with fake.running(bot):
@@ -82,7 +82,7 @@ async def test_compose_posts_a_piece_with_either_backend(backend, tmp_path, tiny
                                              user_id=1000 + seed) for seed in (7, 8, 9)]
             for interaction in interactions:
                 assert (await interaction.wait_response(3)).deferred
-            messages = [await _posted(fake, interaction) for interaction in interactions]
+            messages = [await posted_piece(fake, interaction) for interaction in interactions]
             for seed, message in zip((7, 8, 9), messages):
                 suffixes = {name.rsplit(".", 1)[1] for name in message.files}
                 assert suffixes == {"mp3", "mid", "json", "png"}
@@ -110,7 +110,7 @@ async def test_a_worker_killed_mid_job_is_replaced_and_the_piece_still_comes(tmp
     monkeypatch.setenv(JOB_TIMEOUT_VARIABLE, str(timeout))
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'mozart.db'}"
     with LocalRedis() as redis, workers(2, redis.url, database_url, tiny_checkpoint, tmp_path) as procs:
-        config = _config(tmp_path, tiny_checkpoint, database_url=database_url, queue_url=redis.url)
+        config = bot_config(tmp_path, tiny_checkpoint, database_url=database_url, queue_url=redis.url)
         async with FakeDiscord() as fake:
             bot = await build(config)
             async with fake.running(bot):
@@ -119,7 +119,7 @@ async def test_a_worker_killed_mid_job_is_replaced_and_the_piece_still_comes(tmp
                 await interaction.wait_response(3)
                 busy = await _busy_worker(procs, tmp_path)
                 procs[busy].kill()
-                message = await _posted(fake, interaction, timeout=timeout + 60)
+                message = await posted_piece(fake, interaction, timeout=timeout + 60)
                 assert any(n.endswith(".mp3") for n in message.files)
                 said = [c.json.get("content") for c in fake.calls if c.method == "PATCH" and c.json]
                 assert any("composing again" in (text or "") for text in said), said
@@ -142,7 +142,7 @@ async def test_while_redis_is_down_the_bot_answers_and_says_composing_is_paused(
     redis = LocalRedis().start()
     try:
         with workers(1, redis.url, database_url, tiny_checkpoint, tmp_path):
-            config = _config(tmp_path, tiny_checkpoint, database_url=database_url, queue_url=redis.url)
+            config = bot_config(tmp_path, tiny_checkpoint, database_url=database_url, queue_url=redis.url)
             async with FakeDiscord() as fake:
                 bot = await build(config)
                 async with fake.running(bot):
@@ -159,7 +159,7 @@ async def test_while_redis_is_down_the_bot_answers_and_says_composing_is_paused(
                     redis.start()  # Redis is back (empty): composing resumes, nothing restarted
                     await asyncio.sleep(1.0)
                     again = await fake.slash("compose", {"style": "doom", "bars": 4, "seed": 1})
-                    message = await _posted(fake, again)
+                    message = await posted_piece(fake, again)
                     assert any(n.endswith(".mp3") for n in message.files)
                     assert (tmp_path / "worker-0.log").read_text().count("worker ready") == 1
     finally:
@@ -245,15 +245,15 @@ async def test_a_batching_worker_composes_waiting_requests_together_and_the_same
             async with fake.running(bot):
                 interactions = [await fake.slash("compose", {"style": "doom", "bars": 8, "seed": seed},
                                                  user_id=2000 + seed) for seed in seeds]
-                messages = [await _posted(fake, interaction, timeout=90) for interaction in interactions]
+                messages = [await posted_piece(fake, interaction, timeout=90) for interaction in interactions]
                 return {seed: next(data for name, data in m.files.items() if name.endswith(".mid"))
                         for seed, m in zip(seeds, messages)}
 
-    alone = await compose_all(_config(tmp_path, tiny_checkpoint,
+    alone = await compose_all(bot_config(tmp_path, tiny_checkpoint,
                                       database_url=f"sqlite+aiosqlite:///{tmp_path / 'alone.db'}"))
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'queued.db'}"
     with LocalRedis() as redis, workers(1, redis.url, database_url, tiny_checkpoint, tmp_path, MOZART_BATCH="3"):
-        together = await compose_all(_config(tmp_path, tiny_checkpoint, database_url=database_url,
+        together = await compose_all(bot_config(tmp_path, tiny_checkpoint, database_url=database_url,
                                              queue_url=redis.url))
     assert together == alone
     assert "requests together" in (tmp_path / "worker-0.log").read_text()

@@ -10,14 +10,14 @@ from sqlalchemy import select
 import db
 from bot import build
 from fakediscord import FakeDiscord
-from tests.test_bot_e2e import _config
+from tests.conftest import bot_config
 
 OUTAGE_S = 10.0
 
 
 async def test_ratings_given_during_a_10_s_database_outage_are_all_stored(tmp_path, tiny_checkpoint, monkeypatch,
                                                                           caplog):
-    config = _config(tmp_path, tiny_checkpoint)
+    config = bot_config(tmp_path, tiny_checkpoint)
     async with FakeDiscord() as fake:
         bot = await build(config)
         async with fake.running(bot):

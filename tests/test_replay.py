@@ -14,20 +14,20 @@ from composer.midi_io import to_midi
 from composer.request import GenerationRequest
 from composer.studio import Job
 from fakediscord import Upload
-from tests.test_bot_e2e import _config, _posted
+from tests.conftest import bot_config, posted_piece
 
 
 async def _click(fake, message, custom_id):
     interaction = await fake.click(message.id, custom_id)
-    return await _posted(fake, interaction)
+    return await posted_piece(fake, interaction)
 
 
 async def test_every_kind_of_stored_piece_regenerates_the_identical_midi(fake, tmp_path, tiny_checkpoint):
     source = Generator.load(tiny_checkpoint).generate(GenerationRequest(style="doom", bars=4, seed=1, steps=4))
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
-        composed = await _posted(fake, await fake.slash("compose", {"style": "zelda-bach", "bars": 4}))
-        remixed = await _posted(fake, await fake.slash(
+        composed = await posted_piece(fake, await fake.slash("compose", {"style": "zelda-bach", "bars": 4}))
+        remixed = await posted_piece(fake, await fake.slash(
             "remix", {"midi": Upload("tune.mid", to_midi(source)), "style": "bach", "keep": "melody,drums",
                       "strength": 0.6}))
         made = [composed, remixed]
@@ -37,7 +37,7 @@ async def test_every_kind_of_stored_piece_regenerates_the_identical_midi(fake, t
         sound = await fake.click(composed.id, "mozart:sound")
         picker = await fake.wait_for(lambda: sound.original, 3, "the sound menu")
         select_id = next(c for c in picker.custom_ids if c.startswith("mozart:sound-pick"))
-        made.append(await _posted(fake, await fake.select(picker.id, select_id, ["piano"])))
+        made.append(await posted_piece(fake, await fake.select(picker.id, select_id, ["piano"])))
 
         rows = [await db.piece_by_message(bot.db, message.id) for message in made]
         assert [row.kind for row in rows] == ["compose", "remix", "variation", "extend", "reroll", "reroll",

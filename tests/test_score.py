@@ -19,7 +19,7 @@ from composer.midi_io import import_midi, to_midi
 from composer.render import render
 from composer.render import score as S
 from composer.request import GenerationRequest
-from tests.test_bot_e2e import _compose, _config
+from tests.conftest import bot_config, compose_in
 
 METRES = ("4/4", "3/4", "6/8")
 
@@ -131,15 +131,15 @@ def test_render_and_cli_write_the_score_files(generator, tiny_checkpoint, tmp_pa
 
 
 async def test_score_option_and_button_post_the_sheet_music(fake, tmp_path, tiny_checkpoint):
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
-        _, _, message = await _compose(fake, seed=5, score=True)
+        _, _, message = await compose_in(fake, seed=5, score=True)
         row = await db.piece_by_message(bot.db, message.id)
         names = set(message.files)
         assert {f"mozart-{row.id}-zelda-bach.score.png", f"mozart-{row.id}-zelda-bach.musicxml"} <= names
         assert row.params["score"] is True
 
-        _, _, plain = await _compose(fake, seed=6)
+        _, _, plain = await compose_in(fake, seed=6)
         plain_row = await db.piece_by_message(bot.db, plain.id)
         assert not any(name.endswith((".score.png", ".musicxml")) for name in plain.files)
         click = await fake.click(plain.id, "mozart:score")

@@ -16,13 +16,13 @@ from composer.midi_io import to_midi
 from composer.request import GenerationRequest
 from composer.studio import Result
 from fakediscord import Upload
-from tests.test_bot_e2e import OTHER_USER, _config, _posted, _wait_rating
+from tests.conftest import OTHER_USER, bot_config, posted_piece, wait_rating
 
 
-async def _compose(fake, user_id=None, channel_id=None, **options):
+async def compose_in(fake, user_id=None, channel_id=None, **options):
     interaction = await fake.slash("compose", {"style": "doom", "bars": 4, **options}, user_id=user_id,
                                    channel_id=channel_id)
-    return await _posted(fake, interaction)
+    return await posted_piece(fake, interaction)
 
 
 def _jobs(caplog) -> list[dict]:
@@ -31,9 +31,9 @@ def _jobs(caplog) -> list[dict]:
 
 async def test_stems_take_the_persons_turn_and_leave_a_job_log_line(fake, tmp_path, tiny_checkpoint, caplog):
     limits = ComposeLimits(in_flight=1, burst=2, refill_s=600, max_waiting=0)
-    bot = await build(_config(tmp_path, tiny_checkpoint, limits=limits))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint, limits=limits))
     async with fake.running(bot):
-        message = await _compose(fake)
+        message = await compose_in(fake)
         first = await fake.click(message.id, "mozart:stems")
         await fake.wait_for(lambda: next((m for m in first.followups if m.files), None), 60, "the stems")
         again = await fake.click(message.id, "mozart:stems")  # the burst is spent: refused, not queued
@@ -45,10 +45,10 @@ async def test_stems_take_the_persons_turn_and_leave_a_job_log_line(fake, tmp_pa
 
 async def test_a_remix_takes_its_turn_before_downloading_anything(fake, tmp_path, tiny_checkpoint):
     limits = ComposeLimits(in_flight=1, burst=1, refill_s=600, max_waiting=0)
-    bot = await build(_config(tmp_path, tiny_checkpoint, limits=limits))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint, limits=limits))
     piece = Piece.empty(2)
     async with fake.running(bot):
-        await _compose(fake)
+        await compose_in(fake)
         refused = await fake.slash("remix", {"midi": Upload("tune.mid", to_midi(piece)), "style": "bach"})
         response = await refused.wait_response(3)
         assert response.ephemeral and "try again" in response.data["content"]
@@ -56,7 +56,7 @@ async def test_a_remix_takes_its_turn_before_downloading_anything(fake, tmp_path
 
 
 async def test_too_long_music_gets_a_clear_answer_at_once(fake, tmp_path, tiny_checkpoint):
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
         slow = await fake.slash("compose", {"style": "doom", "bars": 128, "tempo": 30, "time_signature": "4/4"})
         response = await slow.wait_response(3)
@@ -77,11 +77,11 @@ def test_files_over_the_upload_limit_leave_the_midi_with_a_note():
 
 
 async def test_pieces_stay_where_they_were_made(fake, tmp_path, tiny_checkpoint):
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     alice, bob = fake.user_id, OTHER_USER
     async with fake.running(bot):
-        in_dm = await _compose(fake, channel_id=fake.dm_channel_id(alice), seed=1)
-        in_server = await _compose(fake, seed=2)
+        in_dm = await compose_in(fake, channel_id=fake.dm_channel_id(alice), seed=1)
+        in_server = await compose_in(fake, seed=2)
         dm_row = await db.piece_by_message(bot.db, in_dm.id)
         server_row = await db.piece_by_message(bot.db, in_server.id)
         # Bob reaches the server's piece from the server, never Alice's DM piece, nor anything from his DMs.
@@ -89,14 +89,14 @@ async def test_pieces_stay_where_they_were_made(fake, tmp_path, tiny_checkpoint)
             asked = await fake.slash("piece", {"id": piece_id}, user_id=bob, channel_id=channel)
             response = await asked.wait_response(3)
             assert response.ephemeral and f"no piece #{piece_id} here" in response.data["content"]
-        copy = await _posted(fake, await fake.slash("piece", {"id": server_row.id}, user_id=bob))
+        copy = await posted_piece(fake, await fake.slash("piece", {"id": server_row.id}, user_id=bob))
         assert (await db.piece_by_message(bot.db, copy.id)).user_id == bob
         # Alice reaches her own DM piece from anywhere.
-        await _posted(fake, await fake.slash("piece", {"id": dm_row.id}, user_id=alice))
+        await posted_piece(fake, await fake.slash("piece", {"id": dm_row.id}, user_id=alice))
         # /stats in the server links the server's pieces only
         await fake.react(in_dm.id, "👍", user_id=bob)
         await fake.react(in_server.id, "👍", user_id=bob)
-        await _wait_rating(bot, server_row.id, bob, 1)
+        await wait_rating(bot, server_row.id, bob, 1)
         stats = (await (await fake.slash("stats", user_id=bob)).wait_response(5)).data["embeds"][0]
         top = stats["fields"][1]["value"]
         assert f"#{server_row.id}" in top and f"#{dm_row.id} " not in top
@@ -108,13 +108,13 @@ async def test_a_copy_never_carries_someone_elses_upload_or_its_name(fake, tmp_p
     from composer.generator import Generator
 
     source = Generator.load(tiny_checkpoint).generate(GenerationRequest(style="doom", bars=4, seed=1, steps=4))
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
-        remix = await _posted(fake, await fake.slash("remix", {"midi": Upload("alice-secret.mid", to_midi(source)),
+        remix = await posted_piece(fake, await fake.slash("remix", {"midi": Upload("alice-secret.mid", to_midi(source)),
                                                                "style": "bach"}))
         remix_row = await db.piece_by_message(bot.db, remix.id)
         assert remix_row.params["source_file"] == "alice-secret.mid"
-        copy = await _posted(fake, await fake.slash("piece", {"id": remix_row.id}, user_id=OTHER_USER))
+        copy = await posted_piece(fake, await fake.slash("piece", {"id": remix_row.id}, user_id=OTHER_USER))
         copy_row = await db.piece_by_message(bot.db, copy.id)
         assert "source_file" not in copy_row.params and "alice-secret" not in str(copy_row.params)
         reroll = await fake.click(copy.id, "mozart:reroll", user_id=OTHER_USER)  # would compose from her file
@@ -122,16 +122,16 @@ async def test_a_copy_never_carries_someone_elses_upload_or_its_name(fake, tmp_p
         assert "someone else's file" in answer.content
         # Alice herself may: her own upload
         mine = await fake.click(remix.id, "mozart:reroll")
-        assert (await db.piece_by_message(bot.db, (await _posted(fake, mine)).id)).kind == "reroll"
+        assert (await db.piece_by_message(bot.db, (await posted_piece(fake, mine)).id)).kind == "reroll"
 
 
 async def test_own_ratings_and_a_flood_of_ratings_do_not_count(fake, tmp_path, tiny_checkpoint):
-    bot = await build(_config(tmp_path, tiny_checkpoint, ratings_per_day=2))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint, ratings_per_day=2))
     async with fake.running(bot):
-        messages = [await _compose(fake, seed=s) for s in (1, 2, 3)]
+        messages = [await compose_in(fake, seed=s) for s in (1, 2, 3)]
         rows = [await db.piece_by_message(bot.db, m.id) for m in messages]
         await fake.react(messages[0].id, "👍")  # the author, on their own piece
-        await _wait_rating(bot, rows[0].id, fake.user_id, 1)
+        await wait_rating(bot, rows[0].id, fake.user_id, 1)
         assert (await db.like_ratio_by_model_version(bot.db))[rows[0].model_version][1:] == (0, 0)
         for message in messages:
             await fake.react(message.id, "👍", user_id=OTHER_USER)
@@ -151,14 +151,14 @@ async def test_own_ratings_and_a_flood_of_ratings_do_not_count(fake, tmp_path, t
         kept = await stored()
         assert len(kept) == 2  # the third of the day is not stored (whichever came third)
         await fake.react(kept[0].message_id, "👎", user_id=OTHER_USER)  # changing one is free
-        await _wait_rating(bot, kept[0].id, OTHER_USER, -1)
+        await wait_rating(bot, kept[0].id, OTHER_USER, -1)
 
 
 async def test_forget_me_takes_down_the_posts_and_where_they_were(fake, tmp_path, tiny_checkpoint):
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
-        mine = await _compose(fake)
-        theirs = await _compose(fake, user_id=OTHER_USER)
+        mine = await compose_in(fake)
+        theirs = await compose_in(fake, user_id=OTHER_USER)
         row = await db.piece_by_message(bot.db, mine.id)
         ask = await fake.slash("forget-me")
         prompt = await fake.wait_for(lambda: ask.original, 5, "the confirmation")
@@ -176,7 +176,7 @@ async def test_forget_me_takes_down_the_posts_and_where_they_were(fake, tmp_path
 async def test_uploads_past_their_time_are_deleted_while_the_bot_runs(fake, tmp_path, tiny_checkpoint):
     from sqlalchemy import select, update
 
-    config = _config(tmp_path, tiny_checkpoint, upload_days=30)
+    config = bot_config(tmp_path, tiny_checkpoint, upload_days=30)
     engine = db.make_engine(config.database_url)
     await db.upgrade(engine)
     sessions = db.make_session_factory(engine)
@@ -201,9 +201,9 @@ async def test_one_persons_flood_of_buttons_leaves_others_answered(fake, tmp_pat
     """One person presses 📦, ⏩ and 🔁 as fast as the fake allows; another's /compose is still answered at once
     and composed after at most one of the flooder's jobs (benchmarks/abuse.py measures it for 10 s)."""
     caplog.set_level(logging.INFO, logger="mozart.jobs")
-    bot = await build(_config(tmp_path, tiny_checkpoint))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
-        target = await _compose(fake, user_id=OTHER_USER, seed=1)
+        target = await compose_in(fake, user_id=OTHER_USER, seed=1)
         stop = time.monotonic() + 4
         presses = 0
 
@@ -221,7 +221,7 @@ async def test_one_persons_flood_of_buttons_leaves_others_answered(fake, tmp_pat
         other = await fake.slash("compose", {"style": "bach", "bars": 4})
         response = await other.wait_response(3)
         assert response.deferred and not response.ephemeral
-        await _posted(fake, other, timeout=60)
+        await posted_piece(fake, other, timeout=60)
         waited = time.monotonic() - started
         await flooding
     jobs = _jobs(caplog)
@@ -240,7 +240,7 @@ async def test_model_folders_are_offered_to_the_owner_only(fake, tmp_path, tiny_
 
     models = tmp_path / "models"
     shutil.copytree(tiny_checkpoint, models / "secret-experiment")
-    bot = await build(_config(tmp_path, tiny_checkpoint, models_dir=str(models)))
+    bot = await build(bot_config(tmp_path, tiny_checkpoint, models_dir=str(models)))
     async with fake.running(bot):
         assert await fake.autocomplete("model load", "name", "", user_id=OTHER_USER) == []
         assert await fake.autocomplete("model retire", "version", "", user_id=OTHER_USER) == []

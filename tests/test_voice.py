@@ -34,7 +34,7 @@ from cogs.utils.posting import piece_from_row, sound_of
 from composer.render import render
 from fakediscord import payloads as P
 from fakediscord.voice import E2EE_REQUIRED
-from tests.test_bot_e2e import _compose, _config
+from tests.conftest import bot_config, compose_in
 
 FAST = {"bars": 4, "tempo": 240}  # about 4.75 s of audio with its tail: playback runs in real time
 WINDOW_S = 0.05  # RMS envelope windows
@@ -43,11 +43,11 @@ WAIT_S = 90
 
 
 def _bot_config(tmp_path, tiny_checkpoint, **overrides):
-    return _config(tmp_path, tiny_checkpoint, voice_idle_s=overrides.pop("voice_idle_s", 60), **overrides)
+    return bot_config(tmp_path, tiny_checkpoint, voice_idle_s=overrides.pop("voice_idle_s", 60), **overrides)
 
 
 async def _piece(fake, bot, seed: int):
-    _, _, message = await _compose(fake, seed=seed, sound="chip", **FAST)
+    _, _, message = await compose_in(fake, seed=seed, sound="chip", **FAST)
     return await db.piece_by_message(bot.db, message.id)
 
 
