@@ -4,7 +4,7 @@
     python benchmarks/identical_midi.py --check before.json   # after it: exit 1 if any MIDI differs
 
 The requests cover every path that composes: the forms (AABA, ABA, rondo, through), a loop, 3/4
-and 6/8, a blend, texture off, best_of (where the model has a reward model), a remix of an example file, a variation and an extension
+and 6/8, a blend, texture off, best_of (where the model has a reward model or a critic: `--checkpoint` a copy of the shipped model with one), a remix of an example file, a variation and an extension
 of a composed piece, on the shipped model (or ``--checkpoint``), one CPU thread. Each line is the
 SHA-256 of the piece's MIDI as the bot would store it (``to_midi``), and its shape for reading.
 """
@@ -49,7 +49,7 @@ def fingerprints(checkpoint: str | None) -> dict[str, str]:
     for name, request in requests().items():
         try:
             made[name] = piece = generator.generate(request)
-        except GenerationParameterError as e:  # best_of on a model without a reward model
+        except GenerationParameterError as e:  # best_of on a model without a judge
             out[name] = f"not composed: {e}".split(".")[0]
             continue
         out[name] = _line(piece)
