@@ -10,7 +10,8 @@ import pytest
 
 from composer.request import GenerationRequest
 from composer.render import Rendered
-from composer.studio import Studio, Job, QueueFullError, ServiceClosedError
+from service.jobs import Job, QueueFullError, ServiceClosedError
+from service.studio import Studio
 
 
 def _fake_render(gate: threading.Event | None = None):

@@ -127,7 +127,7 @@ def _sandbox_child(conn, folders: dict[str, str], device: str, log_setup: tuple[
     level, fmt = log_setup
     logging.basicConfig(level=level, **({"format": fmt} if fmt else {}))
     from composer.generator import Generator, compose_on_one_cpu_thread
-    from composer.studio import Studio, _outcome, _warm_up_renderer
+    from service.studio import Studio, _outcome, _warm_up_renderer
 
     compose_on_one_cpu_thread(device)
     generators = [Generator.load(folder, device) for folder in folders.values()]
