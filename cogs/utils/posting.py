@@ -16,7 +16,7 @@ from db import PieceKind
 from cogs.utils.limits import user_tag
 from composer.grid import Piece
 from composer.midi_io import stored_piece
-from composer.render.api import BEATS_FORMAT, DEFAULT_FORMATS, SCORE_FORMATS, VIDEO_FORMAT
+from composer.render.api import BEATS_FORMAT, SCORE_FORMATS, VIDEO_FORMAT, piece_formats
 from composer.render.presets import DEFAULT_SOUND
 from service.jobs import Job, LAYERS_FORMAT, Result, STINGER_PREFIX, file_ending
 
@@ -43,7 +43,7 @@ class JobKind(enum.StrEnum):
 
 def post_formats(video: bool = False, score: bool = False) -> tuple[str, ...]:
     """What to render for a post: MP3, MIDI and piano roll, and the MP4 and the score when asked for."""
-    return DEFAULT_FORMATS + ((VIDEO_FORMAT,) if video else ()) + (SCORE_FORMATS if score else ())
+    return piece_formats(video=video, score=score)
 
 
 def game_formats(loop: bool = False, layers: bool = False, stinger: str | None = None) -> tuple[str, ...]:
