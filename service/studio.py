@@ -81,7 +81,7 @@ class Studio(Service):
             self._tasks = [asyncio.create_task(self._worker(i), name=f"composer-worker-{i}") for i in range(self.workers)]
         if not self._tasks:
             if self._render_fn is None:  # pay the renderer's one-off costs before the first user does
-                await asyncio.get_running_loop().run_in_executor(self._executor, _warm_up_renderer)
+                await asyncio.get_running_loop().run_in_executor(self._executor, warm_up_renderer)
             self._tasks = [asyncio.create_task(self._worker(i), name=f"composer-worker-{i}") for i in range(self.workers)]
 
     async def close(self, timeout: float = 30.0) -> None:
@@ -158,10 +158,10 @@ class Studio(Service):
                 if self.isolate:
                     outcomes = await self._run_isolated(index, tickets)
                 elif len(tickets) == 1:
-                    outcomes = [await loop.run_in_executor(self._executor, _outcome, self._run, tickets[0].job,
+                    outcomes = [await loop.run_in_executor(self._executor, outcome, self.run_job, tickets[0].job,
                                                            reporter(tickets[0]), tickets[0].seconds)]
                 else:
-                    outcomes = await loop.run_in_executor(self._executor, self._run_batch, [t.job for t in tickets],
+                    outcomes = await loop.run_in_executor(self._executor, self.run_batch, [t.job for t in tickets],
                                                           [reporter(t) for t in tickets], [t.seconds for t in tickets])
                 for ticket, (result, error) in zip(tickets, outcomes):
                     if ticket.future.done():
@@ -235,7 +235,7 @@ class Studio(Service):
             self._notifications.add(task)  # keep a reference until it is done
             task.add_done_callback(self._notifications.discard)
 
-    def _run(self, job: Job, report: Callable[[str], None], seconds: dict[str, float]) -> Result:
+    def run_job(self, job: Job, report: Callable[[str], None], seconds: dict[str, float]) -> Result:
         """Runs in a worker thread: generate (unless re-rendering), originality, render."""
         generator = self.served.get(job.version)  # retired meanwhile: the oldest
         t0 = time.perf_counter()
@@ -243,7 +243,7 @@ class Studio(Service):
         seconds["generate"] = time.perf_counter() - t0
         return self._finish(generator, job, piece, report, seconds)
 
-    def _run_batch(self, jobs: list[Job], reports: list[Callable[[str], None]],
+    def run_batch(self, jobs: list[Job], reports: list[Callable[[str], None]],
                    seconds: list[dict[str, float]]) -> list[tuple[Result | None, Exception | None]]:
         """Runs in a worker thread: compose ``jobs`` (one version) together, then finish each alone.
 
@@ -261,12 +261,12 @@ class Studio(Service):
         try:
             pieces: list = generator.generate_many([job.request for job in jobs], everyone)
         except Exception:
-            return [_outcome(self._run, job, report, s) for job, report, s in zip(jobs, reports, seconds)]
+            return [outcome(self.run_job, job, report, s) for job, report, s in zip(jobs, reports, seconds)]
         share = (time.perf_counter() - t0) / len(jobs)
         outcomes = []
         for job, piece, report, s in zip(jobs, pieces, reports, seconds):
             s["generate"] = share
-            outcomes.append(_outcome(self._finish, generator, job, piece, report, s))
+            outcomes.append(outcome(self._finish, generator, job, piece, report, s))
         return outcomes
 
     def _finish(self, generator: Generator, job: Job, piece: Piece, report: Callable[[str], None],
@@ -312,7 +312,7 @@ def game_files(generator: Generator, piece: Piece, sound: str, formats: list[str
     return files
 
 
-def _outcome(fn, *args) -> tuple[Result | None, Exception | None]:
+def outcome(fn, *args) -> tuple[Result | None, Exception | None]:
     """(result, None) or (None, the exception): one job's failure is that job's only."""
     try:
         return fn(*args), None
@@ -326,7 +326,7 @@ def _default_render(piece: Piece, sound: str, formats: tuple[str, ...]):
     return render(piece, sound=sound, formats=formats)
 
 
-def _warm_up_renderer() -> None:
+def warm_up_renderer() -> None:
     from composer.render.api import warm_up
 
     try:
