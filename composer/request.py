@@ -14,6 +14,7 @@ a stored request (``params()``) replays the same piece (``from_params()``).
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -73,6 +74,11 @@ KEEP_PRESETS: dict[str, str] = {
     "rhythm": "same rhythm, new notes",
     "": "nothing: only strength decides what stays",
 }
+
+
+def new_seed() -> int:
+    """A seed for a request that leaves it open (the generator's, and the bot's rerolls)."""
+    return secrets.randbelow(MAX_SEED + 1)
 
 
 @dataclass(frozen=True)

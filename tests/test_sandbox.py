@@ -8,8 +8,9 @@ import time
 import pytest
 
 from composer.request import GenerationRequest
-from composer.sandbox import AbandonedError, JobTimeoutError, call, group_alive
-from composer.studio import Job, Studio
+from service.sandbox import AbandonedError, JobTimeoutError, call, group_alive
+from service.jobs import Job
+from service.studio import Studio
 
 
 def _long_job() -> Job:
