@@ -127,8 +127,10 @@ async def test_each_job_reports_where_its_time_went(generator):
     gate.set()
     one, two = await asyncio.gather(first, second)
     assert two.seconds is timings and set(timings) == {"queued", "generate", "render"}
-    assert timings["queued"] >= 0.3 > one.seconds["queued"]
-    assert one.seconds["render"] >= 0.3 > timings["render"]
+    # Lower bounds only where the gate guarantees them (0.4 s held); the rest compares the two jobs,
+    # so a slow machine cannot fail it.
+    assert timings["queued"] >= 0.3 and one.seconds["render"] >= 0.3
+    assert timings["queued"] > one.seconds["queued"] and one.seconds["render"] > timings["render"]
     from composer.errors import UnknownStyleError
 
     failed: dict[str, float] = {}
