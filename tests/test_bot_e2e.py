@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import db
 from bot import BotConfig, build
 from cogs.utils.limits import ComposeLimits, user_tag
@@ -43,6 +45,7 @@ async def test_compose_posts_mp3_midi_and_piano_roll(fake, tmp_path, tiny_checkp
         assert row.midi == files["mid"]
 
 
+@pytest.mark.slow
 async def test_compose_with_video_posts_an_mp4_and_so_does_its_reroll(fake, tmp_path, tiny_checkpoint):
     bot = await build(bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
 from sqlalchemy import func, select
 
 import db
@@ -29,6 +30,7 @@ async def compose_in(fake, user_id, seed):
     return await posted_piece(fake, interaction)
 
 
+@pytest.mark.slow
 async def test_owner_serves_two_versions_and_requests_are_shared(fake, tmp_path, tiny_checkpoint):
     models = tmp_path / "models"
     _copy_version(tiny_checkpoint, models, "next", "tiny-next")

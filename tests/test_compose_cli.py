@@ -58,6 +58,7 @@ def test_remix_names_its_file_and_what_it_kept(tmp_path):
     assert lines[1] == "  kept no voice whole; re-composed all of it"
 
 
+@pytest.mark.slow
 def test_readme_remix_lines_work_as_written_on_the_examples(tmp_path):
     """Every `mozart remix` line in README.md names a shipped example and runs as written."""
     readme = (ROOT / "README.md").read_text()

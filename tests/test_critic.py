@@ -114,6 +114,7 @@ def test_best_of_keeps_the_candidate_the_critic_finds_most_real(criticised):
 
 
 # -- the commands --------------------------------------------------------------------------
+@pytest.mark.slow
 def test_critic_train_then_rate_writes_ratings_that_finetune_reads(tiny_checkpoint, encoded_dir, tmp_path):
     folder = tmp_path / "model"
     shutil.copytree(tiny_checkpoint, folder)

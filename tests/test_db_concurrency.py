@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import db
 from db.migrate import current_revision, head_revision
 
@@ -16,6 +18,7 @@ UPGRADE = ("import asyncio, sys, time, db; time.sleep(max(0, float(sys.argv[2]) 
            "asyncio.run(db.upgrade(sys.argv[1]))")
 
 
+@pytest.mark.slow
 async def test_processes_starting_together_take_turns_migrating(database_url):
     start = str(time.time() + 4)
     processes = [subprocess.Popen([sys.executable, "-c", UPGRADE, database_url, start], cwd=ROOT,

@@ -38,6 +38,7 @@ def test_shipped_model_composes_zelda_bach(shipped):
     assert (again.grid == piece.grid).all()
 
 
+@pytest.mark.slow
 def test_every_shipped_piece_has_a_line_above_the_bass(shipped):
     """A bass line with nothing above it is not a tune: every style, form and length, loops
     included, has a voice other than the bass and drums in three quarters of its bars."""

@@ -16,6 +16,7 @@ from composer.request import FORMS
 from tests.conftest import TEMPO
 
 
+@pytest.mark.slow
 def test_eval_writes_report_and_figures(tiny_checkpoint, encoded_dir, tmp_path):
     out = tmp_path / "report"
     result = CliRunner().invoke(cli, ["eval", "--checkpoint", str(tiny_checkpoint), "--n", "4", "--data",

@@ -11,6 +11,7 @@ import io
 
 import mido
 import numpy as np
+import pytest
 import symusic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -136,5 +137,6 @@ def test_seeds_are_valid_midi():
           suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.sampled_from(SEEDS), mutations=st.lists(mutation, min_size=1, max_size=4),
        crop_bars=st.none() | st.integers(1, 8))
+@pytest.mark.slow
 def test_mutated_midi_imports_or_raises_a_mozart_error(seed, mutations, crop_bars):
     check_import(mutate(seed, mutations), crop_bars)

@@ -192,6 +192,7 @@ async def test_the_popup_offers_commands_options_choices_and_the_bots_styles(tmp
         assert all(FORMS[name][1] in s["label"] for name, s in zip(FORMS, forms))
 
 
+@pytest.mark.slow
 def test_python_m_playground_serves_the_page_and_stops_on_ctrl_c(tmp_path, tiny_checkpoint):
     """The newcomer's command: the page answers, the busy port is explained, Ctrl-C stops it cleanly."""
     import os

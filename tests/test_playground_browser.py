@@ -109,6 +109,7 @@ def _use_the_page(url: str, screenshots: list[Path]) -> dict:
         browser.quit()
 
 
+@pytest.mark.slow
 async def test_a_person_composes_rates_and_varies_in_the_browser(tmp_path, tiny_checkpoint):
     screenshots = [tmp_path / "playground.png"]
     if os.environ.get("MOZART_SCREENSHOT_DIR"):

@@ -55,7 +55,8 @@ def workers(count: int, queue_url: str, database_url: str, checkpoint: Path, log
     return local_workers(count, env, log_dir, timeout=90)
 
 
-@pytest.fixture(params=["in-process", "queue", "queue-postgres"])
+@pytest.fixture(params=["in-process", pytest.param("queue", marks=pytest.mark.slow),
+                        pytest.param("queue-postgres", marks=pytest.mark.slow)])
 def backend(request, tmp_path, tiny_checkpoint):
     """(bot config overrides) for the in-process studio, for two queue workers on a local Redis, and for
     what docker-compose.yml runs: the bot and two workers on Redis and PostgreSQL."""
@@ -100,6 +101,7 @@ async def test_compose_posts_a_piece_with_either_backend(backend, tmp_path, tiny
 
 
 @needs_redis
+@pytest.mark.slow
 async def test_a_worker_killed_mid_job_is_replaced_and_the_piece_still_comes(tmp_path, tiny_checkpoint, monkeypatch):
     """The job of a worker that dies is taken by the other one (after the dead one's lock expires)."""
     from workers.queue import JOB_TIMEOUT_VARIABLE
@@ -137,6 +139,7 @@ async def _busy_worker(procs, log_dir: Path, timeout: float = 30.0) -> int:
 
 
 @needs_redis
+@pytest.mark.slow
 async def test_while_redis_is_down_the_bot_answers_and_says_composing_is_paused(tmp_path, tiny_checkpoint):
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'mozart.db'}"
     redis = LocalRedis().start()
@@ -234,6 +237,7 @@ async def test_the_queue_bound_counts_waiting_jobs_not_those_being_composed(gene
 
 
 @needs_redis
+@pytest.mark.slow
 async def test_a_batching_worker_composes_waiting_requests_together_and_the_same_pieces(tmp_path, tiny_checkpoint):
     """MOZART_BATCH on a worker: requests waiting at once share forward passes, and each piece is the one
     the bot composes by itself for the same request."""

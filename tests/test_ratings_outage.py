@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import pytest
 from sqlalchemy import select
 
 import db
@@ -15,6 +16,7 @@ from tests.conftest import bot_config
 OUTAGE_S = 10.0
 
 
+@pytest.mark.slow
 async def test_ratings_given_during_a_10_s_database_outage_are_all_stored(tmp_path, tiny_checkpoint, monkeypatch,
                                                                           caplog):
     config = bot_config(tmp_path, tiny_checkpoint)

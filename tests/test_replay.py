@@ -6,6 +6,8 @@ no seed given (the bot chooses it), then rebuilt from the database alone.
 
 from __future__ import annotations
 
+import pytest
+
 import db
 from bot import build
 from cogs.utils.replay import request_of
@@ -22,6 +24,7 @@ async def _click(fake, message, custom_id):
     return await posted_piece(fake, interaction)
 
 
+@pytest.mark.slow
 async def test_every_kind_of_stored_piece_regenerates_the_identical_midi(fake, tmp_path, tiny_checkpoint):
     source = Generator.load(tiny_checkpoint).generate(GenerationRequest(style="doom", bars=4, seed=1, steps=4))
     bot = await build(bot_config(tmp_path, tiny_checkpoint))

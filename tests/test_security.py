@@ -8,6 +8,8 @@ import datetime as dt
 import logging
 import time
 
+import pytest
+
 import db
 from bot import build
 from cogs.utils.limits import ComposeLimits
@@ -197,6 +199,7 @@ async def test_uploads_past_their_time_are_deleted_while_the_bot_runs(fake, tmp_
             await asyncio.sleep(0.1)
 
 
+@pytest.mark.slow
 async def test_one_persons_flood_of_buttons_leaves_others_answered(fake, tmp_path, tiny_checkpoint, caplog):
     """One person presses 📦, ⏩ and 🔁 as fast as the fake allows; another's /compose is still answered at once
     and composed after at most one of the flooder's jobs (benchmarks/abuse.py measures it for 10 s)."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 import db
 from bot import ShardedMozart, build
 from fakediscord import FakeDiscord
 from tests.conftest import bot_config, posted_piece
 
 
+@pytest.mark.slow
 async def test_auto_sharded_bot_composes_on_the_shard_discord_routes_to(tmp_path, tiny_checkpoint):
     async with FakeDiscord(recommended_shards=2) as fake:
         bot = await build(bot_config(tmp_path, tiny_checkpoint, shards="auto"))
@@ -22,6 +25,7 @@ async def test_auto_sharded_bot_composes_on_the_shard_discord_routes_to(tmp_path
             assert bot.get_guild(fake.guild_id).shard_id == (fake.guild_id >> 22) % 2
 
 
+@pytest.mark.slow
 async def test_a_cluster_of_two_processes_shares_the_work_and_the_buttons(tmp_path, tiny_checkpoint):
     """Each process runs one shard of two; a button keeps working after its shard moves to the other process."""
     async with FakeDiscord() as fake:

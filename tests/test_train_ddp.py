@@ -26,8 +26,9 @@ STEPS, EPOCH, GLOBAL_BATCH = 60, 20, 16
 TORCHRUN_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
                       "GROUP_RANK", "ROLE_RANK", "TORCHELASTIC_RUN_ID")
 
-pytestmark = pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
-                                reason="this torch has no gloo backend")
+pytestmark = [pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
+                                 reason="this torch has no gloo backend"),
+              pytest.mark.slow]  # each test starts training processes
 
 
 def environment() -> dict:
@@ -164,6 +165,7 @@ leave_torchrun()  # as the train command does: gloo's threads can abort the inte
 """
 
 
+@pytest.mark.slow
 def test_a_ddp_step_is_the_step_of_one_process_on_the_whole_global_batch(encoded_dir, tmp_path):
     """Exactly, not within noise: the ranks' halves of a batch score different numbers of
     cells (the masks differ), so averaging per-rank means would weight them wrongly."""

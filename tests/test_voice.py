@@ -92,6 +92,7 @@ def _captures(fake, ended=True):
     return [c for c in fake.voice.captures if c.ended or not ended]
 
 
+@pytest.mark.slow
 async def test_play_joins_streams_end_to_end_encrypted_and_the_audio_is_the_piece(fake, tmp_path, tiny_checkpoint):
     bot = await build(_bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
@@ -176,6 +177,7 @@ async def test_a_piece_a_queue_worker_renders_plays_as_well(fake, tmp_path, tiny
                 assert difference < 0.1 and correlation >= 0.9 and capture.failed_frames == 0
 
 
+@pytest.mark.slow
 async def test_skip_plays_the_next_and_the_bot_leaves_when_the_channel_empties(fake, tmp_path, tiny_checkpoint):
     bot = await build(_bot_config(tmp_path, tiny_checkpoint))
     async with fake.running(bot):
@@ -203,6 +205,7 @@ async def test_skip_plays_the_next_and_the_bot_leaves_when_the_channel_empties(f
         assert fake.voice.captures[1].ended and len(fake.voice.captures) == 2
 
 
+@pytest.mark.slow
 async def test_the_bot_leaves_after_it_has_been_idle(fake, tmp_path, tiny_checkpoint):
     bot = await build(_bot_config(tmp_path, tiny_checkpoint, voice_idle_s=1))
     async with fake.running(bot):
