@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import CheckpointError
 from composer.model import GridModel, ModelConfig
 

@@ -14,7 +14,7 @@ import click
 
 from composer.cli_options import request_from_options, request_options, sound_option
 from composer.errors import MozartError
-from composer.grid import Piece
+from composer.music.grid import Piece
 from composer.layers import LAYERS
 from composer.request import FORMS, MAX_BARS, MAX_REMIX_BARS, GenerationRequest, remix_request
 from composer.stingers import STINGERS
@@ -77,7 +77,7 @@ def stinger_command(source, kind, sound, checkpoint, out, **params):
     """Write a 1-2 bar stinger for the piece in SOURCE: a jingle in its key, tempo, metre and
     STYLE, to play over it or after it (audio, MIDI and beat map)."""
     from composer.generator import Generator, compose_on_one_cpu_thread
-    from composer.midi_io import import_midi
+    from composer.music.midi_io import import_midi
     from composer.stingers import compose_stinger
 
     piece = import_midi(source, title=source.stem)
@@ -109,7 +109,7 @@ def stinger_command(source, kind, sound, checkpoint, out, **params):
 def remix_command(midi_file, max_bars, sound, checkpoint, out, midi_only, stems, video, score, **params):
     """Re-imagine MIDI_FILE in a style: keep its melody (or bass, drums, chords, rhythm) and
     re-compose the rest, exactly as the bot's /remix does."""
-    from composer.midi_io import import_midi
+    from composer.music.midi_io import import_midi
 
     source = import_midi(midi_file, crop_bars=max_bars + 1, title=midi_file.stem)
     cropped = source.n_bars > max_bars
@@ -210,7 +210,7 @@ def _wrote(paths: list[Path]) -> None:
 def _write(piece: Piece, sound: str, out_dir: Path, formats: tuple[str, ...], stem: str) -> list[Path]:
     """The files in ``formats``, named ``stem``.*, the beat map beside the MIDI; the MIDI and
     its beat map alone when that is all, or when audio is unavailable."""
-    from composer.midi_io import write_midi
+    from composer.music.midi_io import write_midi
     from composer.render.beatmap import EXTENSION, beat_map_json
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.corpus.encoded import EncodedSplit
-from composer.grid import drop_leading_holds
+from composer.music.grid import drop_leading_holds
 
 PITCHED = slice(0, T.DRUM_VOICE)
 

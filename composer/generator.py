@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import torch
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.checkpoint import (
     DRAFT,
     ORIGINALITY_INDEX,
@@ -43,7 +43,7 @@ from composer.checkpoint import (
 )
 from composer.errors import CheckpointError, GenerationParameterError
 from composer.originality import OriginalityIndex
-from composer.grid import Piece, clean_holds, estimate_key, frames_per_bar
+from composer.music.grid import Piece, clean_holds, estimate_key, frames_per_bar
 from composer.model import GridModel, choose_device
 from composer.request import MAX_SEED, GenerationRequest, section_lengths
 from composer.sampling import draw, leap_sizes, move_to_key, scale_bonus

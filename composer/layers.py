@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from composer import tokens as T
-from composer.grid import Piece, estimate_key
+from composer.music import tokens as T
+from composer.music.grid import Piece, estimate_key
 from composer.request import GenerationRequest
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from composer import tokens as T
+from composer.music import tokens as T
 
 ARCHITECTURES = ("lstm", "td_lstm", "bilstm", "td_bilstm", "td_bilstm_attn", "transformer")
 CAUSAL_ARCHITECTURES = ("lstm", "td_lstm")  # next-frame models: they draft left to right

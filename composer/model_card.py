@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from composer import tokens as T
+from composer.music import tokens as T
 
 
 def _nll_table(rows: dict[str, dict]) -> list[str]:

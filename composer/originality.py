@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.corpus.encoded import load_split
-from composer.grid import Piece
+from composer.music.grid import Piece
 
 __all__ = ["lead_symbols", "OriginalityIndex", "SEED"]
 

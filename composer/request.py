@@ -19,9 +19,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import GenerationParameterError, MozartError
-from composer.grid import DEFAULT_TIME_SIGNATURE, Piece, frames_per_bar, parse_key, parse_time_signature
+from composer.music.grid import DEFAULT_TIME_SIGNATURE, Piece, frames_per_bar, parse_key, parse_time_signature
 from composer.model import MAX_FRAMES_PER_BAR
 
 MAX_BARS = 128

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from composer import tokens as T
-from composer.grid import Piece, estimate_key, key_from_histogram, key_name, parse_key
+from composer.music import tokens as T
+from composer.music.grid import Piece, estimate_key, key_from_histogram, key_name, parse_key
 from composer.request import GenerationRequest
 
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from composer import tokens as T
-from composer.grid import Piece, estimate_key, parse_key
+from composer.music import tokens as T
+from composer.music.grid import Piece, estimate_key, parse_key
 from composer.layers import piece_request
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from typing import Awaitable, Callable
 
 from composer.errors import MozartError
 from composer.generator import Generator, compose_on_one_cpu_thread
-from composer.grid import Piece
+from composer.music.grid import Piece
 from composer.layers import LAYERS
 from composer.render import DEFAULT_FORMATS
 from composer.render.api import EXTENSIONS

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from composer.errors import UnknownStyleError
-from composer.grid import DEFAULT_TIME_SIGNATURE
+from composer.music.grid import DEFAULT_TIME_SIGNATURE
 
 
 @dataclass(frozen=True)

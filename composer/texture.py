@@ -37,9 +37,9 @@ import click
 import numpy as np
 import torch
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.checkpoint import TEXTURES
-from composer.grid import section_runs
+from composer.music.grid import section_runs
 
 MAX_BARS_PER_LABEL = 6000  # the bank keeps at most this many bars of each label (folk has 77,000)
 UPPER_SHARE = 0.75  # a plan has a voice above the bass in at least this share of its bars

@@ -36,7 +36,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.checkpoint import (
     ORIGINALITY_INDEX,
     TEXTURES,
@@ -50,7 +50,7 @@ from composer.corpus.encoded import EncodedSplit, load_meta, load_split, manifes
 from composer.corpus.store import read_manifest
 from composer.data import WindowSampler, make_mask, to_model_inputs, validation_windows
 from composer.errors import MozartError
-from composer.grid import DEFAULT_TIME_SIGNATURE, frames_per_bar, parse_time_signature
+from composer.music.grid import DEFAULT_TIME_SIGNATURE, frames_per_bar, parse_time_signature
 from composer.model import ARCHITECTURES, MAX_FRAMES_PER_BAR, GridModel, ModelConfig, cell_nll, choose_device
 from composer.originality import OriginalityIndex
 from composer.texture import TextureBank

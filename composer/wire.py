@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from composer.grid import Piece
+from composer.music.grid import Piece
 from composer.request import GenerationRequest
 from composer.studio import Job, Result
 

@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.corpus.encoded import ENCODED, encode_corpus
 from composer.corpus.store import CorpusStore, Unit
-from composer.grid import Piece
+from composer.music.grid import Piece
 # the database tests on SQLite and on PostgreSQL (database_url), and a line saying which: tests/pg_server.py
 from tests.pg_server import database_url, postgres_server, pytest_terminal_summary  # noqa: F401
 

@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from composer.grid import Piece
+from composer.music.grid import Piece
 from composer.render import render
 from composer.render.beatmap import beat_map
 

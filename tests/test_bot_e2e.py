@@ -14,7 +14,7 @@ import db
 from bot import BotConfig, build
 from cogs.utils.limits import ComposeLimits, user_tag
 from composer.request import GenerationRequest
-from composer.midi_io import to_midi
+from composer.music.midi_io import to_midi
 from fakediscord import Upload
 from tests.conftest import OTHER_USER, bot_config, compose_in, posted_piece, wait_rating
 
@@ -63,7 +63,7 @@ async def test_compose_with_video_posts_an_mp4_and_so_does_its_reroll(fake, tmp_
 
 def test_a_video_over_the_upload_limit_is_left_out_with_a_note():
     from cogs.utils.posting import build_files
-    from composer.grid import Piece
+    from composer.music.grid import Piece
     from composer.studio import Result
 
     result = Result(piece=Piece.empty(1), files={"mp3": b"m" * 10, "mid": b"MThd", "png": b"p", "mp4": b"v" * 100},
@@ -421,7 +421,7 @@ async def test_loop_option_and_stems_button(fake, tmp_path, tiny_checkpoint):
 
 
 def _grid_columns(midi: bytes) -> list[bool]:
-    from composer.midi_io import import_midi
+    from composer.music.midi_io import import_midi
 
     grid = import_midi(midi).grid
     return [bool(grid[:, v].any()) for v in range(grid.shape[1])]

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from composer.compose_cli import compose_command, remix_command
-from composer.midi_io import import_midi
+from composer.music.midi_io import import_midi
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

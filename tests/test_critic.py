@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.cli import cli
 from composer.feedback.critic import Critic, CriticConfig, CriticError, rate_by_style, train_critic, windows_of
 from composer.feedback.records import read_records

@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.checkpoint import load_checkpoint, save_checkpoint
 from composer.feedback.finetune import (
     crop_windows,
@@ -26,8 +26,8 @@ from composer.feedback.finetune import (
 )
 from composer.feedback.records import RatedRecord, read_records, write_records
 from composer.generator import Generator
-from composer.grid import Piece
-from composer.midi_io import to_midi
+from composer.music.grid import Piece
+from composer.music.midi_io import to_midi
 from composer.model import GridModel, ModelConfig
 from composer.train import TrainConfig, loss_and_counts, train
 from tests.conftest import synthetic_piece

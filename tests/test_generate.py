@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import GenerationParameterError, UnknownStyleError
 from composer.request import (
     GenerationRequest,
@@ -14,8 +14,8 @@ from composer.request import (
     section_lengths,
     variation_request,
 )
-from composer.midi_io import import_midi, to_midi
-from composer.grid import clean_holds
+from composer.music.midi_io import import_midi, to_midi
+from composer.music.grid import clean_holds
 
 
 @pytest.mark.parametrize("bars, ts", [(1, "4/4"), (7, "4/4"), (5, "3/4"), (3, "6/8")])

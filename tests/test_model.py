@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.checkpoint import load_checkpoint, save_checkpoint
 from composer.corpus.encoded import load_split
 from composer.data import WindowSampler, make_mask, to_model_inputs

@@ -14,7 +14,7 @@ from sqlalchemy import select
 import db
 from bot import BotConfig
 from composer.request import FORMS, GenerationRequest
-from composer.midi_io import to_midi
+from composer.music.midi_io import to_midi
 from playground.session import Playground
 from playground.web import listen, serve
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.data import WindowSampler
 from composer.errors import MozartError
 from composer.generator import Generator, is_continuation

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import MozartError, RenderError
-from composer.grid import Piece
-from composer.midi_io import to_midi
+from composer.music.grid import Piece
+from composer.music.midi_io import to_midi
 from composer.render import SOUNDS, Rendered, UnknownSoundError, list_sounds, render
 from composer.render import audio as A
 from composer.render import soundfont as sf

@@ -10,7 +10,7 @@ import db
 from bot import build
 from cogs.utils.replay import request_of
 from composer.generator import Generator
-from composer.midi_io import to_midi
+from composer.music.midi_io import to_midi
 from composer.request import GenerationRequest
 from composer.studio import Job
 from fakediscord import Upload

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.cli_options import request_from_options, request_options
 from composer.errors import GenerationParameterError
-from composer.grid import Piece
+from composer.music.grid import Piece
 from composer.request import FORMS, MAX_BARS, GenerationRequest, remix_request
 
 

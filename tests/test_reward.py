@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.checkpoint import REWARD
 from composer.errors import GenerationParameterError, MozartError
 from composer.feedback.cli import ratings
@@ -24,8 +24,8 @@ from composer.feedback.reward import (
     style_labels,
 )
 from composer.generator import Generator, candidate_seeds
-from composer.grid import Piece
-from composer.midi_io import to_midi
+from composer.music.grid import Piece
+from composer.music.midi_io import to_midi
 from composer.request import GenerationRequest
 from tests.conftest import synthetic_piece
 

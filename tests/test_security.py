@@ -11,8 +11,8 @@ import time
 import db
 from bot import build
 from cogs.utils.limits import ComposeLimits
-from composer.grid import Piece
-from composer.midi_io import to_midi
+from composer.music.grid import Piece
+from composer.music.midi_io import to_midi
 from composer.request import GenerationRequest
 from composer.studio import Result
 from fakediscord import Upload

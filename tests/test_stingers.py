@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from composer import tokens as T
-from composer.grid import parse_key
+from composer.music import tokens as T
+from composer.music.grid import parse_key
 from composer.request import GenerationRequest
 from composer.sampling import SCALES
 from composer.stingers import STINGERS, compose_stinger, degree_class

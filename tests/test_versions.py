@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.feedback.bandit import Tally, choose, shares
 from composer.feedback.panel import Panel
 from composer.generator import Generator

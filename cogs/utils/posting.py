@@ -11,8 +11,8 @@ import discord
 
 import db
 from cogs.utils.limits import user_tag
-from composer.grid import Piece
-from composer.midi_io import stored_piece
+from composer.music.grid import Piece
+from composer.music.midi_io import stored_piece
 from composer.render.api import BEATS_FORMAT, DEFAULT_FORMATS, SCORE_FORMATS, VIDEO_FORMAT
 from composer.render.presets import DEFAULT_SOUND
 from composer.studio import LAYERS_FORMAT, STINGER_PREFIX, Job, Result, file_ending

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.corpus.encoded import EncodedSplit
 from composer.data import validation_windows
-from composer.grid import drop_leading_holds
+from composer.music.grid import drop_leading_holds
 from composer.model import GridModel, cell_nll
 
 __all__ = [

@@ -14,7 +14,7 @@ from itertools import cycle
 from tqdm import tqdm
 
 from composer.evaluate import likelihood as L
-from composer.grid import Piece
+from composer.music.grid import Piece
 from composer.request import FORMS, GenerationRequest
 
 __all__ = ["EvalConfig", "default_styles", "plan_requests", "generate_pieces", "style_name"]

@@ -35,7 +35,7 @@ from composer.evaluate.real import RealData, label_of
 from composer.evaluate.structure import bar_repetition, theme_return_detail
 from composer.evaluate.style import WINDOW, piece_predictions, real_vs_generated, train_classifier, window_features
 from composer.evaluate.targets import COPY_BARS
-from composer.grid import Piece
+from composer.music.grid import Piece
 from composer.originality import OriginalityIndex
 
 __all__ = ["summary", "likelihood_section", "style_mix", "mix_weights", "statistics_section", "structure_section",

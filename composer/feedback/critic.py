@@ -34,11 +34,11 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.checkpoint import CRITIC_CONFIG, CRITIC_WEIGHTS
 from composer.corpus.store import atomic_write
 from composer.errors import MozartError
-from composer.grid import Piece
+from composer.music.grid import Piece
 
 __all__ = ["Critic", "CriticConfig", "CriticError", "CriticNet", "train_critic",
            "windows_of"]
@@ -363,7 +363,7 @@ def rate_command(checkpoint, critic_folder, out, n, bars, styles, seed, share, t
     from composer.evaluate.plan import EvalConfig, default_styles, generate_pieces, style_name
     from composer.feedback.records import RatedRecord, write_records
     from composer.generator import Generator
-    from composer.midi_io import to_midi
+    from composer.music.midi_io import to_midi
 
     torch.set_num_threads(threads)
     generator = Generator.load(checkpoint)

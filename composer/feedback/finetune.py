@@ -75,7 +75,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.checkpoint import (
     CONFIG,
     DRAFT,
@@ -91,7 +91,7 @@ from composer.errors import CheckpointError, MozartError, UnknownStyleError
 from composer.evaluate.likelihood import label_map
 from composer.feedback.records import RatedRecord, RatingsSummary, read_records
 from composer.generator import style_experts
-from composer.grid import drop_leading_holds
+from composer.music.grid import drop_leading_holds
 from composer.model import GridModel, choose_device
 from composer.styles import StyleCatalog
 from composer.train import TrainConfig, loss_and_counts

@@ -35,7 +35,7 @@ from composer.corpus.store import atomic_write
 from composer.errors import MozartError
 from composer.feedback.features import FEATURES, piece_features
 from composer.feedback.records import RatedRecord, read_records
-from composer.grid import Piece
+from composer.music.grid import Piece
 from composer.styles import Style, StyleCatalog
 
 __all__ = ["FORMAT", "MIN_RATINGS", "RewardError", "RewardModel", "RewardSummary", "evaluate_reward",

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import RenderError
-from composer.grid import Piece
+from composer.music.grid import Piece
 from composer.render import audio as A
 from composer.render import score
 from composer.render.beatmap import EXTENSION as BEATS_EXTENSION
@@ -135,7 +135,7 @@ def preset_midi(piece: Piece, preset: Preset, tail_seconds: float | None = TAIL_
     """
     import symusic  # noqa: PLC0415 - imported by midi_io anyway
 
-    from composer.midi_io import TICKS_PER_QUARTER, end_midi_at, to_score  # noqa: PLC0415
+    from composer.music.midi_io import TICKS_PER_QUARTER, end_midi_at, to_score  # noqa: PLC0415
 
     score = to_score(piece, preset.programs)
 

@@ -31,7 +31,7 @@ def render_command(midi_file: Path, sound: str, out_dir: Path, formats: tuple[st
     The file is first reduced to Mozart's five voices (lead, counter, harmony, bass, drums),
     so what you hear is what the model would see.
     """
-    from composer.midi_io import import_midi  # noqa: PLC0415 - keep --help fast
+    from composer.music.midi_io import import_midi  # noqa: PLC0415 - keep --help fast
     from composer.render.api import render  # noqa: PLC0415
 
     try:

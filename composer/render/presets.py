@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import RenderError
 
 

@@ -1,6 +1,6 @@
 """The multi-voice grid: Mozart's representation of a piece of music.
 
-A ``Piece`` is a ``(frames, 5)`` array of tokens (see ``composer.tokens``) on a 16th-note
+A ``Piece`` is a ``(frames, 5)`` array of tokens (see ``composer.music.tokens``) on a 16th-note
 grid, plus the metadata that lives beside the grid: time signature, tempo, key, the
 style labels (game and/or composer) and, for generated pieces, the form sections.
 """
@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import MozartError, TranspositionError
 
 SUPPORTED_DENOMINATORS = (2, 4, 8, 16)

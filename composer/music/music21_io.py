@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from composer.errors import CorruptMidiError, EmptyMidiError, MidiImportError
-from composer.grid import Piece, estimate_key, frames_per_bar
-from composer.reduction import Part, reduce_parts
+from composer.music.grid import Piece, estimate_key, frames_per_bar
+from composer.music.reduction import Part, reduce_parts
 
 DEFAULT_TEMPO = 96.0  # chorales and quartets carry no tempo; a moderate default
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import CorruptMidiError, DrumsOnlyError, EmptyMidiError, MidiTooLargeError
 
 MAX_FRAMES = 16_384  # 1024 bars of 4/4: ~34 minutes at 120 bpm

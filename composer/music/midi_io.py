@@ -17,10 +17,10 @@ import mido
 import numpy as np
 import symusic
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import CorruptMidiError, EmptyMidiError, MidiTooLargeError
-from composer.grid import Piece, estimate_key, frames_per_bar
-from composer.reduction import Part, reduce_parts
+from composer.music.grid import Piece, estimate_key, frames_per_bar
+from composer.music.reduction import Part, reduce_parts
 
 MAX_MIDI_BYTES = 4 * 1024 * 1024
 MAX_NOTES = 100_000
