@@ -249,7 +249,7 @@ def paired(args, panel: Panel, tuned: Path, reward: Path) -> dict:
     bootstrap interval over the requests."""
     from composer.evaluate.plan import EvalConfig, generate_pieces
     from composer.feedback.reward import RewardModel
-    from composer.generator import Generator, compose_on_one_cpu_thread
+    from composer.generate.generator import Generator, compose_on_one_cpu_thread
 
     compose_on_one_cpu_thread("cpu")
     chances, seconds = {}, {}

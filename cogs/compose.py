@@ -23,9 +23,9 @@ from cogs.utils.posting import (SCORE_PARAM, VIDEO_PARAM, deliver, game_formats,
                                 piece_from_row, post_formats, score_files)
 from cogs.utils.replay import request_of
 from cogs.utils.views import SoundPicker
-from composer.layers import LAYERS
+from composer.generate.layers import LAYERS
 from composer.render.api import SCORE_FORMATS, VIDEO_FORMAT
-from composer.request import (MAX_BARS, MAX_SEED, GenerationRequest, check_music_seconds, extend_request,
+from composer.generate.request import (MAX_BARS, MAX_SEED, GenerationRequest, check_music_seconds, extend_request,
                               variation_request)
 from composer.studio import LAYERS_FORMAT, Job, Result, file_ending
 

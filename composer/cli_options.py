@@ -14,7 +14,7 @@ from typing import Any, Callable
 import click
 
 from composer.render.presets import DEFAULT_SOUND, SOUNDS
-from composer.request import GenerationRequest, Spec
+from composer.generate.request import GenerationRequest, Spec
 
 
 def _parse_words(spec: Spec) -> Callable:

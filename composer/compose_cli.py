@@ -15,9 +15,9 @@ import click
 from composer.cli_options import request_from_options, request_options, sound_option
 from composer.errors import MozartError
 from composer.music.grid import Piece
-from composer.layers import LAYERS
-from composer.request import FORMS, MAX_BARS, MAX_REMIX_BARS, GenerationRequest, remix_request
-from composer.stingers import STINGERS
+from composer.generate.layers import LAYERS
+from composer.generate.request import FORMS, MAX_BARS, MAX_REMIX_BARS, GenerationRequest, remix_request
+from composer.generate.stingers import STINGERS
 
 SAMPLING = ("blend", "temperature", "top_p", "steps", "tonality", "guidance", "smoothness", "seed")
 
@@ -76,9 +76,9 @@ def compose_command(sound, checkpoint, out, midi_only, stems, video, layers, sco
 def stinger_command(source, kind, sound, checkpoint, out, **params):
     """Write a 1-2 bar stinger for the piece in SOURCE: a jingle in its key, tempo, metre and
     STYLE, to play over it or after it (audio, MIDI and beat map)."""
-    from composer.generator import Generator, compose_on_one_cpu_thread
+    from composer.generate.generator import Generator, compose_on_one_cpu_thread
     from composer.music.midi_io import import_midi
-    from composer.stingers import compose_stinger
+    from composer.generate.stingers import compose_stinger
 
     piece = import_midi(source, title=source.stem)
     base = request_from_options(params)
@@ -141,8 +141,8 @@ def _formats(midi_only: bool, stems: bool, video: bool, score: bool = False, loo
 
 
 def _write_layers(generator, piece: Piece, sound: str, out_dir: Path, stem: str) -> list[Path]:
-    """One zip per layer (composer/layers.py), timed."""
-    from composer.layers import compose_layers, layer_zips
+    """One zip per layer (composer/generate/layers.py), timed."""
+    from composer.generate.layers import compose_layers, layer_zips
 
     started = time.perf_counter()
     zips = layer_zips(compose_layers(generator, piece), sound, stem)
@@ -161,7 +161,7 @@ LOOP_TEXT = "a loop: its end leads back into its start; the MIDI and the audio r
 
 def _compose(request: GenerationRequest, checkpoint: str | None) -> tuple[Piece, float, str, object]:
     """The piece, the seconds composing it took, the model's version and the generator."""
-    from composer.generator import Generator, compose_on_one_cpu_thread
+    from composer.generate.generator import Generator, compose_on_one_cpu_thread
 
     generator = Generator.load(checkpoint)
     compose_on_one_cpu_thread(generator.device)

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 
 import click
 
-from composer.generator import Generator, compose_on_one_cpu_thread
-from composer.request import GenerationRequest
+from composer.generate.generator import Generator, compose_on_one_cpu_thread
+from composer.generate.request import GenerationRequest
 
 
 def _percentile(values: list[float], q: float) -> float:

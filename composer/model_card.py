@@ -23,9 +23,9 @@ def _nll_table(rows: dict[str, dict]) -> list[str]:
 
 
 def build_card(checkpoint: Path, data_dir: Path, test_windows: int = 2000) -> str:
-    from composer.checkpoint import DRAFT, load_checkpoint
+    from composer.nn.checkpoint import DRAFT, load_checkpoint
     from composer.corpus.encoded import load_split
-    from composer.train import TrainConfig, evaluate
+    from composer.nn.train import TrainConfig, evaluate
 
     model, meta = load_checkpoint(checkpoint)
     training = meta.training
@@ -65,7 +65,7 @@ def build_card(checkpoint: Path, data_dir: Path, test_windows: int = 2000) -> st
     if draft_meta:
         d = draft_meta.model
         lines += [
-            "Two networks compose together (see `composer/generator.py`):",
+            "Two networks compose together (see `composer/generate/generator.py`):",
             "",
             f"- **draft** `{d.arch}`: {'TimeDistributed dense ×2 → ' if d.arch == 'td_lstm' else ''}"
             f"unidirectional LSTM ×{d.lstm_layers}, hidden {d.hidden}, "
@@ -167,7 +167,7 @@ def card_command(checkpoint, data, out, ship):
     """Write the model card (and optionally an fp16 copy for shipping)."""
     checkpoint = Path(checkpoint)
     if ship:
-        from composer.checkpoint import DRAFT, copy_companions, load_checkpoint, save_checkpoint
+        from composer.nn.checkpoint import DRAFT, copy_companions, load_checkpoint, save_checkpoint
 
         for source, target in ((checkpoint, Path(ship)), (checkpoint / DRAFT, Path(ship) / DRAFT)):
             if source.is_dir():

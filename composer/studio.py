@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from composer.errors import MozartError
-from composer.generator import Generator, compose_on_one_cpu_thread
+from composer.generate.generator import Generator, compose_on_one_cpu_thread
 from composer.music.grid import Piece
-from composer.layers import LAYERS
+from composer.generate.layers import LAYERS
 from composer.render import DEFAULT_FORMATS
 from composer.render.api import EXTENSIONS
-from composer.request import GenerationRequest
-from composer.stingers import STINGERS
+from composer.generate.request import GenerationRequest
+from composer.generate.stingers import STINGERS
 
 # Formats made with the model after the piece (``game_files``): its intensity layers (a zip
 # each: "layers-calm"...) and its stingers (a zip: "stinger-victory"...).
@@ -399,9 +399,9 @@ class Studio:
 def game_files(generator: Generator, piece: Piece, sound: str, formats: list[str]) -> dict[str, bytes]:
     """The ``GAME_FORMATS`` asked for: "layers" gives one zip per layer ("layers-calm"...), a
     stinger format its zip."""
-    from composer.layers import compose_layers, layer_zips  # noqa: PLC0415
+    from composer.generate.layers import compose_layers, layer_zips  # noqa: PLC0415
     from composer.render.api import safe_basename  # noqa: PLC0415
-    from composer.stingers import compose_stinger, stinger_zip  # noqa: PLC0415
+    from composer.generate.stingers import compose_stinger, stinger_zip  # noqa: PLC0415
 
     basename = safe_basename(piece)
     files = {}

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from composer.music.grid import Piece
-from composer.request import GenerationRequest
+from composer.generate.request import GenerationRequest
 from composer.studio import Job, Result
 
 WIRE_VERSION = 1  # bump when a field changes meaning; a worker refuses jobs of another version

@@ -13,7 +13,7 @@ from pathlib import Path
 import db
 from bot import BotConfig, build
 from cogs.utils.limits import ComposeLimits, user_tag
-from composer.request import GenerationRequest
+from composer.generate.request import GenerationRequest
 from composer.music.midi_io import to_midi
 from fakediscord import Upload
 from tests.conftest import OTHER_USER, bot_config, compose_in, posted_piece, wait_rating
@@ -126,7 +126,7 @@ async def test_unknown_style_and_bad_values_get_a_private_answer(fake, tmp_path,
 
 
 async def test_remix_of_a_real_midi_and_of_a_corrupt_one(fake, tmp_path, tiny_checkpoint):
-    from composer.generator import Generator
+    from composer.generate.generator import Generator
 
     source = Generator.load(tiny_checkpoint).generate(GenerationRequest(style="doom", bars=4, seed=1, steps=4))
     bot = await build(bot_config(tmp_path, tiny_checkpoint))
@@ -152,7 +152,7 @@ async def test_remix_of_a_real_midi_and_of_a_corrupt_one(fake, tmp_path, tiny_ch
 async def test_a_refused_remix_keeps_nothing_of_the_file(fake, tmp_path, tiny_checkpoint):
     from sqlalchemy import func, select
 
-    from composer.generator import Generator
+    from composer.generate.generator import Generator
 
     source = Generator.load(tiny_checkpoint).generate(GenerationRequest(style="doom", bars=4, seed=1, steps=4))
     limits = ComposeLimits(in_flight=1, burst=1, refill_s=600, max_waiting=0)  # one piece, then nobody waits

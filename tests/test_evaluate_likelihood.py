@@ -13,7 +13,7 @@ from composer.music import tokens as T
 from composer.corpus.encoded import EncodedSplit
 from composer.evaluate import likelihood as L
 from composer.music.grid import Piece
-from composer.model import ModelConfig
+from composer.nn.model import ModelConfig
 
 
 def _split(grids: list[np.ndarray]) -> EncodedSplit:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from safetensors.torch import load_file
 
 from composer.music import tokens as T
-from composer.checkpoint import load_checkpoint, save_checkpoint
+from composer.nn.checkpoint import load_checkpoint, save_checkpoint
 from composer.feedback.finetune import (
     crop_windows,
     finetune_command,
@@ -25,11 +25,11 @@ from composer.feedback.finetune import (
     sequence_log_likelihood,
 )
 from composer.feedback.records import RatedRecord, read_records, write_records
-from composer.generator import Generator
+from composer.generate.generator import Generator
 from composer.music.grid import Piece
 from composer.music.midi_io import to_midi
-from composer.model import GridModel, ModelConfig
-from composer.train import TrainConfig, loss_and_counts, train
+from composer.nn.model import GridModel, ModelConfig
+from composer.nn.train import TrainConfig, loss_and_counts, train
 from tests.conftest import synthetic_piece
 
 STYLES = ["dink", "bach", "dink-bach", "no-such-style"]

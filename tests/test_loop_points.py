@@ -18,7 +18,7 @@ from composer.music.midi_io import LOOP_CONTROLLER, LOOP_END_MARKER, LOOP_START_
 from composer.render import audio as A
 from composer.render import render
 from composer.render.chip import frame_samples
-from composer.request import GenerationRequest
+from composer.generate.request import GenerationRequest
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from composer.music import tokens as T
-from composer.originality import OriginalityIndex
+from composer.nn.originality import OriginalityIndex
 from composer.music.grid import Piece
 
 

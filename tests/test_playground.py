@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 import db
 from bot import BotConfig
-from composer.request import FORMS, GenerationRequest
+from composer.generate.request import FORMS, GenerationRequest
 from composer.music.midi_io import to_midi
 from playground.session import Playground
 from playground.web import listen, serve
@@ -138,7 +138,7 @@ async def test_buttons_menus_and_the_other_commands_work_from_the_page(tmp_path,
 
 
 async def test_remix_takes_a_file_from_the_page(tmp_path, tiny_checkpoint):
-    from composer.generator import Generator
+    from composer.generate.generator import Generator
 
     tune = Generator.load(tiny_checkpoint).generate(GenerationRequest(style="doom", bars=4, seed=1, steps=4))
     async with open_playground(tmp_path, tiny_checkpoint) as (playground, url, http):

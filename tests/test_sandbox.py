@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from composer.request import GenerationRequest
+from composer.generate.request import GenerationRequest
 from composer.sandbox import AbandonedError, JobTimeoutError, call, group_alive
 from composer.studio import Job, Studio
 

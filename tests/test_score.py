@@ -18,7 +18,7 @@ from composer.music.grid import Piece
 from composer.music.midi_io import import_midi, to_midi
 from composer.render import render
 from composer.render import score as S
-from composer.request import GenerationRequest
+from composer.generate.request import GenerationRequest
 from tests.conftest import bot_config, compose_in
 
 METRES = ("4/4", "3/4", "6/8")

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from composer.request import GenerationRequest
+from composer.generate.request import GenerationRequest
 from composer.render import Rendered
 from composer.studio import Studio, Job, QueueFullError, ServiceClosedError
 

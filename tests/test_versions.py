@@ -11,8 +11,8 @@ import pytest
 from composer.music import tokens as T
 from composer.feedback.bandit import Tally, choose, shares
 from composer.feedback.panel import Panel
-from composer.generator import Generator
-from composer.request import GenerationRequest
+from composer.generate.generator import Generator
+from composer.generate.request import GenerationRequest
 from composer.studio import Job, Studio, VersionError
 from tests.conftest import synthetic_piece
 

@@ -14,7 +14,7 @@ from cogs.utils.errors import UserError
 from cogs.utils.posting import piece_from_row
 from composer.music.midi_io import import_midi
 from composer.music.grid import Piece
-from composer.request import GenerationRequest, remix_primer
+from composer.generate.request import GenerationRequest, remix_primer
 
 Parse = Callable[..., Awaitable[Piece]]  # import_midi's arguments -> the piece (Studio.parse_midi)
 

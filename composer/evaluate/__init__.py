@@ -17,5 +17,5 @@ beat the original model? (issue 7)
 * ``compare``     — ``python -m composer eval compare``: the five architectures, same budget
 
 Submodules are imported on use. The originality index is a checkpoint artefact used while
-serving, so it lives in ``composer.originality``.
+serving, so it lives in ``composer.nn.originality``.
 """

@@ -15,7 +15,7 @@ import click
 from composer.errors import MozartError
 from composer.evaluate.plan import EvalConfig
 from composer.evaluate.versus import versus_command
-from composer.request import MAX_BARS
+from composer.generate.request import MAX_BARS
 
 
 class DefaultGroup(click.Group):
@@ -80,7 +80,7 @@ def _threads(threads: int | None) -> None:
 def run_command(checkpoint, n, bars, out, data, seed, steps, styles, baseline_lstm, positions, windows, device,
                 no_likelihood, threads, settings):
     """Generate N pieces and measure them against held-out real music: report.md + figures.json."""
-    from composer.checkpoint import default_checkpoint_path
+    from composer.nn.checkpoint import default_checkpoint_path
     from composer.evaluate.report import evaluate_checkpoint
 
     _checks(data)
@@ -105,7 +105,7 @@ def run_command(checkpoint, n, bars, out, data, seed, steps, styles, baseline_ls
 def _request_settings(settings: tuple[str, ...]) -> dict:
     import json
 
-    from composer.request import GenerationRequest
+    from composer.generate.request import GenerationRequest
 
     known = GenerationRequest.specs()
     out = {}

@@ -28,9 +28,9 @@ import torch
 
 from composer.music import tokens as T
 from composer.corpus.encoded import EncodedSplit
-from composer.data import validation_windows
+from composer.nn.data import validation_windows
 from composer.music.grid import drop_leading_holds
-from composer.model import GridModel, cell_nll
+from composer.nn.model import GridModel, cell_nll
 
 __all__ = [
     "EvalSet",

@@ -35,7 +35,7 @@ from torch import nn
 from tqdm import tqdm
 
 from composer.music import tokens as T
-from composer.checkpoint import CRITIC_CONFIG, CRITIC_WEIGHTS
+from composer.nn.checkpoint import CRITIC_CONFIG, CRITIC_WEIGHTS
 from composer.corpus.store import atomic_write
 from composer.errors import MozartError
 from composer.music.grid import Piece
@@ -310,9 +310,9 @@ def critic_command() -> None:
 def train_command(checkpoint, into, out, data, n, bars, styles, steps, threads) -> None:
     """Compose N pieces, learn to tell their windows from real ones (train split), check it on
     a fifth of the pieces held out against the valid split, and save it."""
-    from composer.checkpoint import CONFIG
+    from composer.nn.checkpoint import CONFIG
     from composer.evaluate.plan import default_styles
-    from composer.generator import Generator
+    from composer.generate.generator import Generator
 
     torch.set_num_threads(threads)
     if into is not None and not (into / CONFIG).exists():
@@ -362,7 +362,7 @@ def rate_command(checkpoint, critic_folder, out, n, bars, styles, seed, share, t
     and 👎 the least, per style, and write them as a ratings file for KTO fine-tuning."""
     from composer.evaluate.plan import EvalConfig, default_styles, generate_pieces, style_name
     from composer.feedback.records import RatedRecord, write_records
-    from composer.generator import Generator
+    from composer.generate.generator import Generator
     from composer.music.midi_io import to_midi
 
     torch.set_num_threads(threads)

@@ -76,7 +76,7 @@ from torch import nn
 from tqdm import tqdm
 
 from composer.music import tokens as T
-from composer.checkpoint import (
+from composer.nn.checkpoint import (
     CONFIG,
     DRAFT,
     TRAINING_STATE,
@@ -86,15 +86,15 @@ from composer.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from composer.data import WindowSampler, make_mask, to_model_inputs
+from composer.nn.data import WindowSampler, make_mask, to_model_inputs
 from composer.errors import CheckpointError, MozartError, UnknownStyleError
 from composer.evaluate.likelihood import label_map
 from composer.feedback.records import RatedRecord, RatingsSummary, read_records
-from composer.generator import style_experts
+from composer.generate.generator import style_experts
 from composer.music.grid import drop_leading_holds
-from composer.model import GridModel, choose_device
-from composer.styles import StyleCatalog
-from composer.train import TrainConfig, loss_and_counts
+from composer.nn.model import GridModel, choose_device
+from composer.generate.styles import StyleCatalog
+from composer.nn.train import TrainConfig, loss_and_counts
 
 MASK_STREAM, HOLDOUT_STREAM, BATCH_STREAM, REPLAY_STREAM = 1, 2, 3, 4  # the seed's random streams
 TRAINING_RUN_FILES = {WEIGHTS, CONFIG, TRAINING_STATE, "training_state.json", "metrics.jsonl"}  # not copied

@@ -36,7 +36,7 @@ from composer.errors import MozartError
 from composer.feedback.features import FEATURES, piece_features
 from composer.feedback.records import RatedRecord, read_records
 from composer.music.grid import Piece
-from composer.styles import Style, StyleCatalog
+from composer.generate.styles import Style, StyleCatalog
 
 __all__ = ["FORMAT", "MIN_RATINGS", "RewardError", "RewardModel", "RewardSummary", "evaluate_reward",
            "reward_command", "style_labels"]
@@ -350,7 +350,7 @@ def evaluate_reward(records: Sequence[RatedRecord], holdout: float = 0.2, seed: 
 # -- the command ---------------------------------------------------------------------------
 def _catalog_of(folder: Path | None) -> StyleCatalog | None:
     """The style labels of the checkpoint in ``folder`` (its config.json), if there is one."""
-    from composer.checkpoint import CONFIG, CheckpointMeta
+    from composer.nn.checkpoint import CONFIG, CheckpointMeta
 
     if folder is None or not (folder / CONFIG).exists():
         return None
@@ -381,7 +381,7 @@ def reward_command(ratings_file: Path, out: Path, into: Path | None, checkpoint:
                    seed: int, l2: float) -> None:
     """Learn what people like: a model of P(👍) from a piece's statistics and style, measured
     on held-out pieces against always guessing the most common answer."""
-    from composer.checkpoint import CONFIG, REWARD, default_checkpoint_path
+    from composer.nn.checkpoint import CONFIG, REWARD, default_checkpoint_path
 
     if into is not None and not (into / CONFIG).exists():
         raise RewardError(f"No Mozart checkpoint in {into} (expected {CONFIG}); --into names a model folder.")

@@ -158,9 +158,9 @@ def _layers_bench(runs: int, tempo: float) -> None:
     compete for its cores."""
     import os  # noqa: PLC0415
 
-    from composer.generator import Generator, compose_on_one_cpu_thread  # noqa: PLC0415 - loads torch
-    from composer.layers import compose_layers, layer_zips  # noqa: PLC0415
-    from composer.request import GenerationRequest  # noqa: PLC0415
+    from composer.generate.generator import Generator, compose_on_one_cpu_thread  # noqa: PLC0415 - loads torch
+    from composer.generate.layers import compose_layers, layer_zips  # noqa: PLC0415
+    from composer.generate.request import GenerationRequest  # noqa: PLC0415
 
     generator = Generator.load(None)
     compose_on_one_cpu_thread(generator.device)
@@ -198,8 +198,8 @@ def _video_pieces(tempo: float):
     """(label, piece): the shipped model's 32 bars of ``VIDEO_PIECE`` (what a /compose with
     video makes), then the denser demo piece. The benchmark, not the renderer, reaches up
     to the generator."""
-    from composer.generator import Generator, compose_on_one_cpu_thread  # noqa: PLC0415 - loads torch
-    from composer.request import GenerationRequest  # noqa: PLC0415
+    from composer.generate.generator import Generator, compose_on_one_cpu_thread  # noqa: PLC0415 - loads torch
+    from composer.generate.request import GenerationRequest  # noqa: PLC0415
 
     generator = Generator.load(None)
     compose_on_one_cpu_thread(generator.device)

@@ -10,7 +10,7 @@ import torch
 
 from composer.music import tokens as T
 from composer.music.grid import Piece, estimate_key, key_from_histogram, key_name, parse_key
-from composer.request import GenerationRequest
+from composer.generate.request import GenerationRequest
 
 
 # Scale degrees (semitones above the tonic) that count as in key: the major scale, and the

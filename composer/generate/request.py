@@ -22,7 +22,7 @@ import numpy as np
 from composer.music import tokens as T
 from composer.errors import GenerationParameterError, MozartError
 from composer.music.grid import DEFAULT_TIME_SIGNATURE, Piece, frames_per_bar, parse_key, parse_time_signature
-from composer.model import MAX_FRAMES_PER_BAR
+from composer.nn.model import MAX_FRAMES_PER_BAR
 
 MAX_BARS = 128
 MAX_SEED = 2**31 - 1

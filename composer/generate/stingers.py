@@ -19,10 +19,10 @@ import numpy as np
 
 from composer.music import tokens as T
 from composer.music.grid import Piece, estimate_key, parse_key
-from composer.layers import piece_request
+from composer.generate.layers import piece_request
 
 if TYPE_CHECKING:
-    from composer.generator import Generator
+    from composer.generate.generator import Generator
 
 LEAD, COUNTER, HARMONY, BASS, DRUMS = (T.VOICE_INDEX[v] for v in T.VOICES)
 CONTEXT_BARS = 2  # the piece's last bars the infiller reads before the stinger
@@ -49,7 +49,7 @@ STINGER_FORMATS = ("ogg", "mid")  # in its zip, with its beat map
 
 def degree_class(tonic: int, mode: str, degree: int) -> int:
     """The pitch class of a scale degree (1-7) of the key; minor's seventh is the leading tone."""
-    from composer.sampling import SCALES  # noqa: PLC0415 - torch, for the model's own use
+    from composer.generate.sampling import SCALES  # noqa: PLC0415 - torch, for the model's own use
 
     steps = SCALES[mode] if mode == "major" else tuple(d for d in SCALES[mode] if d != 10)
     return (tonic + steps[(degree - 1) % 7]) % 12
@@ -62,13 +62,13 @@ def stinger_bars(piece: Piece) -> int:
 
 def compose_stinger(generator: Generator, piece: Piece, kind: str) -> Piece:
     """A ``kind`` stinger (one of ``STINGERS``) for ``piece``: its key, tempo, metre and style."""
-    from composer.generator import STINGER_STREAM  # noqa: PLC0415
+    from composer.generate.generator import STINGER_STREAM  # noqa: PLC0415
 
     if kind not in STINGERS:
         raise ValueError(f"Unknown stinger {kind!r}. Choose from: {', '.join(STINGERS)}.")
     piece = piece.pad_to_bars()
     key = piece.key or estimate_key(piece) or "C major"
-    from composer.sampling import SCALES  # noqa: PLC0415
+    from composer.generate.sampling import SCALES  # noqa: PLC0415
 
     tonic, mode = parse_key(key)
     spec = STINGERS[kind]

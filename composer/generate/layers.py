@@ -33,10 +33,10 @@ import numpy as np
 
 from composer.music import tokens as T
 from composer.music.grid import Piece, estimate_key
-from composer.request import GenerationRequest
+from composer.generate.request import GenerationRequest
 
 if TYPE_CHECKING:
-    from composer.generator import Generator
+    from composer.generate.generator import Generator
 
 LEAD, COUNTER, HARMONY, BASS, DRUMS = (T.VOICE_INDEX[v] for v in T.VOICES)
 CHORD_TONE_REACH = 5  # semitones: how far a calm lead note may move from the tune's to land on a chord tone
@@ -176,7 +176,7 @@ def piece_request(piece: Piece, stream: int, k: int = 0) -> GenerationRequest:
     """The request a piece was composed with, on the piece's own shape (bars, metre, tempo,
     key, form when its sections match one), with a seed drawn from the piece's own in
     ``stream``: what its layers and stingers are infilled with."""
-    from composer.generator import derived_seed, section_letters  # noqa: PLC0415
+    from composer.generate.generator import derived_seed, section_letters  # noqa: PLC0415
 
     base = GenerationRequest.from_params(piece.extra.get("params") or {})
     spec = GenerationRequest.specs()["tempo"]
@@ -193,7 +193,7 @@ def piece_request(piece: Piece, stream: int, k: int = 0) -> GenerationRequest:
 def compose_layers(generator: Generator, piece: Piece, steps: int = LAYER_STEPS) -> dict[str, Piece]:
     """``LAYERS`` of ``piece``, by name, softest first; each as long as the piece, with its
     tempo, metre, key, sections and loop."""
-    from composer.generator import LAYER_STREAM  # noqa: PLC0415
+    from composer.generate.generator import LAYER_STREAM  # noqa: PLC0415
 
     piece = piece.pad_to_bars()
     request = piece_request(piece, LAYER_STREAM)

@@ -37,7 +37,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from composer.music import tokens as T
-from composer.checkpoint import (
+from composer.nn.checkpoint import (
     ORIGINALITY_INDEX,
     TEXTURES,
     CheckpointMeta,
@@ -48,12 +48,12 @@ from composer.checkpoint import (
 )
 from composer.corpus.encoded import EncodedSplit, load_meta, load_split, manifest_path
 from composer.corpus.store import read_manifest
-from composer.data import WindowSampler, make_mask, to_model_inputs, validation_windows
+from composer.nn.data import WindowSampler, make_mask, to_model_inputs, validation_windows
 from composer.errors import MozartError
 from composer.music.grid import DEFAULT_TIME_SIGNATURE, frames_per_bar, parse_time_signature
-from composer.model import ARCHITECTURES, MAX_FRAMES_PER_BAR, GridModel, ModelConfig, cell_nll, choose_device
-from composer.originality import OriginalityIndex
-from composer.texture import TextureBank
+from composer.nn.model import ARCHITECTURES, MAX_FRAMES_PER_BAR, GridModel, ModelConfig, cell_nll, choose_device
+from composer.nn.originality import OriginalityIndex
+from composer.nn.texture import TextureBank
 
 DEFAULT_ALIASES = {"zelda": "dink"}  # no Zelda music is free: the closest free action-RPG answers
 
@@ -510,7 +510,7 @@ def _train_or_recipe(config_path, recipe_path, out, data, arch, hidden, max_step
                                "alone and overwrite the others' checkpoints.")
     main_rank = int(os.environ.get("RANK", "0")) == 0 or not ddp
     if recipe_path:
-        from composer.recipe import run_recipe
+        from composer.nn.recipe import run_recipe
 
         if config_path or arch or hidden or max_steps or max_minutes or batch_size:
             raise click.UsageError("--recipe takes its settings from the recipe: only --out, --data, --device "

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from composer.music import tokens as T
-from composer.checkpoint import TEXTURES
+from composer.nn.checkpoint import TEXTURES
 from composer.music.grid import section_runs
 
 MAX_BARS_PER_LABEL = 6000  # the bank keeps at most this many bars of each label (folk has 77,000)
@@ -317,7 +317,7 @@ def regroove(column: np.ndarray, free: np.ndarray, fpb: int, rng: np.random.Gene
 def textures_command(folder: Path, data: str) -> None:
     """Write CHECKPOINT/textures.npz: the bar textures of the training split, for the labels
     the checkpoint knows (what texture plans are drawn from)."""
-    from composer.checkpoint import load_checkpoint
+    from composer.nn.checkpoint import load_checkpoint
     from composer.corpus.encoded import load_split
 
     _, meta = load_checkpoint(folder, "cpu")

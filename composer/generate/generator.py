@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from composer.music import tokens as T
-from composer.checkpoint import (
+from composer.nn.checkpoint import (
     DRAFT,
     ORIGINALITY_INDEX,
     REWARD,
@@ -42,14 +42,14 @@ from composer.checkpoint import (
     load_checkpoint,
 )
 from composer.errors import CheckpointError, GenerationParameterError
-from composer.originality import OriginalityIndex
+from composer.nn.originality import OriginalityIndex
 from composer.music.grid import Piece, clean_holds, estimate_key, frames_per_bar
-from composer.model import GridModel, choose_device
-from composer.request import MAX_SEED, GenerationRequest, section_lengths
-from composer.sampling import draw, leap_sizes, move_to_key, scale_bonus
-from composer.styles import Style, StyleCatalog
-from composer.texture import FORCE as FORCE_REST
-from composer.texture import Groove, Plan, TextureBank, regroove
+from composer.nn.model import GridModel, choose_device
+from composer.generate.request import MAX_SEED, GenerationRequest, section_lengths
+from composer.generate.sampling import draw, leap_sizes, move_to_key, scale_bonus
+from composer.generate.styles import Style, StyleCatalog
+from composer.nn.texture import FORCE as FORCE_REST
+from composer.nn.texture import Groove, Plan, TextureBank, regroove
 
 if TYPE_CHECKING:
     from composer.feedback.reward import RewardModel
@@ -61,8 +61,8 @@ BEST_OF_STREAM = 2  # the seed's stream for the seeds of best_of's other candida
 RETRY_STREAM = 3  # the seed's stream for the seeds of a near-silent piece's new attempts
 TEXTURE_STREAM = 4  # the seed's stream for its texture plan and a remix's groove
 BLEND_STREAM = 5  # the seed's stream for which sections of a blend are the composer's
-LAYER_STREAM = 6  # the seed's stream for a piece's intensity layers (composer/layers.py)
-STINGER_STREAM = 7  # the seed's stream for a piece's stingers (composer/stingers.py)
+LAYER_STREAM = 6  # the seed's stream for a piece's intensity layers (composer/generate/layers.py)
+STINGER_STREAM = 7  # the seed's stream for a piece's stingers (composer/generate/stingers.py)
 BLEND_HINT = 0.15  # the other parent's share inside a blend's section
 BLEND_PHRASE_BARS = 8  # a through-composed blend changes parent every phrase of this many bars
 # Silence feeds on itself in a left-to-right draft: a piece that opens with rests can stay

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from composer.music import tokens as T
 from composer.errors import CheckpointError
-from composer.model import GridModel, ModelConfig
+from composer.nn.model import GridModel, ModelConfig
 
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
@@ -34,7 +34,7 @@ CRITIC_WEIGHTS = "critic.safetensors"  # the realism critic best_of chooses with
 CRITIC_CONFIG = "critic.json"  # ... its settings and how well it did
 # What travels with the infiller's weights when a model folder is assembled, shipped or tuned.
 COMPANIONS = (ORIGINALITY_INDEX, REWARD, TEXTURES, CRITIC_WEIGHTS, CRITIC_CONFIG)
-DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
+DEFAULT_MODEL_DIR = Path(__file__).parents[1] / "default_model"  # composer/default_model: package data
 
 
 def vocabulary() -> dict:

@@ -22,11 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from composer.checkpoint import CONFIG, DRAFT, copy_companions, load_checkpoint, save_checkpoint
+from composer.nn.checkpoint import CONFIG, DRAFT, copy_companions, load_checkpoint, save_checkpoint
 from composer.corpus.encoded import load_meta, manifest_path
 from composer.errors import MozartError
-from composer.model import ModelConfig
-from composer.train import TrainConfig, label_info_from_manifest, process_group, train
+from composer.nn.model import ModelConfig
+from composer.nn.train import TrainConfig, label_info_from_manifest, process_group, train
 
 ROLES = ("infill", "draft")
 
