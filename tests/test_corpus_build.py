@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from composer.music import tokens as T
 from composer.corpus.build import build_corpus
-from composer.corpus.cli import corpus
+from composer.cli.corpus import corpus
 from composer.corpus.sources import base as sources_base
 from composer.corpus.store import read_manifest
 from composer.music.grid import Piece

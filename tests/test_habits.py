@@ -9,7 +9,7 @@ import pytest
 
 from composer.generate.request import GenerationRequest
 from composer.generate.styles import StyleCatalog
-from composer.nn.train import style_habits
+from composer.nn.style_facts import style_habits
 
 
 def test_style_habits_keep_the_common_metres_and_the_tempo_quartiles():

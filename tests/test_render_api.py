@@ -22,7 +22,7 @@ from composer.render import SOUNDS, Rendered, UnknownSoundError, list_sounds, re
 from composer.render import audio as A
 from composer.render import soundfont as sf
 from composer.render.api import TAIL_SECONDS, preset_midi, synthesise
-from composer.render.cli import render_command
+from composer.cli.render import render_command
 from composer.render.demo import demo_piece
 
 

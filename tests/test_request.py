@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from composer.music import tokens as T
-from composer.cli_options import request_from_options, request_options
+from composer.cli.options import request_from_options, request_options
 from composer.errors import GenerationParameterError
 from composer.music.grid import Piece
 from composer.generate.request import FORMS, MAX_BARS, GenerationRequest, remix_request

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from composer.music import tokens as T
 from composer.nn.checkpoint import REWARD
 from composer.errors import GenerationParameterError, MozartError
-from composer.feedback.cli import ratings
+from composer.cli.ratings import ratings
 from composer.feedback.features import FEATURES, NEUTRAL, piece_features
 from composer.feedback.records import RatedRecord, write_records
 from composer.feedback.reward import (

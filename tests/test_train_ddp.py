@@ -136,7 +136,8 @@ from torch.nn.parallel import DistributedDataParallel
 from composer.corpus.encoded import load_split
 from composer.nn.data import WindowSampler, make_mask, to_model_inputs
 from composer.nn.model import GridModel, ModelConfig
-from composer.nn.train import global_batch_loss, leave_torchrun, loss_and_counts, process_group
+from composer.nn.distributed import global_batch_loss, leave_torchrun, process_group
+from composer.nn.train import loss_and_counts
 
 data, out = sys.argv[1], sys.argv[2]
 with process_group(True, "cpu") as ranks:
@@ -179,7 +180,7 @@ def test_a_ddp_step_is_the_step_of_one_process_on_the_whole_global_batch(encoded
 
 
 def test_ddp_is_asked_for_and_needs_torchrun(encoded_dir, tmp_path):
-    from composer.nn.train import train_command
+    from composer.cli.train import train_command
 
     args = ["--data", str(encoded_dir), "--out", str(tmp_path / "x"), "--max-steps", "1"]
     outside = {k: None for k in TORCHRUN_VARIABLES}

@@ -1,7 +1,7 @@
 """What to compose: ``GenerationRequest``, the one declaration of every composing parameter.
 
 Each field is declared once with ``param(default, help, low=, high=, choices=)``. From that
-declaration come ``validate()``, the click options of the CLI (``composer/cli_options.py``)
+declaration come ``validate()``, the click options of the CLI (``composer/cli/options.py``)
 and the slash-command options of the bot (``cogs/utils/options.py``), so a range, a
 default or a list of forms is changed in one place.
 

@@ -26,7 +26,9 @@ from composer.nn.checkpoint import CONFIG, DRAFT, copy_companions, load_checkpoi
 from composer.corpus.encoded import load_meta, manifest_path
 from composer.errors import MozartError
 from composer.nn.model import ModelConfig
-from composer.nn.train import TrainConfig, label_info_from_manifest, process_group, train
+from composer.nn.distributed import process_group
+from composer.nn.style_facts import label_info_from_manifest
+from composer.nn.train import TrainConfig, train
 
 ROLES = ("infill", "draft")
 

@@ -1,35 +1,20 @@
 """Training: teach the network to fill in hidden cells of the grid.
 
 Read top to bottom: the config, the loop (sample windows -> hide cells -> predict them ->
-AdamW step), validation (masked-cell NLL per voice), checkpoints, the CLI.
-
-    python -m composer train --config configs/default.json --out checkpoints/NAME
-    python -m composer train --recipe configs/v2.json --out runs/v2     (several stages: recipe.py)
-    torchrun --nproc_per_node 4 -m composer train --ddp --config ... --out ...   (DistributedDataParallel)
-
-With ``--ddp`` every process started by ``torchrun`` trains on its own slice of each batch
-(``batch_size`` stays the global batch, split evenly; each rank draws windows and masks from
-its own random stream) and DDP averages the gradients, scaled so the step is the one a single
-process would take on the whole global batch. Rank 0 validates, decides on stopping (the
-others follow its decision), writes the checkpoints, the metrics and the progress bar.
+AdamW step), validation (masked-cell NLL per voice), checkpoints. The command is cli/train.py;
+under ``--ddp`` (torchrun) the collective steps are nn/distributed.py's, and every rank trains
+on its own slice of each global batch while rank 0 validates, decides on stopping and writes.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import platform
-import shlex
-import sys
 import time
-from collections import Counter
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
-from datetime import timedelta
 from pathlib import Path
 
-import click
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -47,12 +32,12 @@ from composer.nn.checkpoint import (
     save_training_state,
 )
 from composer.corpus.encoded import EncodedSplit, load_meta, load_split, manifest_path
-from composer.corpus.store import read_manifest
 from composer.nn.data import WindowSampler, make_mask, to_model_inputs, validation_windows
 from composer.errors import MozartError
-from composer.music.grid import DEFAULT_TIME_SIGNATURE, frames_per_bar, parse_time_signature
-from composer.nn.model import ARCHITECTURES, MAX_FRAMES_PER_BAR, GridModel, ModelConfig, cell_nll, choose_device
+from composer.nn.model import GridModel, ModelConfig, cell_nll, choose_device
 from composer.nn.originality import OriginalityIndex
+from composer.nn.distributed import Ranks, global_batch_loss, process_group, rank_seed
+from composer.nn.style_facts import label_info_from_manifest
 from composer.nn.texture import TextureBank
 
 DEFAULT_ALIASES = {"zelda": "dink"}  # no Zelda music is free: the closest free action-RPG answers
@@ -152,152 +137,6 @@ def evaluate(model: GridModel, split: EncodedSplit, cfg: TrainConfig, device, n_
     per_voice = (sums / counts.clamp(min=1)).tolist()
     return {"nll": float(sums.sum() / counts.sum().clamp(min=1)),
             "nll_per_voice": dict(zip(T.VOICES, [round(x, 4) for x in per_voice]))}
-
-
-def label_info_from_manifest(manifest: Path) -> dict:
-    """Per label: pieces, hours, source and licence (for /styles and the card), and the
-    style's habits that generation draws from: its metres and keys (share of pieces) and its
-    tempi (median and quartiles)."""
-    info: dict[str, dict] = {}
-    tempos: dict[str, list] = {}
-    metres: dict[str, Counter] = {}
-    keys: dict[str, Counter] = {}
-    for row in read_manifest(manifest):
-        for kind in ("game", "composer"):
-            label = row.get(kind)
-            if not label:
-                continue
-            entry = info.setdefault(label, {"kind": kind, "pieces": 0, "hours": 0.0, "sources": [], "licences": []})
-            entry["pieces"] += 1
-            entry["hours"] += row["seconds"] / 3600
-            tempos.setdefault(label, []).append(float(row["tempo"]))
-            metres.setdefault(label, Counter())[row["time_signature"]] += 1
-            if row.get("key"):
-                keys.setdefault(label, Counter())[row["key"]] += 1
-            source = str(row.get("package") or row.get("source", "")).split(":")[0].split("/")[0]
-            if source and source not in entry["sources"] and len(entry["sources"]) < 3:
-                entry["sources"].append(source)
-            licence = row.get("licence")
-            if licence and licence not in entry["licences"] and len(entry["licences"]) < 3:
-                entry["licences"].append(licence)
-    for label, entry in info.items():
-        entry["hours"] = round(entry["hours"], 2)
-        entry.update(style_habits(tempos[label], metres[label], keys.get(label)))
-    return info
-
-
-MIN_FRAMES_PER_BAR = 6  # 3/8; shorter "bars" (1/8, 2/8) are MIDI files' bogus metres, not a habit
-
-
-def style_habits(tempos: list[float], metres: Counter, keys: Counter | None = None, min_share: float = 0.03) -> dict:
-    """``tempo`` (median), ``tempo_range`` (quartiles), ``metres`` ({"3/4": share, ...}) and
-    ``keys`` ({"D minor": share, ...}). Metres and keys of fewer than ``min_share`` of the
-    pieces are left out (a style's rarities), as are metres whose bars are too short or too
-    long to compose in."""
-    metres = Counter({m: n for m, n in metres.items()
-                      if MIN_FRAMES_PER_BAR <= frames_per_bar(parse_time_signature(m)) <= MAX_FRAMES_PER_BAR})
-    metres = metres or Counter({DEFAULT_TIME_SIGNATURE: 1})
-    total = sum(metres.values())
-    common = {m: n / total for m, n in metres.most_common() if n / total >= min_share} or {metres.most_common(1)[0][0]: 1.0}
-    kept = sum(common.values())
-    habits = {"tempo": float(np.median(tempos)),
-              "tempo_range": [float(np.percentile(tempos, 25)), float(np.percentile(tempos, 75))],
-              "metres": {m: round(share / kept, 3) for m, share in common.items()}}
-    if keys:
-        total = sum(keys.values())
-        usual = {k: n for k, n in keys.most_common() if n / total >= min_share}
-        habits["keys"] = {k: round(n / sum(usual.values()), 3) for k, n in usual.items()}
-    return habits
-
-
-@dataclass
-class Ranks:
-    """Where this process stands in a ``torchrun`` job (a lone process: rank 0 of 1)."""
-
-    rank: int = 0
-    world: int = 1
-    device: torch.device | None = None  # under DDP: this rank's device (cuda:LOCAL_RANK or cpu)
-    active: bool = False  # True under --ddp, even with a single process
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def share(self, value):
-        """Rank 0's ``value`` (anything picklable) on every rank."""
-        if not self.active:
-            return value
-        box = [value]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
-    def agree(self, flag: bool) -> bool:
-        """Rank 0's ``flag`` on every rank: one small tensor, cheap enough for every step."""
-        if not self.active:
-            return flag
-        tensor = torch.tensor([float(flag)], device=self.device)
-        dist.broadcast(tensor, src=0)
-        return bool(tensor.item())
-
-
-def ddp_world_size() -> int:
-    """The number of processes ``torchrun`` started (1 outside torchrun)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-@contextmanager
-def process_group(enabled: bool, device_name: str = "auto"):
-    """Join the ``torchrun`` job for the block: gloo on the CPU, nccl on CUDA (one GPU per
-    process, ``LOCAL_RANK``'s). Yields ``Ranks``. A group already open (a recipe's stages
-    share one) is used and left open; one opened here is destroyed at the end, errors included."""
-    if not enabled:
-        yield Ranks()
-        return
-    if "LOCAL_RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        raise MozartError("--ddp trains as one process of a torchrun job: "
-                          "torchrun --nproc_per_node N -m composer train --ddp ...")
-    local_rank = int(os.environ["LOCAL_RANK"])
-    if device_name == "auto":
-        device_name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device_name)
-    if device.type == "cuda":
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    elif device.type != "cpu":
-        raise MozartError(f"--ddp trains on CUDA GPUs or on the CPU, not on {device.type}.")
-    created = not dist.is_initialized()
-    if created:  # the others wait while rank 0 validates and saves: allow that 30 minutes (nccl's default is 10)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(minutes=30))
-    try:
-        yield Ranks(dist.get_rank(), dist.get_world_size(), device, True)
-    except BaseException:
-        if created and dist.is_initialized():
-            dist.destroy_process_group()
-        raise
-    if created and dist.is_initialized():
-        # every rank finished (rank 0 writes last) before the group goes: a gloo rank whose peer
-        # tore its connections down first could abort at exit ("terminate called", exit -6)
-        dist.barrier()
-        dist.destroy_process_group()
-
-
-def rank_seed(entropy, rank: int):
-    """Rank 0 keeps the single-process seed (a one-process run is unchanged); every other
-    rank gets an independent stream of the same seed."""
-    return entropy if rank == 0 else np.random.SeedSequence(entropy, spawn_key=(rank,))
-
-
-def global_batch_loss(loss: torch.Tensor, counts: torch.Tensor, world: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Under DDP: the global batch's mean NLL per scored cell (what one process would log for
-    the whole batch), and the objective to backpropagate: this rank's NLL sum over the global
-    cell count, times ``world``, since DDP averages the ranks' gradients. Their average is then
-    exactly the gradient of the global mean, whatever the split of the scored cells."""
-    local_count = counts.sum()
-    local_sum = loss * local_count.clamp(min=1)
-    totals = torch.stack([local_sum.detach().float(), local_count.float()])
-    dist.all_reduce(totals)
-    total_count = totals[1].clamp(min=1)
-    return totals[0] / total_count, local_sum * (world / total_count)
 
 
 def train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool = False, command: str = "",
@@ -463,86 +302,3 @@ def load_config_file(path: str | None) -> tuple[TrainConfig, ModelConfig]:
         return TrainConfig(), ModelConfig()
     data = json.loads(Path(path).read_text())
     return TrainConfig.from_dict(data.get("train", {})), ModelConfig.from_dict(data.get("model", {}))
-
-
-@click.command("train")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), help="JSON with 'train' and 'model' sections.")
-@click.option("--recipe", "recipe_path", type=click.Path(exists=True, dir_okay=False),
-              help="JSON listing training stages (configs/v2.json): runs them all, resuming what was stopped, "
-                   "and assembles the composer in OUT/model.")
-@click.option("--out", type=click.Path(file_okay=False), required=True, help="Checkpoint folder to write.")
-@click.option("--data", help="The data root or its encoded/ folder (default: data/encoded).")
-@click.option("--arch", type=click.Choice(ARCHITECTURES), help="Override the architecture.")
-@click.option("--hidden", type=int, help="Override the hidden size.")
-@click.option("--max-steps", type=int, help="Override the number of optimisation steps.")
-@click.option("--max-minutes", type=float, help="Stop after this many minutes (wall clock).")
-@click.option("--batch-size", type=int, help="Override the batch size.")
-@click.option("--device", help="cuda, mps or cpu (default: auto).")
-@click.option("--resume", is_flag=True, help="Continue from OUT/last if present.")
-@click.option("--ddp", is_flag=True,
-              help="Distributed data-parallel training, one process per GPU (nccl) or CPU slot (gloo), "
-                   "started by torchrun: `torchrun --nproc_per_node 4 -m composer train --ddp --config ... "
-                   "--out ...`. The batch size stays the global batch, split evenly among the processes; "
-                   "rank 0 validates and writes OUT (which every process must see, to --resume).")
-def train_command(config_path, recipe_path, out, data, arch, hidden, max_steps, max_minutes, batch_size, device, resume,
-                  ddp):
-    """Train a composer model on the encoded corpus."""
-    _train_or_recipe(config_path, recipe_path, out, data, arch, hidden, max_steps, max_minutes, batch_size, device,
-                     resume, ddp)
-    if ddp:
-        leave_torchrun()
-
-
-def leave_torchrun() -> None:
-    """End a --ddp process once its work is saved and said, without the interpreter's teardown: there,
-    torch's gloo threads abort about one run in four ("terminate called without an active exception",
-    exit -6), which torchrun reports as a failed job although everything was written."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-
-def _train_or_recipe(config_path, recipe_path, out, data, arch, hidden, max_steps, max_minutes, batch_size, device,
-                     resume, ddp) -> None:
-    command = "python -m composer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    if ddp_world_size() > 1 and not ddp:
-        raise click.UsageError(f"torchrun started {ddp_world_size()} processes: add --ddp, or each would train "
-                               "alone and overwrite the others' checkpoints.")
-    main_rank = int(os.environ.get("RANK", "0")) == 0 or not ddp
-    if recipe_path:
-        from composer.nn.recipe import run_recipe
-
-        if config_path or arch or hidden or max_steps or max_minutes or batch_size:
-            raise click.UsageError("--recipe takes its settings from the recipe: only --out, --data, --device "
-                                   "and --ddp apply.")
-        try:
-            folder = run_recipe(recipe_path, out, data=data, device=device, command=command, ddp=ddp,
-                                quiet=not main_rank)
-        except MozartError as e:
-            raise click.ClickException(str(e)) from None
-        if main_rank:
-            click.echo(f"composer assembled in {folder}")
-        return
-    cfg, model_cfg = load_config_file(config_path)
-    for name, value in (("data", data), ("max_steps", max_steps), ("max_minutes", max_minutes),
-                        ("batch_size", batch_size), ("device", device)):
-        if value is not None:
-            setattr(cfg, name, value)
-    if arch:
-        model_cfg.arch = arch
-    if hidden:
-        model_cfg.hidden = hidden
-    model_cfg.__post_init__()
-    try:
-        load_meta(cfg.data)
-    except MozartError as e:
-        raise click.ClickException(str(e)) from None
-    try:
-        summary = train(cfg, model_cfg, Path(out), resume=resume, command=command, ddp=ddp)
-    except MozartError as e:
-        raise click.ClickException(str(e)) from None
-    if not main_rank:
-        return
-    click.echo(f"best validation NLL {summary['val_nll']:.4f} at step {summary['best_step']} "
-               f"({summary['seconds_to_best'] / 60:.1f} min); stopped: {summary['stop_reason']}")
-    click.echo(f"checkpoint: {out}")

@@ -16,17 +16,17 @@ from composer.errors import MozartError
 
 # command name -> "module:attribute" of a click command or group
 COMMANDS = {
-    "corpus": "composer.corpus.cli:corpus",
-    "render": "composer.render.cli:render_command",
-    "train": "composer.nn.train:train_command",
-    "compose": "composer.compose_cli:compose_command",
-    "remix": "composer.compose_cli:remix_command",
-    "stinger": "composer.compose_cli:stinger_command",
-    "eval": "composer.evaluate.cli:eval_command",
+    "corpus": "composer.cli.corpus:corpus",
+    "render": "composer.cli.render:render_command",
+    "train": "composer.cli.train:train_command",
+    "compose": "composer.cli.compose:compose_command",
+    "remix": "composer.cli.compose:remix_command",
+    "stinger": "composer.cli.compose:stinger_command",
+    "eval": "composer.cli.evaluate:eval_command",
     "bench": "composer.bench:bench",
     "card": "composer.model_card:card_command",
     "textures": "composer.nn.texture:textures_command",
-    "ratings": "composer.feedback.cli:ratings",
+    "ratings": "composer.cli.ratings:ratings",
     "finetune": "composer.feedback.finetune:finetune_command",
     "critic": "composer.feedback.critic:critic_command",
 }

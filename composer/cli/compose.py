@@ -1,6 +1,6 @@
 """`mozart compose` and `mozart remix`: write a piece as MIDI, MP3 and a piano roll.
 
-Both take their options from ``GenerationRequest``'s declarations (composer/cli_options.py),
+Both take their options from ``GenerationRequest``'s declarations (composer/cli/options.py),
 so the command line and the bot offer the same ranges, defaults and choices.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from composer.cli_options import request_from_options, request_options, sound_option
+from composer.cli.options import request_from_options, request_options, sound_option
 from composer.errors import MozartError
 from composer.music.grid import Piece
 from composer.generate.layers import LAYERS
