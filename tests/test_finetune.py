@@ -12,9 +12,9 @@ from safetensors.torch import load_file
 
 from composer.music import tokens as T
 from composer.nn.checkpoint import load_checkpoint, save_checkpoint
+from composer.cli.finetune import finetune_command
 from composer.feedback.finetune import (
     crop_windows,
-    finetune_command,
     kto_loss,
     kto_weights,
     log_likelihood,

@@ -147,7 +147,7 @@ def test_harmony_features_are_for_bidirectional_models_only():
 
 
 def test_the_model_card_measures_the_held_out_splits(tiny_checkpoint, encoded_dir):
-    from composer.model_card import build_card
+    from composer.nn.card import build_card
 
     card = build_card(tiny_checkpoint, encoded_dir, test_windows=8)
     assert "| valid |" in card and "| test |" in card

@@ -101,7 +101,7 @@ def test_only_whole_frames_after_every_fixed_cell_can_be_drafted():
 
 
 def test_the_model_card_describes_both_networks_and_the_recipe(composer_dir, encoded_dir):
-    from composer.model_card import build_card
+    from composer.nn.card import build_card
 
     _, recipe, out = composer_dir
     card = build_card(run_recipe(recipe, out, quiet=True), encoded_dir, test_windows=4)

@@ -23,12 +23,12 @@ COMMANDS = {
     "remix": "composer.cli.compose:remix_command",
     "stinger": "composer.cli.compose:stinger_command",
     "eval": "composer.cli.evaluate:eval_command",
-    "bench": "composer.bench:bench",
-    "card": "composer.model_card:card_command",
-    "textures": "composer.nn.texture:textures_command",
+    "bench": "benchmarks.cli:bench",  # benchmarks/: the one home of benchmarks, installed beside composer
+    "card": "composer.cli.card:card_command",
+    "textures": "composer.cli.textures:textures_command",
     "ratings": "composer.cli.ratings:ratings",
-    "finetune": "composer.feedback.finetune:finetune_command",
-    "critic": "composer.feedback.critic:critic_command",
+    "finetune": "composer.cli.finetune:finetune_command",
+    "critic": "composer.cli.critic:critic_command",
 }
 
 

@@ -14,7 +14,7 @@ import click
 
 from composer.errors import MozartError
 from composer.evaluate.plan import EvalConfig
-from composer.evaluate.versus import versus_command
+from composer.cli.versus import versus_command
 from composer.generate.request import MAX_BARS
 
 

@@ -8,7 +8,7 @@ from composer.cli import LazyGroup
 
 SUBCOMMANDS = {
     "export": "composer.feedback.export:export_command",
-    "reward": "composer.feedback.reward:reward_command",
+    "reward": "composer.cli.reward:reward_command",
 }
 
 

@@ -33,12 +33,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 import numpy as np
 import torch
 
 from composer.music import tokens as T
-from composer.nn.checkpoint import TEXTURES
 from composer.music.grid import section_runs
 
 MAX_BARS_PER_LABEL = 6000  # the bank keeps at most this many bars of each label (folk has 77,000)
@@ -307,21 +305,3 @@ def regroove(column: np.ndarray, free: np.ndarray, fpb: int, rng: np.random.Gene
         cells = free[lo : lo + fpb]
         out[lo : lo + fpb] = np.where(cells, new, column[lo : lo + fpb])
     return out
-
-
-
-@click.command("textures")
-@click.option("--checkpoint", "folder", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              required=True, help="Model folder to add textures.npz to.")
-@click.option("--data", default="data/encoded", show_default=True, help="The encoded corpus it was trained on.")
-def textures_command(folder: Path, data: str) -> None:
-    """Write CHECKPOINT/textures.npz: the bar textures of the training split, for the labels
-    the checkpoint knows (what texture plans are drawn from)."""
-    from composer.nn.checkpoint import load_checkpoint
-    from composer.corpus.encoded import load_split
-
-    _, meta = load_checkpoint(folder, "cpu")
-    bank = TextureBank.from_split(load_split(data, "train"), meta.games + meta.composers)
-    bank.save(folder / TEXTURES)
-    click.echo(f"{folder / TEXTURES}: {len(bank.piece_label)} pieces, {len(bank.onsets)} bars, "
-               f"{len(bank.labels)} labels ({(folder / TEXTURES).stat().st_size / 1e3:.0f} kB)")
