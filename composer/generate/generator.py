@@ -22,7 +22,6 @@ repeated A cells so the repeats are varied rather than identical.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -45,7 +44,7 @@ from composer.errors import CheckpointError, GenerationParameterError
 from composer.nn.originality import OriginalityIndex
 from composer.music.grid import Piece, clean_holds, estimate_key, frames_per_bar
 from composer.nn.model import GridModel, choose_device
-from composer.generate.request import MAX_SEED, GenerationRequest, section_lengths
+from composer.generate.request import MAX_SEED, GenerationRequest, new_seed, section_lengths
 from composer.generate.sampling import draw, leap_sizes, move_to_key, scale_bonus
 from composer.generate.styles import Style, StyleCatalog
 from composer.nn.texture import FORCE as FORCE_REST
@@ -216,7 +215,7 @@ class Generator:
         if isinstance(request, Prepared):
             return request
         style = self.catalog.resolve(request.style)
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        seed = request.seed if request.seed is not None else new_seed()
         # A style brings its habits: what the request leaves open is drawn from the seed.
         habits = self.catalog.habits(style, request.blend)
         rng = np.random.default_rng([seed, HABITS_STREAM])

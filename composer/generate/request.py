@@ -14,6 +14,7 @@ a stored request (``params()``) replays the same piece (``from_params()``).
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -241,6 +242,11 @@ class GenerationRequest:
     def rhythm_of(self) -> Piece | None:
         """The piece whose onsets, holds and rests the pitched voices must follow."""
         return self.primer if "rhythm" in self.keep else None
+
+
+def new_seed() -> int:
+    """A fresh random seed for a request that names none (the composer's and the bot's, drawn here only)."""
+    return secrets.randbelow(MAX_SEED + 1)
 
 
 def check_music_seconds(seconds: float | None, what: str = "This piece") -> None:
