@@ -22,7 +22,7 @@ repeated A cells so the repeats are varied rather than identical.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -145,6 +145,25 @@ class Steering:
                 drums[b, -1] = pull
                 kinds[b, -1, T.DRUM_VOICE] = 0.0  # the groove sets the drums' density, not the plan's count
         return kinds, drums
+
+
+@dataclass
+class Batch:
+    """What every pass over a batch of requests of one shape reads, made once per batch
+    (``Generator._batch``) instead of passed along argument by argument."""
+
+    reqs: list[GenerationRequest]  # one per grid of the batch: its sampling settings and seed
+    conds: list[Condition]  # the forward rows: each request's style experts (and guidance)
+    fpb: int  # frames per bar (one metre per batch)
+    steps: int  # the infiller's Gibbs passes
+    gens: list[torch.Generator]  # one random stream per request, seeded by it: the piece replays
+    constraint: torch.Tensor | None = None  # (B, T, 5, V) allowed tokens (a kept rhythm), or None
+    steer: Steering | None = None  # texture plans and grooves for the draft, or None
+
+    def over(self, index, constraint: torch.Tensor | None) -> Batch:
+        """The batch as seen by a window of frames (``index``: a slice or index tensor) whose allowed
+        tokens are ``constraint``: a re-written window or a loop's seam."""
+        return replace(self, conds=conditions_over(self.conds, index), constraint=constraint)
 
 
 class Generator:
@@ -300,7 +319,7 @@ class Generator:
         if any(a is not None for a in allowed):
             anything = np.ones((x.shape[1], T.N_VOICES, T.PITCHED_VOCAB), bool)
             constraint = torch.from_numpy(np.stack([anything if a is None else a for a in allowed]))
-        x = self._gibbs(x, hide, conds, fpb, steps, gens, reqs, constraint, lambda f: None)
+        x = self._infill(x, hide, Batch(reqs, conds, fpb, steps, gens, constraint), lambda f: None)
         return [clean_holds(g) for g in x.numpy().astype(np.uint8)]
 
     def _unless_silent(self, prepared: Prepared, piece: Piece) -> Piece:
@@ -337,44 +356,30 @@ class Generator:
         piece.extra["best_of"] = {**record, "chosen": best}
         return piece
 
-    # -- composition ---------------------------------------------------------------------
+    # -- composition, top to bottom ------------------------------------------------------
     def _compose_group(self, reqs, styles, progress) -> np.ndarray:
+        """Compose requests of one shape (bars, metre, form, steps, loop) together: the cells to
+        write; section A; the form laid out and the rest written; each theme's arrival mended;
+        the repeats varied; the loop closed."""
         r0 = reqs[0]
         fpb = frames_per_bar(r0.meter)
-        frames = r0.bars * fpb
-        B = len(reqs)
-        gens = [torch.Generator().manual_seed(int(r.seed)) for r in reqs]
-        blends = [blend_over_frames(r, s, fpb) for r, s in zip(reqs, styles)]
-        conds = [c for b, (r, s) in enumerate(zip(reqs, styles)) for c in self._conditions(b, s, blends[b], r.guidance)]
-        constraint = self._rhythm_constraint(reqs, frames)
-        x = torch.full((B, frames, T.N_VOICES), 0, dtype=torch.long)
-        x[:] = GridModel.mask_ids()
-        free = torch.ones((B, frames, T.N_VOICES), dtype=torch.bool)
-        for b, r in enumerate(reqs):
-            keep = r.keep_mask(frames, np.random.default_rng(int(r.seed)))
-            if keep is not None:
-                n = min(frames, r.primer.n_frames)
-                x[b, :n] = torch.from_numpy(r.primer.grid[:n].astype(np.int64))
-                free[b] = ~torch.from_numpy(keep)
-                # Kept cells show their values; the rest start hidden.
-                x[b][free[b]] = GridModel.mask_ids().expand(frames, -1)[free[b]]
+        x, free = self._start(reqs, r0.bars * fpb)
         # A draft needs every free cell after every fixed one (a new piece, an extension);
         # scattered free cells (remix, variation) are the infiller's work.
         drafting = self.draft is not None and all(is_continuation(f) for f in free)
+        batch = self._batch(reqs, styles, fpb, steer=drafting)
         writable = free.clone()  # what the request lets us write, before a form fixes its A sections
-        steer = self._steering(reqs, styles, blends, fpb) if drafting else None
 
         def write(x, free, progress):
             if drafting:
-                return self._autoregressive(self.draft, x, free, conds, fpb, gens, reqs, constraint, progress, steer)
-            x = self._gibbs(x, free, conds, fpb, r0.steps, gens, reqs, constraint, progress)
-            return self._regroove(x, free, reqs, fpb)
+                return self._autoregressive(self.draft, x, free, batch, progress, batch.steer)
+            return self._regroove(self._infill(x, free, batch, progress), free, reqs, fpb)
 
         def close_loop(x, allowed):
             """A loop's seam: drafted (the opening re-written after the end), or infilled."""
             if drafting:
-                return self._loop_by_draft(x, allowed, conds, fpb, r0.steps, gens, reqs, constraint, steer)
-            return self._close_loop(x, allowed, conds, fpb, r0.steps, gens, reqs, constraint)
+                return self._loop_by_draft(x, allowed, batch)
+            return self._close_loop(x, allowed, batch)
 
         sections = r0.sections
         if not sections:
@@ -402,12 +407,38 @@ class Generator:
             for i, (label, start) in enumerate(zip(sections, starts)):
                 if label == "A" and i > 0 and sections[i - 1] != "A":
                     before_theme[:, max(0, start - MEND_BARS * fpb) : start] = True
-            x = self._rewrite(x, before_theme & free, conds, fpb, r0.steps, gens, reqs, constraint)
-        x = self._vary(x, repeat, conds, fpb, gens, reqs, constraint)
+            x = self._rewrite(x, before_theme & free, batch)
+        x = self._vary(x, repeat, batch)
         if r0.loop:
             x = close_loop(x, writable if drafting else free | repeat)
         progress(1.0)
         return x.numpy().astype(np.uint8)
+
+    def _start(self, reqs, frames) -> tuple[torch.Tensor, torch.Tensor]:
+        """The grids to compose, (B, frames, 5), every cell hidden but those a request keeps (a
+        primer's, for a remix, a variation or an extension), and which cells are free to write."""
+        x = torch.full((len(reqs), frames, T.N_VOICES), 0, dtype=torch.long)
+        x[:] = GridModel.mask_ids()
+        free = torch.ones((len(reqs), frames, T.N_VOICES), dtype=torch.bool)
+        for b, r in enumerate(reqs):
+            keep = r.keep_mask(frames, np.random.default_rng(int(r.seed)))
+            if keep is not None:
+                n = min(frames, r.primer.n_frames)
+                x[b, :n] = torch.from_numpy(r.primer.grid[:n].astype(np.int64))
+                free[b] = ~torch.from_numpy(keep)
+                # Kept cells show their values; the rest start hidden.
+                x[b][free[b]] = GridModel.mask_ids().expand(frames, -1)[free[b]]
+        return x, free
+
+    def _batch(self, reqs, styles, fpb: int, steer: bool) -> Batch:
+        """The batch's random streams, style experts, rhythm constraint and (``steer``: for a
+        draft) texture plans and grooves."""
+        gens = [torch.Generator().manual_seed(int(r.seed)) for r in reqs]
+        blends = [blend_over_frames(r, s, fpb) for r, s in zip(reqs, styles)]
+        conds = [c for b, (r, s) in enumerate(zip(reqs, styles)) for c in self._conditions(b, s, blends[b], r.guidance)]
+        constraint = self._rhythm_constraint(reqs, reqs[0].bars * fpb)
+        steering = self._steering(reqs, styles, blends, fpb) if steer else None
+        return Batch(reqs, conds, fpb, reqs[0].steps, gens, constraint, steering)
 
     def _steering(self, reqs, styles, blends, fpb) -> Steering | None:
         """Each request's texture plan and drum groove (none when ``texture`` is 0, when the
@@ -443,25 +474,27 @@ class Generator:
                 x[b, :, T.DRUM_VOICE] = torch.from_numpy(column.astype(np.int64))
         return x
 
-    def _rewrite(self, x, region, conds, fpb, steps, gens, reqs, constraint) -> torch.Tensor:
+    def _rewrite(self, x, region, batch: Batch) -> torch.Tensor:
         """Hide ``region`` and infill it with the bidirectional network, both sides in view."""
         if not region.any():
             return x
         # Only the bars around the region are read: REWRITE_CONTEXT_BARS either side is context enough.
+        fpb, constraint = batch.fpb, batch.constraint
         frames = torch.nonzero(region.any(-1).any(0)).flatten()
         lo = max(0, int(frames[0]) // fpb - REWRITE_CONTEXT_BARS) * fpb  # on a bar line: positions count from it
         hi = min(x.shape[1], int(frames[-1]) + 1 + REWRITE_CONTEXT_BARS * fpb)
         part = torch.where(region[:, lo:hi], GridModel.mask_ids(), x[:, lo:hi])
-        part = self._gibbs(part, region[:, lo:hi], conditions_over(conds, slice(lo, hi)), fpb, max(4, steps // 2),
-                           gens, reqs, None if constraint is None else constraint[:, lo:hi], lambda f: None)
+        window = batch.over(slice(lo, hi), None if constraint is None else constraint[:, lo:hi])
+        part = self._infill(part, region[:, lo:hi], window, lambda f: None, steps=max(4, batch.steps // 2))
         x = x.clone()
         x[:, lo:hi] = part
         return x
 
-    def _loop_by_draft(self, x, free, conds, fpb, steps, gens, reqs, constraint, steer=None) -> torch.Tensor:
+    def _loop_by_draft(self, x, free, batch: Batch) -> torch.Tensor:
         """A drafted loop: the draft reads the last bars and writes the opening again as their
         continuation, so the seam is one of its own bar lines; the infiller then mends the
         bar where the new opening meets the rest."""
+        fpb, constraint = batch.fpb, batch.constraint
         frames = x.shape[1]
         bars = frames // fpb
         head = min(LOOP_SEAM_BARS, max(1, bars // 2)) * fpb
@@ -472,18 +505,20 @@ class Generator:
         z = torch.where(redo, GridModel.mask_ids(), z)
         if constraint is not None:
             constraint = torch.cat([constraint[:, frames - tail :], constraint[:, :head]], 1)
-        seam = conditions_over(conds, torch.cat([torch.arange(frames - tail, frames), torch.arange(head)]))
-        z = self._autoregressive(self.draft, z, redo, seam, fpb, gens, reqs, constraint, lambda f: None,
-                                 None if steer is None else steer.shifted(tail))
+        seam = batch.over(torch.cat([torch.arange(frames - tail, frames), torch.arange(head)]), constraint)
+        z = self._autoregressive(self.draft, z, redo, seam, lambda f: None,
+                                 None if batch.steer is None else batch.steer.shifted(tail))
         x = x.clone()
         x[:, :head] = z[:, tail:]
         joint = torch.zeros_like(free)
         joint[:, head - fpb : head] = free[:, head - fpb : head]
-        return self._rewrite(x, joint, conds, fpb, steps, gens, reqs, constraint)
+        # (the mend reads the seam's constraint, as it always has: no request both drafts and keeps a rhythm)
+        return self._rewrite(x, joint, replace(batch, constraint=constraint))
 
-    def _close_loop(self, x, free, conds, fpb, steps, gens, reqs, constraint) -> torch.Tensor:
+    def _close_loop(self, x, free, batch: Batch) -> torch.Tensor:
         """Re-compose the last bars with the opening placed after them, so the model sees where
         the music goes next and the end leads back into the beginning (game music loops)."""
+        fpb, constraint = batch.fpb, batch.constraint
         frames = x.shape[1]
         bars = frames // fpb
         context = min(LOOP_CONTEXT_BARS, bars) * fpb
@@ -493,8 +528,8 @@ class Generator:
         redo[:, frames - seam : frames] = free[:, frames - seam :]
         if constraint is not None:
             constraint = torch.cat([constraint, constraint[:, :context]], 1)
-        around = conditions_over(conds, torch.cat([torch.arange(frames), torch.arange(context)]))
-        return self._rewrite(looped, redo, around, fpb, steps, gens, reqs, constraint)[:, :frames]
+        around = batch.over(torch.cat([torch.arange(frames), torch.arange(context)]), constraint)
+        return self._rewrite(looped, redo, around)[:, :frames]
 
     def _conditions(self, item: int, style: Style, blend: float | torch.Tensor, guidance: float = 0.0) -> list[Condition]:
         """Product of experts: the game-conditioned and composer-conditioned predictions,
@@ -556,45 +591,52 @@ class Generator:
         logits = self.model(inputs[rows].to(self.device), game, composer, meter)
         return self._blend(logits, rows, weights, inputs.shape[0])
 
-    def _gibbs(self, x, free, conds, fpb, steps, gens, reqs, constraint, progress,
+    def _infill(self, x, free, batch: Batch, progress, steps: int | None = None) -> torch.Tensor:
+        """The infiller's pass over the ``free`` cells: annealed Gibbs with the bidirectional network.
+        A v1 causal baseline checkpoint has no bidirectional network, so its one network drafts the
+        free cells instead (left to right, without a texture plan)."""
+        if self.model.config.causal:
+            return self._autoregressive(self.model, x, free, batch, progress)
+        return self._gibbs(x, free, batch, progress, batch.steps if steps is None else steps)
+
+    def _gibbs(self, x, free, batch: Batch, progress, steps: int,
                p_max=0.9, p_min=0.05, eta=0.75) -> torch.Tensor:
         """Annealed block Gibbs: at step n hide each free cell with probability
         max(p_min, p_max - n (p_max - p_min) / (eta N)), re-predict, re-sample."""
         mask_ids = GridModel.mask_ids()
-        if self.model.config.causal:  # a causal baseline checkpoint has no infiller: it drafts
-            return self._autoregressive(self.model, x, free, conds, fpb, gens, reqs, constraint, progress)
         for n in range(steps):
             if n == 0:
                 hide = free & (x == mask_ids)
             else:
                 p = max(p_min, p_max - n * (p_max - p_min) / (eta * steps))
-                hide = free & (self._rand(gens, x.shape) < p)
+                hide = free & (self._rand(batch.gens, x.shape) < p)
             if not hide.any():
                 continue
             inputs = torch.where(hide, mask_ids, x)
-            logp = self._predict(inputs, conds, fpb)
-            x = self._sample_into(x, hide, logp, gens, reqs, constraint, scale_bonus(inputs, reqs))
+            logp = self._predict(inputs, batch.conds, batch.fpb)
+            x = self._sample_into(x, hide, logp, batch, batch.constraint, scale_bonus(inputs, batch.reqs))
             progress((n + 1) / steps)
         return x
 
-    def _vary(self, x, repeat, conds, fpb, gens, reqs, constraint, passes=2) -> torch.Tensor:
+    def _vary(self, x, repeat, batch: Batch, passes=2) -> torch.Tensor:
         """Re-sample a small share of the repeated sections' cells (per request's ``variation``)."""
-        share = torch.tensor([r.variation for r in reqs])[:, None, None]
+        share = torch.tensor([r.variation for r in batch.reqs])[:, None, None]
         for _ in range(passes):
-            hide = repeat & (self._rand(gens, x.shape) < share / passes)
+            hide = repeat & (self._rand(batch.gens, x.shape) < share / passes)
             if hide.any():
                 inputs = torch.where(hide, GridModel.mask_ids(), x)
-                logp = self._predict(inputs, conds, fpb)
-                x = self._sample_into(x, hide, logp, gens, reqs, constraint, scale_bonus(inputs, reqs))
+                logp = self._predict(inputs, batch.conds, batch.fpb)
+                x = self._sample_into(x, hide, logp, batch, batch.constraint, scale_bonus(inputs, batch.reqs))
         return x
 
-    def _autoregressive(self, network, x, free, conds, fpb, gens, reqs, constraint, progress,
+    def _autoregressive(self, network, x, free, batch: Batch, progress,
                         steer: Steering | None = None) -> torch.Tensor:
         """Frame-by-frame sampling with a next-frame ``network``: free cells are written,
         fixed ones are read, and every frame sees all the frames before it; ``steer``
         (frames counted from the piece's start) adds a texture plan and a groove."""
-        rows, game, composer, meter, weights = self._labels(conds, fpb)
-        start = GridModel.mask_ids().expand(len(conds), 1, -1).to(self.device)  # what comes before frame 0
+        fpb, reqs, constraint = batch.fpb, batch.reqs, batch.constraint
+        rows, game, composer, meter, weights = self._labels(batch.conds, fpb)
+        start = GridModel.mask_ids().expand(len(batch.conds), 1, -1).to(self.device)  # what comes before frame 0
         state = bonus = None
         x = x.clone()
         written = torch.nonzero(free.any(-1).any(0)).flatten()  # frames with a cell to write
@@ -616,7 +658,7 @@ class Generator:
             hide[:, -1] = free[:, t]
             logp = [lp.expand(-1, t + 1 - lo, -1) for lp in logp]
             kinds, drums = steer.biases(x, t, t + 1 - lo) if steer is not None else (None, None)
-            window = self._sample_into(x[:, lo : t + 1], hide, logp, gens, reqs,
+            window = self._sample_into(x[:, lo : t + 1], hide, logp, batch,
                                        None if constraint is None else constraint[:, lo : t + 1], bonus,
                                        kinds, drums)
             x[:, t] = window[:, -1]
@@ -624,15 +666,17 @@ class Generator:
                 progress((t + 1) / x.shape[1])
         return x
 
-    def _sample_into(self, x, hide, logp, gens, reqs, constraint, bonus=None, kind_bias=None,
+    def _sample_into(self, x, hide, logp, batch: Batch, constraint, bonus=None, kind_bias=None,
                      drum_bias=None) -> torch.Tensor:
         """Sample every hidden cell (``sampling.draw``): the four pitched voices together, with
         the tonal pull of ``bonus`` (per request, over pitches) and the request's leap
-        penalty, then the drums; ``kind_bias`` (B, T, 5, 3) and ``drum_bias`` (B, T, drum
-        tokens) are a texture plan's and a groove's nats (``Steering.biases``)."""
+        penalty, then the drums; ``constraint`` is the allowed tokens of ``x``'s frames;
+        ``kind_bias`` (B, T, 5, 3) and ``drum_bias`` (B, T, drum tokens) are a texture plan's and
+        a groove's nats (``Steering.biases``)."""
+        gens = batch.gens
         x = x.clone()
         pitched = torch.stack(logp[: T.DRUM_VOICE], 2)  # (B, T, 4, V)
-        for b, r in enumerate(reqs):
+        for b, r in enumerate(batch.reqs):
             frames, voices = torch.nonzero(hide[b, :, : T.DRUM_VOICE], as_tuple=True)
             if len(frames):
                 scores = pitched[b, frames, voices]
