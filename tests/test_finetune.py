@@ -13,17 +13,15 @@ from safetensors.torch import load_file
 from composer.music import tokens as T
 from composer.nn.checkpoint import load_checkpoint, save_checkpoint
 from composer.cli.finetune import finetune_command
-from composer.feedback.finetune import (
-    crop_windows,
+from composer.feedback.kto import (
     kto_loss,
     kto_weights,
     log_likelihood,
     pseudo_log_likelihood,
-    rated_batch,
-    rated_windows,
     score_windows,
     sequence_log_likelihood,
 )
+from composer.feedback.rated_windows import crop_windows, rated_batch, rated_windows
 from composer.feedback.records import RatedRecord, read_records, write_records
 from composer.generate.generator import Generator
 from composer.music.grid import Piece

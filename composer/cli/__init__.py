@@ -1,4 +1,5 @@
-"""`python -m composer ...`: the command line. Each area registers its own commands.
+"""`python -m composer ...`: the command line. Every command lives in this package, one module each
+(the benchmarks' `bench` in benchmarks/cli.py); this module is the root group that names them.
 
 Commands are imported lazily so that `python -m composer --help` stays fast and a broken
 optional area (say, audio) does not stop the others from working.

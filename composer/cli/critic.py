@@ -1,4 +1,5 @@
-"""`python -m composer critic train|rate`: train the realism critic into a model folder; rate composed pieces for KTO."""
+"""`python -m composer critic train|rate`: train the realism critic into a model folder; rate composed
+pieces for KTO."""
 
 from __future__ import annotations
 

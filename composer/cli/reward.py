@@ -1,4 +1,5 @@
-"""`python -m composer ratings reward`: fit the reward model on exported ratings, optionally into a model folder."""
+"""`python -m composer ratings reward`: fit the reward model on exported ratings, optionally into a model
+folder."""
 
 from __future__ import annotations
 

@@ -241,16 +241,19 @@ def sinusoid(length: int, dim: int, device) -> torch.Tensor:
     return table
 
 
+def cell_log_probs(logits: list[torch.Tensor], targets: torch.Tensor) -> torch.Tensor:
+    """log p of the true token of every cell: (B, T, 5) from the network's 5 x (B, T, V)."""
+    return torch.stack([torch.log_softmax(lg.float(), -1).gather(-1, targets[..., v : v + 1]).squeeze(-1)
+                        for v, lg in enumerate(logits)], -1)
+
+
 def cell_nll(logits: list[torch.Tensor], targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Summed negative log-likelihood (nats) per voice over the weighted cells: (5,).
 
     targets: (B, T, 5) true tokens; weights: (B, T, 5) float, 1 for scored cells.
     """
-    out = []
-    for v, lg in enumerate(logits):
-        nll = F.cross_entropy(lg.reshape(-1, lg.shape[-1]).float(), targets[..., v].reshape(-1), reduction="none")
-        out.append((nll * weights[..., v].reshape(-1)).sum())
-    return torch.stack(out)
+    logp = cell_log_probs(logits, targets)
+    return torch.stack([-(logp[..., v].reshape(-1) * weights[..., v].reshape(-1)).sum() for v in range(len(logits))])
 
 
 def choose_device(name: str = "auto") -> torch.device:
