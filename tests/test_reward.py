@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from composer.music import tokens as T
-from composer.nn.checkpoint import REWARD
+from composer.nn.folder import REWARD
 from composer.errors import GenerationParameterError, MozartError
 from composer.cli.ratings import ratings
 from composer.feedback.features import FEATURES, NEUTRAL, piece_features

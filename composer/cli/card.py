@@ -20,15 +20,11 @@ def card_command(checkpoint, data, out, ship):
     """Write the model card (and optionally an fp16 copy for shipping)."""
     checkpoint = Path(checkpoint)
     if ship:
-        from composer.nn.checkpoint import DRAFT, copy_companions, load_checkpoint, save_checkpoint
+        from composer.nn.folder import ComposerFolder
 
-        for source, target in ((checkpoint, Path(ship)), (checkpoint / DRAFT, Path(ship) / DRAFT)):
-            if source.is_dir():
-                save_checkpoint(target, *load_checkpoint(source), half=True)
-        copy_companions(checkpoint, Path(ship))
-        checkpoint = Path(ship)
-        size = sum(f.stat().st_size for f in checkpoint.rglob("model.safetensors")) / 1e6
-        click.echo(f"fp16 copy in {ship}: {size:.1f} MB of weights")
+        shipped = ComposerFolder(checkpoint).ship(ship)
+        checkpoint = shipped.path
+        click.echo(f"fp16 copy in {ship}: {shipped.weights_mb():.1f} MB of weights")
     Path(out).write_text(build_card(checkpoint, Path(data)))
     click.echo(f"wrote {out}")
     summary = json.loads((checkpoint / "config.json").read_text())["training"]

@@ -13,7 +13,7 @@ from composer.feedback.critic import (
     Critic, CriticConfig, CriticError, RATED_SEED, compose_generated, label_mix, rate_by_style, real_grids,
     train_critic,
 )
-from composer.nn.checkpoint import CRITIC_WEIGHTS
+from composer.nn.folder import CRITIC_WEIGHTS
 
 
 # -- the command -----------------------------------------------------------------------------

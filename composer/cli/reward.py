@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import shutil
 from pathlib import Path
 
 import click
@@ -48,7 +47,8 @@ def reward_command(ratings_file: Path, out: Path, into: Path | None, checkpoint:
                    seed: int, l2: float) -> None:
     """Learn what people like: a model of P(👍) from a piece's statistics and style, measured
     on held-out pieces against always guessing the most common answer."""
-    from composer.nn.checkpoint import CONFIG, REWARD, default_checkpoint_path
+    from composer.nn.checkpoint import CONFIG, default_checkpoint_path
+    from composer.nn.folder import ComposerFolder
 
     if into is not None and not (into / CONFIG).exists():
         raise RewardError(f"No Mozart checkpoint in {into} (expected {CONFIG}); --into names a model folder.")
@@ -68,6 +68,5 @@ def reward_command(ratings_file: Path, out: Path, into: Path | None, checkpoint:
     model.save(out)
     click.echo(f"wrote {out} (refit on all {s.ratings} ratings)")
     if into is not None:
-        target = into / REWARD
-        shutil.copyfile(out, target)
+        target = ComposerFolder(into).install_reward(out)
         click.echo(f"copied to {target}: composing with best_of > 1 now uses it")

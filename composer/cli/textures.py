@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from composer.nn.checkpoint import TEXTURES
+from composer.nn.folder import ComposerFolder
 from composer.nn.texture import TextureBank
 
 
@@ -22,6 +22,7 @@ def textures_command(folder: Path, data: str) -> None:
 
     _, meta = load_checkpoint(folder, "cpu")
     bank = TextureBank.from_split(load_split(data, "train"), meta.games + meta.composers)
-    bank.save(folder / TEXTURES)
-    click.echo(f"{folder / TEXTURES}: {len(bank.piece_label)} pieces, {len(bank.onsets)} bars, "
-               f"{len(bank.labels)} labels ({(folder / TEXTURES).stat().st_size / 1e3:.0f} kB)")
+    target = ComposerFolder(folder).textures
+    bank.save(target)
+    click.echo(f"{target}: {len(bank.piece_label)} pieces, {len(bank.onsets)} bars, "
+               f"{len(bank.labels)} labels ({target.stat().st_size / 1e3:.0f} kB)")

@@ -34,7 +34,7 @@ from torch import nn
 from tqdm import tqdm
 
 from composer.music import tokens as T
-from composer.nn.checkpoint import CRITIC_CONFIG, CRITIC_WEIGHTS
+from composer.nn.folder import CRITIC_CONFIG, CRITIC_WEIGHTS
 from composer.corpus.store import atomic_write
 from composer.errors import MozartError
 from composer.music.grid import Piece

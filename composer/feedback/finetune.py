@@ -78,19 +78,18 @@ from tqdm import tqdm
 from composer.music import tokens as T
 from composer.nn.checkpoint import (
     CONFIG,
-    DRAFT,
     TRAINING_STATE,
     WEIGHTS,
     CheckpointMeta,
     default_checkpoint_path,
-    load_checkpoint,
     save_checkpoint,
 )
-from composer.errors import CheckpointError, MozartError
+from composer.errors import MozartError
 from composer.feedback.rated_windows import RatedWindows, rated_batch, rated_windows
 from composer.feedback.kto import implied_reward, kto_loss, kto_weights, log_likelihood, score_windows
 from composer.feedback.replay import REPLAY_STREAM, Replay
 from composer.feedback.records import RatingsSummary, read_records
+from composer.nn.folder import ComposerFolder
 from composer.nn.model import GridModel, choose_device
 from composer.nn.train import TrainConfig, loss_and_counts
 
@@ -151,13 +150,8 @@ def disable_dropout(network: nn.Module) -> nn.Module:
 
 def load_base(folder: Path, device) -> tuple[dict[str, GridModel], CheckpointMeta, CheckpointMeta | None]:
     """The base's networks by name ("infiller", and "draft" when it has one) and metas."""
-    infiller, meta = load_checkpoint(folder, device)
-    networks, draft_meta = {"infiller": infiller}, None
-    if (folder / DRAFT).is_dir():
-        draft, draft_meta = load_checkpoint(folder / DRAFT, device)
-        if not draft_meta.model.causal:
-            raise CheckpointError(f"The draft network in {folder / DRAFT} must be a next-frame model.")
-        networks["draft"] = draft
+    infiller, meta, draft, draft_meta = ComposerFolder(folder).networks(device)
+    networks = {"infiller": infiller} if draft is None else {"infiller": infiller, "draft": draft}
     return networks, meta, draft_meta
 
 
@@ -375,7 +369,7 @@ def write_output(base_dir: Path, out: Path, policy: dict[str, GridModel], meta: 
     if tmp.exists():
         shutil.rmtree(tmp)
     for name, source, target, base_meta in (("infiller", base_dir, tmp, meta),
-                                             ("draft", base_dir / DRAFT, tmp / DRAFT, draft_meta)):
+                                             ("draft", ComposerFolder(base_dir).draft, ComposerFolder(tmp).draft, draft_meta)):
         if name not in policy:
             continue
         new_meta = copy.deepcopy(base_meta)

@@ -30,17 +30,9 @@ import numpy as np
 import torch
 
 from composer.music import tokens as T
-from composer.nn.checkpoint import (
-    DRAFT,
-    ORIGINALITY_INDEX,
-    REWARD,
-    CRITIC_CONFIG,
-    TEXTURES,
-    CheckpointMeta,
-    default_checkpoint_path,
-    load_checkpoint,
-)
-from composer.errors import CheckpointError, GenerationParameterError
+from composer.errors import GenerationParameterError
+from composer.nn.checkpoint import CheckpointMeta
+from composer.nn.folder import ComposerFolder
 from composer.nn.originality import OriginalityIndex
 from composer.music.grid import Piece, clean_holds, estimate_key, frames_per_bar
 from composer.nn.model import GridModel, choose_device
@@ -188,32 +180,22 @@ class Generator:
     @classmethod
     def load(cls, path=None, device: str = "auto") -> Generator:
         dev = choose_device(device)
-        folder = Path(path) if path else default_checkpoint_path()
-        model, meta = load_checkpoint(folder, dev)
-        index_file = folder / ORIGINALITY_INDEX
-        originality = OriginalityIndex.load(index_file) if index_file.exists() else None
-        draft = None
-        if (folder / DRAFT).is_dir():
-            draft, draft_meta = load_checkpoint(folder / DRAFT, dev)
-            if not draft_meta.model.causal:
-                raise CheckpointError(f"The draft network in {folder / DRAFT} must be a next-frame model "
-                                      f"(received {draft_meta.model.arch}).")
-            if (draft_meta.games, draft_meta.composers) != (meta.games, meta.composers):
-                raise CheckpointError(f"The draft network in {folder / DRAFT} was trained on other style labels "
-                                      "than the infiller beside it.")
+        folder = ComposerFolder.at(path)
+        model, meta, draft, _ = folder.networks(dev)
+        originality = OriginalityIndex.load(folder.originality) if folder.originality.exists() else None
         reward = None
-        if (folder / REWARD).exists():
+        if folder.reward.exists():
             from composer.feedback.reward import RewardModel
 
-            reward = RewardModel.load(folder / REWARD)
-        textures = TextureBank.load(folder / TEXTURES) if (folder / TEXTURES).exists() else None
+            reward = RewardModel.load(folder.reward)
+        textures = TextureBank.load(folder.textures) if folder.textures.exists() else None
         critic = None
-        if (folder / CRITIC_CONFIG).exists():
+        if folder.critic.exists():
             from composer.feedback.critic import Critic
 
-            critic = Critic.load(folder)
+            critic = Critic.load(folder.path)
         generator = cls(model, meta, dev, originality, draft, reward, textures, critic)
-        generator.folder = folder.resolve()
+        generator.folder = folder.path.resolve()
         return generator
 
     def originality_of(self, piece: Piece) -> tuple[float, str] | None:

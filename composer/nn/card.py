@@ -21,7 +21,8 @@ def _nll_table(rows: dict[str, dict]) -> list[str]:
 
 
 def build_card(checkpoint: Path, data_dir: Path, test_windows: int = 2000) -> str:
-    from composer.nn.checkpoint import DRAFT, load_checkpoint
+    from composer.nn.checkpoint import load_checkpoint
+    from composer.nn.folder import ComposerFolder
     from composer.corpus.encoded import load_split
     from composer.nn.train import TrainConfig, evaluate
 
@@ -39,7 +40,7 @@ def build_card(checkpoint: Path, data_dir: Path, test_windows: int = 2000) -> st
                           f"| {'; '.join(info.get('licences', []))[:80]} |")
     small = [f"{label} {meta.label_info[label]['pieces']}" for label in meta.games + meta.composers
              if meta.label_info.get(label, {}).get("pieces", 99) < 20]
-    draft_dir = checkpoint / DRAFT
+    draft_dir = ComposerFolder(checkpoint).draft
     draft_model, draft_meta = load_checkpoint(draft_dir) if draft_dir.is_dir() else (None, None)
     draft_lines = []
     if draft_meta:

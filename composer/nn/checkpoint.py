@@ -1,7 +1,7 @@
 """Checkpoints: a folder with ``model.safetensors`` and ``config.json``. Loading never unpickles.
 
-A v2 composer's folder also holds ``draft/``, a checkpoint of the same shape for the
-next-frame network that writes the first draft (see ``generator.py``).
+A composer's model folder (the infiller's checkpoint, ``draft/`` and their companions) is
+``nn/folder.py``'s ``ComposerFolder``.
 
 ``config.json`` holds everything needed to use the weights (after MidiTok, the
 tokenizer's config travels with the model): the model config, the grid vocabulary, the
@@ -26,14 +26,6 @@ FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 TRAINING_STATE = "training_state.safetensors"
-ORIGINALITY_INDEX = "originality.npz"  # lead-line n-gram index of the training corpus
-REWARD = "reward.json"  # the reward model best_of chooses with (composer/feedback/reward.py), when trained
-DRAFT = "draft"  # sub-folder holding a v2 composer's next-frame draft network (a checkpoint itself)
-TEXTURES = "textures.npz"  # the training pieces' bar textures that texture plans are drawn from (texture.py)
-CRITIC_WEIGHTS = "critic.safetensors"  # the realism critic best_of chooses with too (feedback/critic.py), when trained
-CRITIC_CONFIG = "critic.json"  # ... its settings and how well it did
-# What travels with the infiller's weights when a model folder is assembled, shipped or tuned.
-COMPANIONS = (ORIGINALITY_INDEX, REWARD, TEXTURES, CRITIC_WEIGHTS, CRITIC_CONFIG)
 DEFAULT_MODEL_DIR = Path(__file__).parents[1] / "default_model"  # composer/default_model: package data
 
 
@@ -154,13 +146,3 @@ def _atomic(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
     os.replace(tmp, path)
-
-
-def copy_companions(source: Path, target: Path) -> list[str]:
-    """Copy the ``COMPANIONS`` that ``source`` has into ``target``; returns their names."""
-    copied = []
-    for name in COMPANIONS:
-        if (Path(source) / name).exists():
-            (Path(target) / name).write_bytes((Path(source) / name).read_bytes())
-            copied.append(name)
-    return copied

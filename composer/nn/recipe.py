@@ -22,7 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from composer.nn.checkpoint import CONFIG, DRAFT, copy_companions, load_checkpoint, save_checkpoint
+from composer.nn.checkpoint import CONFIG, load_checkpoint
+from composer.nn.folder import ComposerFolder
 from composer.corpus.encoded import load_meta, manifest_path
 from composer.errors import MozartError
 from composer.nn.model import ModelConfig
@@ -99,18 +100,19 @@ def run_recipe(path: str | Path, out: str | Path, data: str | None = None, devic
 
 def assemble(recipe: Recipe, out: Path) -> Path:
     """The composer folder: the infiller with its companions (originality index, textures), and draft/ (fp16)."""
-    model_dir = out / "model"
+    model_dir = ComposerFolder(out / "model")
     version = f"{recipe.name}-{time.strftime('%Y%m%d')}"
     for stage in recipe.stages:
         source = out / "stages" / stage.name
-        target = model_dir if stage.role == "infill" else model_dir / DRAFT
         network, meta = load_checkpoint(source)
         meta.version = version
         data = stage.train.data
         if load_meta(data)["manifest_sha256"] == meta.manifest_hash:  # the styles' habits, as this Mozart records them
             meta.label_info = label_info_from_manifest(manifest_path(data))
         meta.training["recipe"] = {"name": recipe.name, "stage": stage.name, "role": stage.role}
-        save_checkpoint(target, network, meta, half=True)
         if stage.role == "infill":
-            copy_companions(source, model_dir)
-    return model_dir
+            model_dir.write_networks((network, meta))
+            ComposerFolder(source).copy_companions(model_dir)
+        else:
+            model_dir.write_networks(None, (network, meta))
+    return model_dir.path

@@ -23,8 +23,6 @@ from tqdm import tqdm
 
 from composer.music import tokens as T
 from composer.nn.checkpoint import (
-    ORIGINALITY_INDEX,
-    TEXTURES,
     CheckpointMeta,
     load_checkpoint,
     load_training_state,
@@ -36,6 +34,7 @@ from composer.nn.data import WindowSampler, make_mask, to_model_inputs, validati
 from composer.errors import MozartError
 from composer.nn.model import GridModel, ModelConfig, cell_nll, choose_device
 from composer.nn.originality import OriginalityIndex
+from composer.nn.folder import ComposerFolder
 from composer.nn.distributed import Ranks, global_batch_loss, process_group, rank_seed
 from composer.nn.style_facts import label_info_from_manifest
 from composer.nn.texture import TextureBank
@@ -270,8 +269,9 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool, co
         best_meta.training["curve"] = progress["history"]
         save_checkpoint(out, best_model, best_meta)
         # The originality index and the bar textures travel with the model: the corpus this model saw.
-        OriginalityIndex.from_encoded(cfg.data, ("train",)).save(out / ORIGINALITY_INDEX)
-        TextureBank.from_split(load_split(cfg.data, "train")).save(out / TEXTURES)
+        folder = ComposerFolder(out)
+        OriginalityIndex.from_encoded(cfg.data, ("train",)).save(folder.originality)
+        TextureBank.from_split(load_split(cfg.data, "train")).save(folder.textures)
         summary = best_meta.training
     return ranks.share(summary)
 
