@@ -28,7 +28,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from cogs.utils.limits import ComposeLimits, Limiter
-from composer.studio import JOB_TIMEOUT_S
+from service.jobs import JOB_TIMEOUT_S
 from db.engine import DEFAULT_URL
 
 log = logging.getLogger("mozart")
@@ -177,6 +177,8 @@ class Mozart(commands.Bot):
             except Exception:
                 log.exception("Failed to load extension %s.", extension)
         self.add_view(PieceView())  # persistent: buttons of old posts keep working after restarts
+        if missing := PieceView.missing_handlers(self):
+            log.error("buttons with no handler (posted pieces still carry them): %s", ", ".join(missing))
         await self.studio.start()
         if self.config.guild_id:
             guild = discord.Object(id=self.config.guild_id)
@@ -333,7 +335,7 @@ async def build(config: BotConfig) -> Mozart:
     import db as database
     from composer.generate.generator import Generator
     from cogs.utils.versions import Versions
-    from composer.studio import Studio
+    from service.studio import Studio
 
     engine = database.make_engine(config.database_url)
     await database.upgrade(engine)

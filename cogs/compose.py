@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
-import secrets
 import time
 from typing import Awaitable, Callable
 
@@ -19,19 +18,18 @@ from cogs.utils.limits import log_job, user_tag
 from cogs.utils.options import (BARS, DEFAULT_SOUND, LAYERS_HELP, SCORE_HELP, SEED, SOUND_CHOICES, SOUND_HELP,
                                 STINGER_CHOICES, STINGER_HELP, TEMPERATURE, TEMPO, VIDEO_HELP, choices, default,
                                 describe)
-from cogs.utils.posting import (SCORE_PARAM, VIDEO_PARAM, deliver, game_formats, job_from_row, lineage,
+from cogs.utils.posting import (SCORE_PARAM, VIDEO_PARAM, JobKind, deliver, game_formats, job_from_row, lineage,
                                 piece_from_row, post_formats, score_files)
 from cogs.utils.replay import request_of
 from cogs.utils.views import SoundPicker
 from composer.generate.layers import LAYERS
 from composer.render.api import SCORE_FORMATS, VIDEO_FORMAT
-from composer.generate.request import (MAX_BARS, MAX_SEED, GenerationRequest, check_music_seconds, extend_request,
+from composer.generate.request import (MAX_BARS, GenerationRequest, check_music_seconds, extend_request, new_seed,
                               variation_request)
-from composer.studio import LAYERS_FORMAT, Job, Result, file_ending
+from db import PieceKind
+from service.jobs import LAYERS_FORMAT, PROGRESS_EVERY_S, Job, Result, file_ending
 
 log = logging.getLogger("mozart.compose")
-
-PROGRESS_EDIT_INTERVAL_S = 1.5
 
 Load = Callable[[], Awaitable[tuple[Job, dict | None, tuple[str, bytes] | None]]]  # see Compose.make
 Post = Callable[[Result], Awaitable[int | None]]
@@ -48,7 +46,7 @@ class Compose(commands.Cog):
         return self.bot.studio.generator.catalog
 
     # -- shared by every command that makes a piece ---------------------------------------
-    async def make(self, interaction: discord.Interaction, job: Job | None, *, kind: str, parent_id: int | None = None,
+    async def make(self, interaction: discord.Interaction, job: Job | None, *, kind: PieceKind | JobKind, parent_id: int | None = None,
                    extra_params: dict | None = None, remix_upload: tuple[str, bytes] | None = None,
                    load: Load | None = None, post: Post | None = None, ephemeral: bool = False) -> int | None:
         """Check the request, take the person's turn (``bot.limiter``: wait in line, or refused when far over),
@@ -74,7 +72,7 @@ class Compose(commands.Cog):
 
                 async def update(text: str) -> None:
                     now = time.monotonic()
-                    if now - last_edit[0] >= PROGRESS_EDIT_INTERVAL_S or text.startswith("Queued"):
+                    if now - last_edit[0] >= PROGRESS_EVERY_S or text.startswith("Queued"):
                         last_edit[0] = now
                         await interaction.edit_original_response(content=f"⏳ {text}")
 
@@ -156,7 +154,7 @@ class Compose(commands.Cog):
         request = GenerationRequest(style=style, bars=bars, tempo=tempo, key=key, time_signature=time_signature,
                                     form=form, temperature=temperature, seed=seed, loop=loop)
         formats = post_formats(video, score) + game_formats(loop, layers, stinger)
-        await self.make(interaction, Job(request=request, sound=sound, formats=formats), kind="compose")
+        await self.make(interaction, Job(request=request, sound=sound, formats=formats), kind=PieceKind.COMPOSE)
 
     @compose.autocomplete("style")
     async def style_autocomplete(self, interaction: discord.Interaction, current: str):
@@ -169,22 +167,22 @@ class Compose(commands.Cog):
         async def load():
             request = await request_of(self.bot.db, row, parse=self.bot.studio.parse_midi,
                                        user_id=interaction.user.id)
-            return job_from_row(row, request=request.replace(seed=_new_seed())), lineage(row), None
+            return job_from_row(row, request=request.replace(seed=new_seed())), lineage(row), None
 
-        await self.make(interaction, None, kind="reroll", parent_id=row.id, load=load)
+        await self.make(interaction, None, kind=PieceKind.REROLL, parent_id=row.id, load=load)
 
     async def variation(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         piece = piece_from_row(row)
-        request = variation_request(piece, GenerationRequest.from_params(row.params or {}), seed=_new_seed())
-        await self.make(interaction, job_from_row(row, request=request), kind="variation", parent_id=row.id,
+        request = variation_request(piece, GenerationRequest.from_params(row.params or {}), seed=new_seed())
+        await self.make(interaction, job_from_row(row, request=request), kind=PieceKind.VARIATION, parent_id=row.id,
                         extra_params=lineage(row))
 
     async def extend(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         piece = piece_from_row(row)
         if piece.n_bars >= MAX_BARS:
             raise UserError(f"This piece already has {MAX_BARS} bars, the most I can write.")
-        request = extend_request(piece, GenerationRequest.from_params(row.params or {}), seed=_new_seed())
-        await self.make(interaction, job_from_row(row, request=request), kind="extend", parent_id=row.id,
+        request = extend_request(piece, GenerationRequest.from_params(row.params or {}), seed=new_seed())
+        await self.make(interaction, job_from_row(row, request=request), kind=PieceKind.EXTEND, parent_id=row.id,
                         extra_params=lineage(row))
 
     async def stems(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
@@ -205,7 +203,7 @@ class Compose(commands.Cog):
             return None
 
         job = job_from_row(row, piece=piece_from_row(row), formats=("stems",))
-        await self.make(interaction, job, kind="stems", parent_id=row.id, post=post, ephemeral=True)
+        await self.make(interaction, job, kind=JobKind.STEMS, parent_id=row.id, post=post, ephemeral=True)
 
     async def layers(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         """The piece at each intensity, bar for bar (a zip each), privately: a game cross-fades them.
@@ -218,7 +216,7 @@ class Compose(commands.Cog):
                                             ephemeral=True)
 
         job = job_from_row(row, piece=piece_from_row(row), formats=(LAYERS_FORMAT,))
-        await self.make(interaction, job, kind="layers", parent_id=row.id, post=post, ephemeral=True)
+        await self.make(interaction, job, kind=JobKind.LAYERS, parent_id=row.id, post=post, ephemeral=True)
 
     async def score(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         """The sheet music, posted for everyone in the channel: the first page, and MusicXML to open in
@@ -229,19 +227,15 @@ class Compose(commands.Cog):
                                             f"the MIDI.", files=score_files(result, f"mozart-{row.id}"))
 
         job = job_from_row(row, piece=piece_from_row(row), formats=SCORE_FORMATS)
-        await self.make(interaction, job, kind="score", parent_id=row.id, post=post)
+        await self.make(interaction, job, kind=JobKind.SCORE, parent_id=row.id, post=post)
 
     async def sound(self, interaction: discord.Interaction, row: db.PieceRow) -> None:
         """A private menu of sounds; picking one re-renders the piece (``resound``)."""
         await interaction.response.send_message("Which sound?", view=SoundPicker(row, self), ephemeral=True)
 
     async def resound(self, interaction: discord.Interaction, row: db.PieceRow, sound: str) -> None:
-        await self.make(interaction, job_from_row(row, piece=piece_from_row(row), sound=sound), kind="resound",
+        await self.make(interaction, job_from_row(row, piece=piece_from_row(row), sound=sound), kind=PieceKind.RESOUND,
                         parent_id=row.id, extra_params=lineage(row))
-
-
-def _new_seed() -> int:
-    return secrets.randbelow(MAX_SEED + 1)
 
 
 async def setup(bot) -> None:

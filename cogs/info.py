@@ -14,6 +14,7 @@ import db
 from cogs.utils.errors import UserError
 from cogs.utils.options import SOUND_CHOICES
 from cogs.utils.posting import job_from_row, piece_from_row, sound_of
+from db import PieceKind
 from composer.render.presets import SOUNDS
 from composer.generate.request import EXTEND_BARS, FORMS
 
@@ -113,7 +114,7 @@ class Info(commands.Cog):
         if row is None:
             raise UserError(f"There is no piece #{id} here. I can post pieces made in this server, or your own.")
         job = job_from_row(row, piece=piece_from_row(row), sound=sound or sound_of(row))
-        await self.bot.get_cog("Compose").make(interaction, job, kind="resound", parent_id=row.id)
+        await self.bot.get_cog("Compose").make(interaction, job, kind=PieceKind.RESOUND, parent_id=row.id)
 
 
 def _jump_url(piece: db.PieceRow) -> str:

@@ -9,7 +9,7 @@ from discord.ext import commands
 import db
 from cogs.utils.errors import UserError
 from composer.feedback.bandit import CREDIBLE_LEVEL, Tally
-from composer.studio import VersionError
+from service.versions import VersionError
 
 
 def like_line(tally: Tally, digits: int = 0) -> str:

@@ -12,7 +12,8 @@ from discord.ext import commands
 from cogs.utils.errors import UserError
 from cogs.utils.options import DEFAULT_SOUND, SOUND_CHOICES, SOUND_HELP, STRENGTH, choice_list, default, describe
 from composer.generate.request import KEEP_PRESETS, GenerationRequest, remix_request
-from composer.studio import Job
+from db import PieceKind
+from service.jobs import Job
 
 log = logging.getLogger("mozart.remix")
 
@@ -58,7 +59,7 @@ class Remix(commands.Cog):
             return (Job(request=request, sound=sound), {"source_file": midi.filename, "source_bars": source.n_bars},
                     (midi.filename, data))
 
-        await self.bot.get_cog("Compose").make(interaction, None, kind="remix", load=load)
+        await self.bot.get_cog("Compose").make(interaction, None, kind=PieceKind.REMIX, load=load)
 
     @remix.autocomplete("style")
     async def style_autocomplete(self, interaction: discord.Interaction, current: str):

@@ -17,9 +17,9 @@ from discord.ext import commands
 import db
 from cogs.utils.errors import UserError
 from cogs.utils.player import GuildPlayer, Track
-from cogs.utils.posting import job_from_row, piece_from_row
+from cogs.utils.posting import JobKind, job_from_row, piece_from_row
 from composer.render.audio import require_ffmpeg
-from composer.studio import Result
+from service.jobs import Result
 
 log = logging.getLogger("mozart.voice")
 
@@ -102,7 +102,7 @@ class Voice(commands.Cog):
 
         log.info("voice: %s asked for in a voice channel of %d members", title, len(channel.members))
         job = job_from_row(row, piece=piece_from_row(row), formats=(PLAY_FORMAT,))
-        await self.bot.get_cog("Compose").make(interaction, job, kind="play", parent_id=row.id, post=post)
+        await self.bot.get_cog("Compose").make(interaction, job, kind=JobKind.PLAY, parent_id=row.id, post=post)
 
     @app_commands.command(name="play")
     @app_commands.guild_only()

@@ -5,7 +5,7 @@ Start-up::
     engine = db.make_engine(url)        # sqlite+aiosqlite:///mozart.db by default
     await db.upgrade(engine)            # migrations to head; a no-op when current
     sessions = db.make_session_factory(engine)
-    piece = await db.create_piece(sessions, user_id=..., kind='compose', ...)
+    piece = await db.create_piece(sessions, user_id=..., kind=db.PieceKind.COMPOSE, ...)
 
 All failures a user may see derive from :class:`db.DatabaseError`.
 """
@@ -14,7 +14,8 @@ from .engine import DEFAULT_URL, make_engine, make_session_factory
 from .errors import DatabaseBusyError, DatabaseError, DatabaseUnavailableError, PieceNotFoundError
 from .migrate import upgrade, upgrade_sql
 from .job_files import put_job_files, sweep_job_files, take_job_files
-from .models import (PERSONAL_PARAMS, PIECE_KINDS, UPLOAD_STRENGTH, VERSION_STATES, Base, JobFile, ModelVersion, PieceRow, Rating,
+from .kinds import PIECE_KINDS, PieceKind
+from .models import (PERSONAL_PARAMS, UPLOAD_STRENGTH, VERSION_STATES, Base, JobFile, ModelVersion, PieceRow, Rating,
                      RemixSource)
 from .queries import (
     ForgottenData,
@@ -52,7 +53,7 @@ __all__ = (
     'DEFAULT_URL', 'make_engine', 'make_session_factory',
     'DatabaseError', 'DatabaseBusyError', 'DatabaseUnavailableError', 'PieceNotFoundError',
     'upgrade', 'upgrade_sql',
-    'PIECE_KINDS', 'PERSONAL_PARAMS', 'UPLOAD_STRENGTH', 'VERSION_STATES', 'Base', 'PieceRow', 'Rating', 'RemixSource', 'ModelVersion',
+    'PIECE_KINDS', 'PieceKind', 'PERSONAL_PARAMS', 'UPLOAD_STRENGTH', 'VERSION_STATES', 'Base', 'PieceRow', 'Rating', 'RemixSource', 'ModelVersion',
     'SessionFactory', 'RatedPiece', 'ModelVersionStats', 'ForgottenData', 'PublicStats',
     'create_piece', 'get_piece', 'piece_in_reach', 'latest_piece', 'attach_message', 'piece_by_message', 'delete_piece',
     'upsert_rating', 'delete_rating', 'rating_counts', 'like_ratio_by_model_version', 'rated_pieces',

@@ -28,10 +28,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ('Base', 'PieceRow', 'Rating', 'RemixSource', 'ModelVersion', 'PIECE_KINDS', 'PERSONAL_PARAMS', 'UPLOAD_STRENGTH', 'VERSION_STATES', 'utcnow')
+from .kinds import PIECE_KINDS
 
-# What produced a piece; checked by a CHECK constraint and by queries.create_piece.
-PIECE_KINDS = ('compose', 'remix', 'reroll', 'variation', 'extend', 'resound')
+__all__ = ('Base', 'PieceRow', 'Rating', 'RemixSource', 'ModelVersion', 'PERSONAL_PARAMS', 'UPLOAD_STRENGTH', 'VERSION_STATES', 'utcnow')
+
 # ``params`` keys holding what a person gave (an uploaded file's name), not needed to
 # replay a piece: cleared when that person is forgotten, never exported.
 PERSONAL_PARAMS = ('source_file',)
@@ -91,7 +91,7 @@ class PieceRow(Base):
     __mapper_args__ = {'eager_defaults': False}  # an INSERT names only the columns it sets (see music_key)
     __table_args__ = (
         CheckConstraint(
-            "kind IN ('compose', 'remix', 'reroll', 'variation', 'extend', 'resound')", name='kind'
+            f"kind IN ({', '.join(repr(kind) for kind in PIECE_KINDS)})", name='kind'  # db/kinds.py
         ),
     )
 
@@ -102,7 +102,7 @@ class PieceRow(Base):
     guild_id: Mapped[int | None] = mapped_column(BigInteger)  # None in DMs
     channel_id: Mapped[int | None] = mapped_column(BigInteger)
     message_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # the bot's post
-    kind: Mapped[str] = mapped_column(String(16))  # one of PIECE_KINDS
+    kind: Mapped[str] = mapped_column(String(16))  # a PieceKind's value (checked by a CHECK constraint)
     # the piece this one varies / remixes / extends; kept (NULL) if the parent is deleted
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey('pieces.id', ondelete='SET NULL'), index=True

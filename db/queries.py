@@ -27,7 +27,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from .errors import DatabaseBusyError, DatabaseError, DatabaseUnavailableError, PieceNotFoundError
-from .models import PERSONAL_PARAMS, PIECE_KINDS, ModelVersion, PieceRow, Rating, RemixSource, utcnow
+from .kinds import PIECE_KINDS, PieceKind
+from .models import PERSONAL_PARAMS, ModelVersion, PieceRow, Rating, RemixSource, utcnow
 
 __all__ = (
     'SessionFactory',
@@ -181,7 +182,7 @@ async def create_piece(
     db: SessionFactory,
     *,
     user_id: int,
-    kind: str,
+    kind: PieceKind | str,
     style: str,
     params: dict[str, Any],
     seed: int,
@@ -200,6 +201,7 @@ async def create_piece(
     ``music_key`` names the music itself (copies of a piece share it: a rater counts once per music)."""
     if kind not in PIECE_KINDS:
         raise ValueError(f'kind must be one of {", ".join(PIECE_KINDS)} (received {kind!r})')
+    kind = PieceKind(kind).value  # the plain string, for every driver
     if not isinstance(midi, bytes):
         raise TypeError(f'midi must be bytes (received {type(midi).__name__})')
     if user_id is None:  # NULL means "author forgotten"; a new piece always has one

@@ -11,7 +11,7 @@ Typical test::
             assert message.files['piece.mp3'].startswith(b'ID3')
             await fake.react(message.id, '👍')
 
-See server.py for everything the fake records and can do. Quirks worth knowing:
+See server.py for everything the fake records, and users.py for what a test can do. Quirks worth knowing:
 
 * Discord (and so the fake) turns the first followup after a defer into the
   deferred message itself; its ephemerality is the defer's.

@@ -64,7 +64,7 @@ async def test_compose_with_video_posts_an_mp4_and_so_does_its_reroll(fake, tmp_
 def test_a_video_over_the_upload_limit_is_left_out_with_a_note():
     from cogs.utils.posting import build_files
     from composer.music.grid import Piece
-    from composer.studio import Result
+    from service.jobs import Result
 
     result = Result(piece=Piece.empty(1), files={"mp3": b"m" * 10, "mid": b"MThd", "png": b"p", "mp4": b"v" * 100},
                     originality_bars=None, originality_source=None)

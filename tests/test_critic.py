@@ -142,3 +142,24 @@ def test_rate_without_a_critic_says_how_to_train_one(tiny_checkpoint, tmp_path):
     result = CliRunner().invoke(cli, ["critic", "rate", "--checkpoint", str(tiny_checkpoint),
                                       "--out", str(tmp_path / "r.jsonl"), "--n", "4", "--bars", "8"])
     assert result.exit_code != 0 and "critic train" in str(result.exception)
+
+
+def test_the_style_head_knows_a_waltz_from_a_march(data):
+    """With labels, the critic also learns which label a real window is: held-out pieces of a
+    label in 3/4 are judged likelier to be that label than one in 4/4, and the other way round."""
+    from tests.conftest import METER
+
+    pieces = fixture_pieces()
+    labels = [p.game or p.composer for p in pieces]
+    three = sorted({x for x in labels if METER.get(x, (4, 4)) == (3, 4)})
+    four = sorted({x for x in labels if METER.get(x, (4, 4)) == (4, 4)})
+    assert three and four
+    real = [p.grid for p in pieces]
+    critic = train_critic(real[::2], data[1][::2], SMALL, real_labels=labels[::2], quiet=True)
+    assert set(critic.labels) == set(labels)
+    held = list(range(1, len(real), 2))
+    as_three = critic.style_scores([real[i] for i in held], [three] * len(held))
+    as_four = critic.style_scores([real[i] for i in held], [four] * len(held))
+    right = [(a > b) == (labels[i] in three) for i, a, b in zip(held, as_three, as_four)]
+    assert np.mean(right) >= 0.8
+    assert np.isnan(critic.style_scores(real[:1], [["no-such-label"]])[0])

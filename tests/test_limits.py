@@ -10,7 +10,7 @@ import pytest
 
 from bot import BotConfig, ConfigError, _JsonFormatter
 from cogs.utils.limits import ComposeLimits, Limiter, TokenBucket, TooManyWaitingError, log_job, user_tag
-from composer.studio import ServiceClosedError
+from service.jobs import ServiceClosedError
 
 ALICE, BOB = 111_222_333_444, 999_888_777_666
 

@@ -83,9 +83,6 @@ def _use_the_page(url: str, screenshots: list[Path]) -> dict:
         browser.find_element(By.CSS_SELECTOR, f"article[data-message-id='{piece_id}'] "
                                               f"button[data-custom-id='mozart:variation']").click()
         wait.until(lambda b: len(b.find_elements(By.XPATH, "//article[.//audio]")) >= 2)
-        for path in screenshots:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            browser.save_screenshot(str(path))
         browser.find_element(By.CSS_SELECTOR, f"article[data-message-id='{piece_id}'] "
                                               f"button[data-custom-id='mozart:score']").click()
         score = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "img.picture[data-file$='.score.png']")))
@@ -100,6 +97,9 @@ def _use_the_page(url: str, screenshots: list[Path]) -> dict:
         voice_duration = wait.until(lambda b: b.execute_script(
             "const a = arguments[0]; return a.readyState >= 1 && a.duration > 0 ? a.duration : null;", heard))
         voice_members = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#voice-members li")]
+        for path in screenshots:  # the whole tour on one page: composed, rated, varied, engraved, heard
+            path.parent.mkdir(parents=True, exist_ok=True)
+            browser.save_screenshot(str(path))
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         return {"piece_id": int(piece_id), "title": title, "duration": duration, "video_duration": video_duration,
                 "errors": errors, "score_width": score_width, "musicxml_links": len(musicxml),

@@ -17,8 +17,8 @@ import pytest
 import db
 from bot import build
 from composer.generate.request import GenerationRequest
-from composer.studio import Job
-from composer.wire import job_from_wire, job_to_wire, piece_from_wire, piece_to_wire
+from service.jobs import Job
+from service.wire import job_from_wire, job_to_wire, piece_from_wire, piece_to_wire
 from fakediscord import FakeDiscord
 from tests.conftest import bot_config, posted_piece
 
@@ -211,7 +211,7 @@ async def test_the_queue_bound_counts_waiting_jobs_not_those_being_composed(gene
     from arq import create_pool
     from arq.constants import in_progress_key_prefix
 
-    from composer.studio import QueueFullError
+    from service.jobs import QueueFullError
     from workers.queue import QUEUE_NAME, SERIALIZERS, QueueStudio, redis_settings
 
     with LocalRedis() as redis:

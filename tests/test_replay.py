@@ -12,7 +12,7 @@ from cogs.utils.replay import request_of
 from composer.generate.generator import Generator
 from composer.music.midi_io import to_midi
 from composer.generate.request import GenerationRequest
-from composer.studio import Job
+from service.jobs import Job
 from fakediscord import Upload
 from tests.conftest import bot_config, posted_piece
 

@@ -14,7 +14,7 @@ from cogs.utils.limits import ComposeLimits
 from composer.music.grid import Piece
 from composer.music.midi_io import to_midi
 from composer.generate.request import GenerationRequest
-from composer.studio import Result
+from service.jobs import Result
 from fakediscord import Upload
 from tests.conftest import OTHER_USER, bot_config, posted_piece, wait_rating
 

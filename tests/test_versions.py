@@ -13,7 +13,9 @@ from composer.feedback.bandit import Tally, choose, shares
 from composer.feedback.panel import Panel
 from composer.generate.generator import Generator
 from composer.generate.request import GenerationRequest
-from composer.studio import Job, Studio, VersionError
+from service.jobs import Job
+from service.studio import Studio
+from service.versions import VersionError
 from tests.conftest import synthetic_piece
 
 

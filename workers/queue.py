@@ -1,8 +1,8 @@
 """The bot's side of the job queue: ``QueueStudio`` composes on worker processes through arq (Redis).
 
-It is a ``Studio`` to the bot: it validates requests with a locally loaded model (cheap, and a bad
-request is refused before anything is queued), serves the same versions, and ``submit`` returns
-the same ``Result``. The job itself goes to Redis as JSON (``composer.wire``); a worker composes
+It is a ``Service`` to the bot, like ``service.studio.Studio``: it validates requests with a locally
+loaded model (cheap, and a bad request is refused before anything is queued), serves the same
+versions, and ``submit`` returns the same ``Result``. The job itself goes to Redis as JSON (``service.wire``); a worker composes
 it, stores the files in the database and returns the rest; the bot takes the files from there.
 
 While it waits it tells the person where their piece is: its place in the queue (the job's rank
@@ -23,16 +23,16 @@ import time
 import db
 from composer.errors import MozartError
 from composer.generate.generator import Generator
-from composer.studio import (JOB_TIMEOUT_S, Job, QueueFullError, Result, ServiceClosedError, Studio, Update,
-                             queue_place, send_update)
-from composer.wire import job_to_wire, result_from_wire
+from service.base import Service
+from service.jobs import JOB_TIMEOUT_S, Job, QueueFullError, Result, Update, queue_place, send_update
+from service.wire import job_to_wire, result_from_wire
 
 log = logging.getLogger("mozart.queue")
 
 QUEUE_NAME = "mozart:compose"
 PROGRESS_PREFIX = "mozart:progress:"  # + job id -> the worker's latest progress text
 PROGRESS_TTL_S = 600
-# JOB_TIMEOUT_S (composer/studio.py): one job's limit on a worker; a dead worker's job is taken again after it (+10 s)
+# JOB_TIMEOUT_S (service/jobs.py): one job's limit on a worker; a dead worker's job is taken again after it (+10 s)
 JOB_TIMEOUT_VARIABLE = "MOZART_JOB_TIMEOUT_S"  # the same value for the bot and its workers
 MAX_TRIES = 2  # a job whose worker died is composed again once
 POLL_S = 0.25  # how often the bot looks at its job (place, progress, result)
@@ -92,12 +92,13 @@ def redis_settings(url: str):
     return settings
 
 
-class QueueStudio(Studio):
-    """A ``Studio`` whose jobs run on worker processes (``python -m workers``) behind ``queue_url``."""
+class QueueStudio(Service):
+    """A service whose jobs run on worker processes (``python -m workers``) behind ``queue_url``; it
+    serves the same versions as a ``Studio`` (``ServedVersions``), and composes nothing itself."""
 
     def __init__(self, generator: Generator, queue_url: str, sessions, *, max_queue: int = 64,
                  wait_timeout_s: float | None = None):
-        super().__init__(generator, workers=1, max_queue=max_queue)
+        super().__init__(generator, max_queue=max_queue)
         self.queue_url = queue_url
         self.sessions = sessions  # the database the workers put the files in
         # a piece not done by then (every try timed out, plus time queued): the person is told, never left waiting
@@ -116,19 +117,17 @@ class QueueStudio(Studio):
                             _safe(self.queue_url), e)
 
     async def close(self, timeout: float = 30.0) -> None:
-        self._closed = True
+        self.closed = True
         if self._pool is not None:
             await self._pool.aclose()
             self._pool = None
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def submit(self, job: Job, update: Update | None = None, *,
                      seconds: dict[str, float] | None = None) -> Result:
         from redis.exceptions import RedisError
 
         seconds = {} if seconds is None else seconds
-        if self._closed:
-            raise ServiceClosedError()
+        self.refuse_when_closed()
         queued_at = time.monotonic()
         try:
             await self.start()
@@ -142,7 +141,7 @@ class QueueStudio(Studio):
         except (RedisError, OSError, asyncio.TimeoutError) as e:
             log.warning("job queue unreachable: %s", e)
             raise ComposingPausedError() from e
-        self._recent.append(time.monotonic() - queued_at)
+        self.job_times.add(time.monotonic() - queued_at)
         if not outcome.get("ok"):
             raise MozartError(outcome["error"])  # the worker's message for the person, as the studio gives it
         files = await db.take_job_files(self.sessions, arq_job.job_id)

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import db
 from composer.errors import MozartError
 from composer.generate.generator import Generator
-from composer.studio import Studio
-from composer.wire import job_from_wire, result_to_wire
+from service.studio import Studio
+from service.wire import job_from_wire, result_to_wire
 from workers.local import READY
 from workers.queue import (MAX_TRIES, PROGRESS_PREFIX, PROGRESS_TTL_S, QUEUE_NAME, SERIALIZERS, job_timeout_s,
                            redis_settings)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from composer.errors import MozartError
-from composer.studio import Update, send_update
+from service.jobs import Update, send_update
 
 jobs_log = logging.getLogger("mozart.jobs")
 
@@ -209,7 +209,7 @@ class Limiter:
         self._closed = False
 
     def enter(self, user_id: int) -> Turn:
-        from composer.studio import ServiceClosedError  # (the studio imports torch; bot.py imports this early)
+        from service.jobs import ServiceClosedError  # (the studio imports torch; bot.py imports this early)
 
         if self._closed:
             raise ServiceClosedError()
@@ -256,7 +256,7 @@ class Limiter:
 
     async def close(self) -> None:
         """Refuse new requests and tell the waiting ones that Mozart is restarting."""
-        from composer.studio import ServiceClosedError
+        from service.jobs import ServiceClosedError
 
         self._closed = True
         if self.shared is not None:

@@ -7,15 +7,18 @@ import io
 import logging
 import time
 
+import enum
+
 import discord
 
 import db
+from db import PieceKind
 from cogs.utils.limits import user_tag
 from composer.music.grid import Piece
 from composer.music.midi_io import stored_piece
-from composer.render.api import BEATS_FORMAT, DEFAULT_FORMATS, SCORE_FORMATS, VIDEO_FORMAT
+from composer.render.api import BEATS_FORMAT, SCORE_FORMATS, VIDEO_FORMAT, piece_formats
 from composer.render.presets import DEFAULT_SOUND
-from composer.studio import LAYERS_FORMAT, STINGER_PREFIX, Job, Result, file_ending
+from service.jobs import Job, LAYERS_FORMAT, Result, STINGER_PREFIX, file_ending
 
 log = logging.getLogger("mozart.posting")
 
@@ -28,9 +31,19 @@ VIDEO_PARAM = "video"  # in a stored piece's params when it was asked for with a
 SCORE_PARAM = "score"  # ... and with its sheet music
 
 
+class JobKind(enum.StrEnum):
+    """Work for a posted piece that stores no new piece (the job log names it; a stored piece's kind is
+    a ``db.PieceKind``)."""
+
+    STEMS = "stems"  # 📦, privately
+    LAYERS = "layers"  # 🎚️, privately
+    SCORE = "score"  # 🎼
+    PLAY = "play"  # ▶️ and /play: rendered for the voice channel
+
+
 def post_formats(video: bool = False, score: bool = False) -> tuple[str, ...]:
     """What to render for a post: MP3, MIDI and piano roll, and the MP4 and the score when asked for."""
-    return DEFAULT_FORMATS + ((VIDEO_FORMAT,) if video else ()) + (SCORE_FORMATS if score else ())
+    return piece_formats(video=video, score=score)
 
 
 def game_formats(loop: bool = False, layers: bool = False, stinger: str | None = None) -> tuple[str, ...]:
@@ -80,12 +93,12 @@ def _basename(piece: Piece, piece_id: int | None) -> str:
     return f"mozart-{piece_id or 'new'}-{style}"
 
 
-def build_embed(piece: Piece, result: Result, piece_id: int | None, sound: str, kind: str,
+def build_embed(piece: Piece, result: Result, piece_id: int | None, sound: str, kind: PieceKind,
                 basename: str) -> discord.Embed:
     style = piece.extra.get("style", "?")
     embed = discord.Embed(
         title=f"🎵 {style} — {piece.n_bars} bars",
-        description=f"Piece **#{piece_id}**" + (f" · {kind}" if kind != "compose" else "") if piece_id else kind,
+        description=f"Piece **#{piece_id}**" + (f" · {kind}" if kind != PieceKind.COMPOSE else "") if piece_id else kind,
         colour=discord.Colour.blurple(),
     )
     params = piece.extra.get("params", {})
@@ -138,12 +151,12 @@ def lineage(row: db.PieceRow) -> dict:
     """What a piece made from ``row`` carries on: the strength of the remix of an upload it descends
     from (a remix at 0.05 is a near-copy of someone's file, and so is everything built on it)."""
     params = row.params or {}
-    if row.kind == "remix":
+    if row.kind == PieceKind.REMIX:
         return {db.UPLOAD_STRENGTH: params.get("strength")}
     return {db.UPLOAD_STRENGTH: params[db.UPLOAD_STRENGTH]} if db.UPLOAD_STRENGTH in params else {}
 
 
-async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind: str,
+async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind: PieceKind,
                   parent_id: int | None = None, remix_source_id: int | None = None, extra_params: dict | None = None):
     """Store the piece, post it as the answer to ``interaction`` and prompt for ratings.
 
@@ -154,7 +167,7 @@ async def deliver(bot, interaction: discord.Interaction, result: Result, *, kind
     sound = result.sound  # what was actually used (chip if the SoundFont failed)
     params = {**piece.extra.get("params", {}), **(extra_params or {}), "sound": sound, "key_found": piece.key,
               "sections": piece.sections}
-    if kind != "remix":  # an uploaded file's name stays with the remix of it, never with a copy or what is built on it
+    if kind != PieceKind.REMIX:  # an uploaded file's name stays with the remix of it, never with a copy or what is built on it
         params = {k: v for k, v in params.items() if k not in db.PERSONAL_PARAMS}
     row_id = None
     try:

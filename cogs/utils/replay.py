@@ -18,10 +18,6 @@ from composer.generate.request import GenerationRequest, remix_primer
 
 Parse = Callable[..., Awaitable[Piece]]  # import_midi's arguments -> the piece (Studio.parse_midi)
 
-# A change of sound re-renders its parent; a reroll re-composes its parent's request.
-SAME_MUSIC_AS_PARENT = ("resound", "reroll")
-STARTS_FROM_PARENT = ("variation", "extend")
-
 
 async def _parse_here(data: bytes, **options) -> Piece:
     return await asyncio.to_thread(import_midi, data, **options)
@@ -36,7 +32,8 @@ async def request_of(sessions: db.SessionFactory, row: db.PieceRow, *, parse: Pa
     ``user_id``, only that person's own upload may be used: a copy of someone else's remix (``/piece``)
     can be re-rendered but never composed again from their file."""
     primer = None
-    if row.kind == "remix":
+    kind = db.PieceKind(row.kind)
+    if kind is db.PieceKind.REMIX:
         source = await db.remix_source_of(sessions, row.id)
         if source is None:
             raise UserError("The file this remix started from is no longer stored (uploads are kept for a "
@@ -46,11 +43,11 @@ async def request_of(sessions: db.SessionFactory, row: db.PieceRow, *, parse: Pa
                             "again. Try 🎲 variation or ⏩ extend, which build on the music itself.")
         bars = (row.params or {}).get("bars")
         primer = remix_primer(await parse(source.midi, crop_bars=bars, title=source.filename))
-    elif row.kind in STARTS_FROM_PARENT + SAME_MUSIC_AS_PARENT:
+    elif kind.starts_from_parent or kind.same_music_as_parent:
         parent = await db.get_piece(sessions, row.parent_id) if row.parent_id else None
         if parent is None:
             raise UserError("The piece this one was made from is no longer stored.")
-        if row.kind in STARTS_FROM_PARENT:
+        if kind.starts_from_parent:
             primer = piece_from_row(parent)
         else:
             primer = (await request_of(sessions, parent, parse=parse, user_id=user_id)).primer

@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import dataclass
+
 import discord
 
 import db
 from cogs.utils.errors import report_error, reply
 
 
-# (emoji, label, action): a button calls the Compose cog's method ``action`` with the piece's row,
-# unless HANDLERS names another cog's method for it.
-PIECE_ACTIONS = (("🔁", "Reroll", "reroll"), ("🎲", "Variation", "variation"), ("⏩", "Extend", "extend"),
-                 ("📦", "Stems", "stems"), ("🎚️", "Layers", "layers"), ("🎹", "Sound", "sound"),
-                 ("🎼", "Score", "score"), ("▶️", "Play", "play"))
-HANDLERS = {"play": ("Voice", "play_button")}  # action -> (cog, method); the rest: ("Compose", action)
-ANYONE_MAY = frozenset({"play"})  # listening builds nothing: anyone in the channel may press these
+@dataclass(frozen=True)
+class PieceButton:
+    """A button under every posted piece: pressing it calls ``cog``'s handler ``method(interaction, row)``."""
+
+    emoji: str
+    label: str
+    cog: str
+    method: str
+    anyone_may: bool = False  # listening builds nothing: anyone in the channel may press it
+
+
+# custom_id -> its button, in the order they are posted. A custom_id, once posted, stays here for
+# good: the messages in people's servers keep it (a change of handler changes ``cog``/``method``, never
+# the key). ``PieceView.missing_handlers`` and tests/test_views.py check that each still has a handler.
+PIECE_BUTTONS: dict[str, PieceButton] = {
+    "mozart:reroll": PieceButton("🔁", "Reroll", "Compose", "reroll"),
+    "mozart:variation": PieceButton("🎲", "Variation", "Compose", "variation"),
+    "mozart:extend": PieceButton("⏩", "Extend", "Compose", "extend"),
+    "mozart:stems": PieceButton("📦", "Stems", "Compose", "stems"),
+    "mozart:layers": PieceButton("🎚️", "Layers", "Compose", "layers"),
+    "mozart:sound": PieceButton("🎹", "Sound", "Compose", "sound"),
+    "mozart:score": PieceButton("🎼", "Score", "Compose", "score"),
+    "mozart:play": PieceButton("▶️", "Play", "Voice", "play_button", anyone_may=True),
+}
 
 
 class PieceView(discord.ui.View):
@@ -27,11 +47,26 @@ class PieceView(discord.ui.View):
 
     def __init__(self):
         super().__init__(timeout=None)
-        for emoji, label, action in PIECE_ACTIONS:
-            button = discord.ui.Button(emoji=emoji, label=label, style=discord.ButtonStyle.secondary,
-                                       custom_id=f"mozart:{action}")
-            button.callback = self._forward(action)
+        for custom_id, spec in PIECE_BUTTONS.items():
+            button = discord.ui.Button(emoji=spec.emoji, label=spec.label, style=discord.ButtonStyle.secondary,
+                                       custom_id=custom_id)
+            button.callback = self._forward(custom_id)
             self.add_item(button)
+
+    @staticmethod
+    def handler(bot, custom_id: str):
+        """The bound coroutine method that the button ``custom_id`` calls, or None (no such button, its cog
+        not loaded, or no such method)."""
+        spec = PIECE_BUTTONS.get(custom_id)
+        cog = bot.get_cog(spec.cog) if spec is not None else None
+        method = getattr(type(cog), spec.method, None) if cog is not None else None
+        return getattr(cog, spec.method) if method is not None and inspect.iscoroutinefunction(method) else None
+
+    @classmethod
+    def missing_handlers(cls, bot) -> list[str]:
+        """The buttons whose handler is missing in ``bot`` (checked at start-up: a renamed method is caught
+        there, not when someone presses an old post's button)."""
+        return [custom_id for custom_id in PIECE_BUTTONS if cls.handler(bot, custom_id) is None]
 
     async def _piece(self, interaction: discord.Interaction) -> db.PieceRow | None:
         row = await db.piece_by_message(interaction.client.db, interaction.message.id)
@@ -45,8 +80,8 @@ class PieceView(discord.ui.View):
         row = await self._piece(interaction)
         if row is None:
             return False
-        action = (interaction.data or {}).get("custom_id", "").removeprefix("mozart:")
-        if row.user_id != interaction.user.id and action not in ANYONE_MAY:
+        spec = PIECE_BUTTONS.get((interaction.data or {}).get("custom_id", ""))
+        if row.user_id != interaction.user.id and not (spec is not None and spec.anyone_may):
             await reply(interaction, "Only the person who asked for this piece can use its buttons. "
                                      "Try `/compose` for one of your own!")
             return False
@@ -56,11 +91,12 @@ class PieceView(discord.ui.View):
     async def on_error(self, interaction: discord.Interaction, error: Exception, item) -> None:
         await report_error(interaction, error)
 
-    def _forward(self, action: str):
-        cog_name, method = HANDLERS.get(action, ("Compose", action))
-
+    def _forward(self, custom_id: str):
         async def callback(interaction: discord.Interaction) -> None:
-            await getattr(interaction.client.get_cog(cog_name), method)(interaction, interaction.extras["piece_row"])
+            handler = self.handler(interaction.client, custom_id)
+            if handler is None:
+                raise RuntimeError(f"no handler for the button {custom_id}")
+            await handler(interaction, interaction.extras["piece_row"])
         return callback
 
 

@@ -131,13 +131,11 @@ def remix_command(midi_file, max_bars, sound, checkpoint, out, midi_only, stems,
 def _formats(midi_only: bool, stems: bool, video: bool, score: bool = False, loop: bool = False) -> tuple[str, ...]:
     """The MIDI (and its beat map); unless ``midi_only``, MP3 and piano roll, OGG and WAV for a loop
     (they carry its loop points), stems and video when asked; the score when asked, even with ``midi_only``."""
-    from composer.render.api import LOOP_FORMATS, SCORE_FORMATS
+    from composer.render.api import LOOP_FORMATS, SCORE_FORMATS, piece_formats
 
-    sheet = SCORE_FORMATS if score else ()
     if midi_only:
-        return ("mid", *sheet)
-    return (("mid", "mp3") + (LOOP_FORMATS if loop else ()) + ("png",) + (("stems",) if stems else ())
-            + (("mp4",) if video else ()) + sheet)
+        return ("mid", *(SCORE_FORMATS if score else ()))
+    return piece_formats(video=video, score=score, loop=LOOP_FORMATS if loop else (), stems=stems)
 
 
 def _write_layers(generator, piece: Piece, sound: str, out_dir: Path, stem: str) -> list[Path]:

@@ -55,15 +55,22 @@ def train_command(checkpoint, into, out, data, n, bars, styles, steps, threads) 
     held[rng.permutation(len(grids))[: len(grids) // 5]] = True
     train_gen = [g for g, h in zip(grids, held) if not h]
     test_gen = [g for g, h in zip(grids, held) if h]
-    real = real_grids(data, mix, 4 * len(train_gen), frames, "train")
-    heldout_real = real_grids(data, mix, len(test_gen), frames, "valid", seed=1)
-    critic = train_critic(real, train_gen, CriticConfig(steps=steps), heldout_real, test_gen)
+    real, labels = real_grids(data, mix, 4 * len(train_gen), frames, "train")
+    heldout_real, heldout_labels = real_grids(data, mix, len(test_gen), frames, "valid", seed=1)
+    critic = train_critic(real, train_gen, CriticConfig(steps=steps), heldout_real, test_gen, real_labels=labels)
+    if critic.labels:
+        known = [i for i, x in enumerate(heldout_labels) if x in critic.labels]
+        guessed = critic.style_scores([heldout_real[i] for i in known], [[heldout_labels[i]] for i in known])
+        critic.summary.extra["heldout_style_log_prob"] = round(float(np.mean(guessed)), 3)
     critic.summary.generator_version = generator.version
     s = critic.summary
     click.echo(f"trained on {s.real_windows} real windows (train split) and {s.generated_windows} generated ones "
                f"in {s.seconds:.0f} s")
     click.echo(f"held out: {s.heldout_real_pieces} real pieces (valid split), {s.heldout_generated_pieces} generated: "
                f"balanced accuracy {100 * s.heldout_balanced_accuracy:.1f} %")
+    if "heldout_style_log_prob" in s.extra:
+        click.echo(f"style head: held-out real pieces' own label at mean log-probability "
+                   f"{s.extra['heldout_style_log_prob']:+.2f} ({len(critic.labels)} labels)")
     critic.save(out)
     click.echo(f"wrote {out / CRITIC_WEIGHTS}")
     if into is not None:
@@ -84,10 +91,12 @@ def train_command(checkpoint, into, out, data, n, bars, styles, steps, threads) 
 @click.option("--seed", default=RATED_SEED, show_default=True, type=int, help="Piece i gets seed + i.")
 @click.option("--share", default=1 / 3, show_default=True, type=click.FloatRange(0.05, 0.5),
               help="The critic's top share is 👍, its bottom share 👎; the middle is left unrated.")
+@click.option("--style-weight", default=1.0, show_default=True, type=click.FloatRange(0, None),
+              help="Weight of the style head's verdict (log P(the asked style)) beside realism (its log-odds).")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 256), help="torch CPU threads.")
-def rate_command(checkpoint, critic_folder, out, n, bars, styles, seed, share, threads) -> None:
-    """The critic as a listener: compose N pieces, 👍 the ones it finds most like real music
-    and 👎 the least, per style, and write them as a ratings file for KTO fine-tuning."""
+def rate_command(checkpoint, critic_folder, out, n, bars, styles, seed, share, style_weight, threads) -> None:
+    """The critic as a listener: compose N pieces, 👍 the ones it finds most like real music of
+    the style asked for and 👎 the least, per style, and write them as a ratings file for KTO."""
     from composer.evaluate.plan import EvalConfig, default_styles, generate_pieces, style_name
     from composer.feedback.records import RatedRecord, write_records
     from composer.generate.generator import Generator
@@ -102,7 +111,11 @@ def rate_command(checkpoint, critic_folder, out, n, bars, styles, seed, share, t
     names = styles.split(",") if styles else default_styles(generator.catalog)
     pieces = generate_pieces(generator, EvalConfig(n=n, bars=bars, styles=names, seed=seed))
     realism = critic.scores([p.grid for p in pieces])
-    verdicts = rate_by_style([style_name(p) for p in pieces], realism, share)
+    fitness = realism.copy()
+    if critic.labels and style_weight > 0:
+        fidelity = critic.style_scores([p.grid for p in pieces], [p.labels for p in pieces])
+        fitness += style_weight * np.nan_to_num(fidelity, nan=0.0)
+    verdicts = rate_by_style([style_name(p) for p in pieces], fitness, share)
     records = [RatedRecord(piece_id=i, kind="compose", style=style_name(p), model_version=generator.version,
                            seed=int(p.extra.get("seed", seed + i)), params=dict(p.extra.get("params", {})),
                            midi=to_midi(p), ratings={"critic": v})

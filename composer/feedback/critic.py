@@ -76,9 +76,10 @@ class CriticConfig:
 
 
 class CriticNet(nn.Module):
-    """(batch, window, 5) tokens -> (batch,) log-odds of real."""
+    """(batch, window, 5) tokens -> (batch,) log-odds of real, and (batch, labels) log-probabilities
+    of which label a real window is (``n_labels`` > 0: the style head)."""
 
-    def __init__(self, cfg: CriticConfig):
+    def __init__(self, cfg: CriticConfig, n_labels: int = 0):
         super().__init__()
         self.pitched = nn.ModuleList(nn.Embedding(T.PITCHED_VOCAB, cfg.embed) for _ in range(T.DRUM_VOICE))
         self.drums = nn.Embedding(T.DRUM_VOCAB, cfg.embed)
@@ -89,12 +90,14 @@ class CriticNet(nn.Module):
         self.body = nn.Sequential(*layers)
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(2 * cfg.channels, 1)
+        self.style = nn.Linear(2 * cfg.channels, n_labels) if n_labels else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         parts = [emb(x[..., v]) for v, emb in enumerate(self.pitched)] + [self.drums(x[..., T.DRUM_VOICE])]
         h = self.body(torch.cat(parts, -1).transpose(1, 2))  # (B, C, W)
-        pooled = torch.cat([h.mean(2), h.amax(2)], 1)
-        return self.head(self.drop(nn.functional.gelu(pooled))).squeeze(1)
+        pooled = self.drop(nn.functional.gelu(torch.cat([h.mean(2), h.amax(2)], 1)))
+        style = self.style(pooled).log_softmax(-1) if self.style is not None else None
+        return self.head(pooled).squeeze(1), style
 
 
 def windows_of(grid: np.ndarray, window: int, hop: int) -> np.ndarray:
@@ -137,15 +140,33 @@ class Critic:
     net: CriticNet
     cfg: CriticConfig
     summary: CriticSummary = field(default_factory=CriticSummary)
+    labels: list[str] = field(default_factory=list)  # the style head's labels (none: no style head)
 
     @torch.no_grad()
-    def scores(self, grids: list[np.ndarray]) -> np.ndarray:
-        """Mean log-odds of real over each grid's windows (higher: more like real music)."""
+    def _windows(self, grids: list[np.ndarray]) -> tuple[torch.Tensor | None, np.ndarray, torch.Tensor]:
         self.net.eval()
         wins = [windows_of(g, self.cfg.window, self.cfg.hop) for g in grids]
-        logits = self.net(torch.from_numpy(np.concatenate(wins))).numpy()
-        bounds = np.cumsum([0] + [len(w) for w in wins])
+        logits, style = self.net(torch.from_numpy(np.concatenate(wins)))
+        return style, np.cumsum([0] + [len(w) for w in wins]), logits
+
+    def scores(self, grids: list[np.ndarray]) -> np.ndarray:
+        """Mean log-odds of real over each grid's windows (higher: more like real music)."""
+        _, bounds, logits = self._windows(grids)
+        logits = logits.numpy()
         return np.array([logits[a:b].mean() for a, b in zip(bounds[:-1], bounds[1:])])
+
+    def style_scores(self, grids: list[np.ndarray], wanted: list[list[str]]) -> np.ndarray:
+        """Mean log-probability, over each grid's windows, that the window is one of its
+        ``wanted`` labels (a blend: either parent). NaN where the critic knows none of them."""
+        if not self.labels:
+            raise CriticError("This critic has no style head (train it again with `critic train`).")
+        style, bounds, _ = self._windows(grids)
+        out = np.full(len(grids), np.nan)
+        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+            idx = [self.labels.index(x) for x in wanted[i] if x in self.labels]
+            if idx:
+                out[i] = float(torch.logsumexp(style[a:b, idx], -1).mean())
+        return out
 
     def score(self, piece: Piece) -> float:
         return float(self.scores([piece.grid])[0])
@@ -168,7 +189,8 @@ class Critic:
         tmp = folder / (CRITIC_WEIGHTS + ".tmp")
         save_file(state, str(tmp))
         tmp.replace(folder / CRITIC_WEIGHTS)
-        doc = {"format": FORMAT, "config": asdict(self.cfg), "summary": _finite(asdict(self.summary))}
+        doc = {"format": FORMAT, "config": asdict(self.cfg), "labels": self.labels,
+               "summary": _finite(asdict(self.summary))}
         atomic_write(folder / CRITIC_CONFIG, json.dumps(doc, indent=2).encode())
 
     @classmethod
@@ -181,12 +203,13 @@ class Critic:
         if doc.get("format") != FORMAT:
             raise CriticError(f"{folder / CRITIC_CONFIG} is not a Mozart critic ({FORMAT}).")
         cfg = CriticConfig.from_dict(doc["config"])
-        net = CriticNet(cfg)
+        labels = [str(x) for x in doc.get("labels", [])]
+        net = CriticNet(cfg, len(labels))
         state = {k: v.float() for k, v in load_file(str(folder / CRITIC_WEIGHTS)).items()}
         net.load_state_dict(state)
         summary = CriticSummary(**{k: (math.nan if v is None else v) for k, v in doc.get("summary", {}).items()
                                    if k in CriticSummary.__dataclass_fields__})
-        return cls(net.eval(), cfg, summary)
+        return cls(net.eval(), cfg, summary, labels)
 
 
 def _finite(d: dict) -> dict:
@@ -196,9 +219,10 @@ def _finite(d: dict) -> dict:
 # -- training --------------------------------------------------------------------------------
 def train_critic(real: list[np.ndarray], generated: list[np.ndarray], cfg: CriticConfig | None = None,
                  heldout_real: list[np.ndarray] = (), heldout_generated: list[np.ndarray] = (),
-                 quiet: bool = False) -> Critic:
+                 quiet: bool = False, real_labels: list[str] | None = None) -> Critic:
     """Train on windows of ``real`` and ``generated`` grids (classes balanced per batch),
-    then measure per-piece balanced accuracy on the held-out grids."""
+    then measure per-piece balanced accuracy on the held-out grids. With ``real_labels`` (one
+    per real grid) a style head learns, from the real windows only, which label each is."""
     import time
 
     cfg = cfg or CriticConfig()
@@ -207,9 +231,13 @@ def train_critic(real: list[np.ndarray], generated: list[np.ndarray], cfg: Criti
     started = time.perf_counter()
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    real_w = np.concatenate([windows_of(g, cfg.window, cfg.hop) for g in real])
+    real_parts = [windows_of(g, cfg.window, cfg.hop) for g in real]
+    real_w = np.concatenate(real_parts)
     gen_w = np.concatenate([windows_of(g, cfg.window, cfg.hop) for g in generated])
-    net = CriticNet(cfg)
+    labels = sorted(set(real_labels)) if real_labels else []
+    real_y = (torch.from_numpy(np.concatenate([np.full(len(w), labels.index(x)) for w, x in zip(real_parts, real_labels)]))
+              if labels else None)
+    net = CriticNet(cfg, len(labels))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
     half = cfg.batch // 2
@@ -217,17 +245,20 @@ def train_critic(real: list[np.ndarray], generated: list[np.ndarray], cfg: Criti
     net.train()
     bar = tqdm(range(cfg.steps), desc="critic", disable=quiet, dynamic_ncols=True, leave=False)
     for _ in bar:
-        batch = np.concatenate([real_w[rng.integers(len(real_w), size=half)],
-                                gen_w[rng.integers(len(gen_w), size=half)]])
+        pick = rng.integers(len(real_w), size=half)
+        batch = np.concatenate([real_w[pick], gen_w[rng.integers(len(gen_w), size=half)]])
         x = torch.from_numpy(batch)
         shift = torch.from_numpy(rng.integers(-cfg.transpose, cfg.transpose, size=len(x)))
-        loss = nn.functional.binary_cross_entropy_with_logits(net(transpose(x, shift)), y)
+        logits, style = net(transpose(x, shift))
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, y)
+        if style is not None:
+            loss = loss + nn.functional.nll_loss(style[:half], real_y[torch.from_numpy(pick)])
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
         bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-    critic = Critic(net.eval(), cfg, CriticSummary(real_windows=len(real_w), generated_windows=len(gen_w)))
+    critic = Critic(net.eval(), cfg, CriticSummary(real_windows=len(real_w), generated_windows=len(gen_w)), labels)
     if len(heldout_real) and len(heldout_generated):
         is_real = critic.scores(list(heldout_real)) > 0
         is_gen = critic.scores(list(heldout_generated)) <= 0
@@ -267,12 +298,13 @@ def compose_generated(generator, n: int, bars: int, styles: list[str] | None, se
 
 
 def real_grids(data: str | Path, mix: dict[str, float], count: int, frames: int, split: str,
-               seed: int = 0) -> list[np.ndarray]:
-    """About ``count`` excerpts of ``split`` in the label proportions of ``mix``."""
-    from composer.evaluate.real import RealData
+               seed: int = 0) -> tuple[list[np.ndarray], list[str]]:
+    """About ``count`` excerpts of ``split`` in the label proportions of ``mix``: grids, labels."""
+    from composer.evaluate.real import RealData, label_of
 
     real = RealData.load(data, splits=(split,))
-    return [p.grid for p in real.matched_excerpts(mix, count, frames, splits=(split,), seed=seed)]
+    pieces = real.matched_excerpts(mix, count, frames, splits=(split,), seed=seed)
+    return [p.grid for p in pieces], [label_of(p) for p in pieces]
 
 
 def label_mix(catalog, styles: list[str]) -> dict[str, float]:

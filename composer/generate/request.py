@@ -76,6 +76,11 @@ KEEP_PRESETS: dict[str, str] = {
 }
 
 
+def new_seed() -> int:
+    """A seed for a request that leaves it open (the generator's, and the bot's rerolls)."""
+    return secrets.randbelow(MAX_SEED + 1)
+
+
 @dataclass(frozen=True)
 class Spec:
     """How one parameter may be set: the declaration the interfaces are built from."""
@@ -242,11 +247,6 @@ class GenerationRequest:
     def rhythm_of(self) -> Piece | None:
         """The piece whose onsets, holds and rests the pitched voices must follow."""
         return self.primer if "rhythm" in self.keep else None
-
-
-def new_seed() -> int:
-    """A fresh random seed for a request that names none (the composer's and the bot's, drawn here only)."""
-    return secrets.randbelow(MAX_SEED + 1)
 
 
 def check_music_seconds(seconds: float | None, what: str = "This piece") -> None:

@@ -45,6 +45,15 @@ EXTENSIONS = {"stems": "stems.zip", BEATS_FORMAT: BEATS_EXTENSION, "score": "sco
 LOOP_FORMATS = ("ogg", "wav")  # audio that carries loop points (render/loop_points.py), besides the MIDI
 STEM_FORMAT = "ogg"  # each voice in the stems zip: small, and game engines (Unity, Godot) load it
 DEFAULT_FORMATS = ("mp3", "mid", "png")
+
+
+def piece_formats(*, video: bool = False, score: bool = False, loop: tuple[str, ...] = (), stems: bool = False
+                  ) -> tuple[str, ...]:
+    """What to render for a piece, for the bot's post and the command line alike: MP3, MIDI and piano roll,
+    then the audio that carries loop points (``loop``, e.g. ``LOOP_FORMATS``), the stems, the video and the
+    score when asked for."""
+    return (DEFAULT_FORMATS + tuple(loop) + (("stems",) if stems else ()) + ((VIDEO_FORMAT,) if video else ())
+            + (SCORE_FORMATS if score else ()))
 MIDI_VOLUME = 100  # GM channel volume (CC 7) of a voice whose preset names none
 
 _chip = ChipSynth()

@@ -127,14 +127,14 @@ def _sandbox_child(conn, folders: dict[str, str], device: str, log_setup: tuple[
     level, fmt = log_setup
     logging.basicConfig(level=level, **({"format": fmt} if fmt else {}))
     from composer.generate.generator import Generator, compose_on_one_cpu_thread
-    from composer.studio import Studio, _outcome, _warm_up_renderer
+    from service.studio import Studio, outcome, warm_up_renderer
 
     compose_on_one_cpu_thread(device)
     generators = [Generator.load(folder, device) for folder in folders.values()]
-    studio = Studio(generators[0], workers=1)  # never started: its _run and _run_batch do the work here
+    studio = Studio(generators[0], workers=1)  # never started: its run_job and run_batch do the work here
     for generator in generators[1:]:
         studio.add(generator)
-    _warm_up_renderer()
+    warm_up_renderer()
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -153,9 +153,9 @@ def _sandbox_child(conn, folders: dict[str, str], device: str, log_setup: tuple[
 
         seconds = [{} for _ in jobs]
         if len(jobs) == 1:
-            outcomes = [_outcome(studio._run, jobs[0], reporter(0), seconds[0])]
+            outcomes = [outcome(studio.run_job, jobs[0], reporter(0), seconds[0])]
         else:
-            outcomes = studio._run_batch(jobs, [reporter(i) for i in range(len(jobs))], seconds)
+            outcomes = studio.run_batch(jobs, [reporter(i) for i in range(len(jobs))], seconds)
         conn.send(("done", [(result, _portable(error) if error is not None else None)
                             for result, error in outcomes]))
 
@@ -202,7 +202,7 @@ class Sandbox:
 
     async def run(self, jobs: list, reports: list[Callable[[str], None]], deadline_s: float | None,
                   abandoned: Callable[[], bool] = lambda: False) -> list[tuple]:
-        """Outcomes ``(result, error)`` of ``jobs``, one per job, as ``Studio._run_batch`` gives them."""
+        """Outcomes ``(result, error)`` of ``jobs``, one per job, as ``Studio.run_batch`` gives them."""
         await self.start()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._io, self._conn.send, ("run", jobs, self._folders()))

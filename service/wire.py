@@ -15,7 +15,7 @@ import numpy as np
 
 from composer.music.grid import Piece
 from composer.generate.request import GenerationRequest
-from composer.studio import Job, Result
+from service.jobs import Job, Result
 
 WIRE_VERSION = 1  # bump when a field changes meaning; a worker refuses jobs of another version
 

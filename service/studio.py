@@ -16,62 +16,17 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
+from typing import Callable
 
 from composer.errors import MozartError
 from composer.generate.generator import Generator, compose_on_one_cpu_thread
 from composer.music.grid import Piece
-from composer.generate.layers import LAYERS
-from composer.render import DEFAULT_FORMATS
-from composer.render.api import EXTENSIONS
-from composer.generate.request import GenerationRequest
-from composer.generate.stingers import STINGERS
-
-# Formats made with the model after the piece (``game_files``): its intensity layers (a zip
-# each: "layers-calm"...) and its stingers (a zip: "stinger-victory"...).
-LAYERS_FORMAT = "layers"
-STINGER_PREFIX = "stinger-"
-GAME_FORMATS = (LAYERS_FORMAT, *(STINGER_PREFIX + kind for kind in STINGERS))
+from service.base import Service
+from service.jobs import (GAME_FORMATS, LAYERS_FORMAT, STINGER_PREFIX, Job, QueueFullError, Result, ServiceClosedError,
+                          Update, progress_reports, queue_place, send_update)
+from service.versions import ServedVersions
 
 log = logging.getLogger(__name__)
-
-Update = Callable[[str], Awaitable[None] | None]
-
-JOB_TIMEOUT_S = 60.0  # one job's wall-clock limit (MOZART_JOB_TIMEOUT_S): past it the work is killed
-
-
-class QueueFullError(MozartError):
-    def __init__(self, retry_after: float):
-        self.retry_after = retry_after
-        super().__init__(f"Mozart is busy composing for others. Please try again in {retry_after:.0f} s.")
-
-
-class ServiceClosedError(MozartError):
-    def __init__(self):
-        super().__init__("Mozart is restarting; please try again in a minute.")
-
-
-@dataclass
-class Job:
-    """What to make: a generation request (or a ready piece to re-render) and a sound."""
-
-    request: GenerationRequest | None = None
-    piece: Piece | None = None  # re-render only (change of sound)
-    sound: str = "chip"
-    formats: tuple[str, ...] = DEFAULT_FORMATS
-    version: str | None = None  # the model version that composes it (None: the studio's first)
-    owner: int | None = field(default=None, compare=False)  # who asked: turns alternate between people (never sent)
-
-
-@dataclass
-class Result:
-    piece: Piece
-    files: dict[str, bytes]  # format -> bytes
-    originality_bars: float | None
-    originality_source: str | None
-    sound: str = "chip"  # the sound actually used (chip after a SoundFont fallback)
-    warnings: list[str] = field(default_factory=list)  # for the user, e.g. that fallback
-    seconds: dict[str, float] = field(default_factory=dict)  # queued, generate, render (the poster adds upload)
 
 
 @dataclass
@@ -83,32 +38,25 @@ class _Ticket:
     queued_at: float = field(default_factory=time.monotonic)
 
 
-class VersionError(MozartError):
-    """A model version that cannot be served (or retired) as asked."""
-
-
-class Studio:
-    """Composes with one or more loaded model versions (served side by side, so they can be
-    compared on the same stream of requests). Versions share the style labels, so any of
-    them can answer any request."""
+class Studio(Service):
+    """Composes with one or more loaded model versions (``ServedVersions``) in this process's worker
+    threads, or in a child process per worker (``isolate``)."""
 
     def __init__(self, generator: Generator, workers: int = 1, max_queue: int = 8, originality=None,
                  render_fn=None, batch: int = 1, isolate: bool = False, job_timeout_s: float | None = None):
-        self.generators: dict[str, Generator] = {generator.version: generator}  # served versions, oldest first
+        super().__init__(generator, max_queue=max_queue, job_timeout_s=job_timeout_s, need_folder=isolate)
         self.workers = max(1, workers)
         # Up to this many waiting requests (of one version) are composed together, their forward passes
         # shared (``Generator.generate_many``): worth it on a GPU; 1 composes each alone.
         self.batch = max(1, batch)
-        self.max_queue = max_queue
         # callable(piece) -> (bars, source id) or None; by default the composing checkpoint's index
         self.originality = originality
         self._render_fn = render_fn
-        # isolate: each worker composes and renders in a child process of its own (``composer.sandbox``),
+        # isolate: each worker composes and renders in a child process of its own (``service.sandbox``),
         # killed with whatever it started once a job runs past ``job_timeout_s``; the job's callers hear
         # of it only when the work has stopped. Without isolation the limit is not enforced (a thread
         # cannot be stopped).
         self.isolate = isolate
-        self.job_timeout_s = job_timeout_s
         if isolate and (render_fn is not None or originality is not None):
             raise ValueError("an isolated studio renders with the real renderer: drop render_fn and originality")
         self._sandboxes: list = []
@@ -119,64 +67,26 @@ class Studio:
         self._tasks: list[asyncio.Task] = []
         self._running = 0
         self._owners: collections.Counter = collections.Counter()  # person -> jobs of theirs running
-        self._closed = False
-        self._recent: deque[float] = deque(maxlen=20)  # seconds per job, for retry estimates
         self._notifications: set[asyncio.Future] = set()
 
-    # -- versions -----------------------------------------------------------------------
-    @property
-    def generator(self) -> Generator:
-        """The oldest served version: it validates requests and names the styles."""
-        return next(iter(self.generators.values()))
-
-    @property
-    def versions(self) -> list[str]:
-        return list(self.generators)
-
-    def add(self, generator: Generator) -> None:
-        """Serve another version beside the others (it must know the same styles)."""
-        if generator.version in self.generators:
-            raise VersionError(f"Version {generator.version} is already being served.")
-        if self.isolate and generator.folder is None:
-            raise VersionError(f"Version {generator.version} has no model folder for the composing processes "
-                               "to load: load it with Generator.load.")
-        if generator.catalog.names() != self.generator.catalog.names():
-            raise VersionError(f"Version {generator.version} knows other styles than {self.generator.version}; "
-                               "versions served together must share their style labels.")
-        self.generators[generator.version] = generator
-
-    def retire(self, version: str) -> Generator:
-        """Stop serving ``version``; jobs already assigned to it finish with it."""
-        if version not in self.generators:
-            raise VersionError(f"Version {version} is not being served (serving: {', '.join(self.generators)}).")
-        if len(self.generators) == 1:
-            raise VersionError(f"Version {version} is the only one served; load another before retiring it.")
-        return self.generators.pop(version)
-
     # -- lifecycle -----------------------------------------------------------------------
-    def _folders(self) -> dict[str, str]:
-        """Served version -> its model folder: what a composing process loads."""
-        return {version: str(g.folder) for version, g in self.generators.items()}
-
     async def start(self) -> None:
         if not self._tasks and self.isolate:
-            from composer.sandbox import Sandbox
+            from service.sandbox import Sandbox
 
-            if self.generator.folder is None:
-                raise VersionError(f"Version {self.generator.version} has no model folder for the composing "
-                                   "processes to load: load it with Generator.load.")
+            ServedVersions.check_folder(self.generator)
             device = str(self.generator.device)
-            self._sandboxes = [Sandbox(self._folders, device, name=f"composer-{i}") for i in range(self.workers)]
+            self._sandboxes = [Sandbox(self.served.folders, device, name=f"composer-{i}") for i in range(self.workers)]
             await asyncio.gather(*(sandbox.start() for sandbox in self._sandboxes))
             self._tasks = [asyncio.create_task(self._worker(i), name=f"composer-worker-{i}") for i in range(self.workers)]
         if not self._tasks:
             if self._render_fn is None:  # pay the renderer's one-off costs before the first user does
-                await asyncio.get_running_loop().run_in_executor(self._executor, _warm_up_renderer)
+                await asyncio.get_running_loop().run_in_executor(self._executor, warm_up_renderer)
             self._tasks = [asyncio.create_task(self._worker(i), name=f"composer-worker-{i}") for i in range(self.workers)]
 
     async def close(self, timeout: float = 30.0) -> None:
         """Refuse new jobs, cancel the queued ones, let running ones finish (up to ``timeout``)."""
-        self._closed = True
+        self.closed = True
         while self._waiting:
             ticket = self._waiting.popleft()
             if not ticket.future.done():
@@ -195,9 +105,6 @@ class Studio:
     def queue_length(self) -> int:
         return len(self._waiting)
 
-    def typical_job_seconds(self) -> float:
-        return sorted(self._recent)[len(self._recent) // 2] if self._recent else 3.0
-
     async def submit(self, job: Job, update: Update | None = None, *,
                      seconds: dict[str, float] | None = None) -> Result:
         """Queue a job and wait for its result; raises QueueFullError when the queue is full.
@@ -206,8 +113,7 @@ class Studio:
         the job goes, so a caller can report them even when the job fails; the result's
         ``seconds`` is the same dict."""
         seconds = {} if seconds is None else seconds
-        if self._closed:
-            raise ServiceClosedError()
+        self.refuse_when_closed()
         if len(self._waiting) >= self.max_queue:
             ahead = len(self._waiting) + self._running
             raise QueueFullError(retry_after=max(5.0, ahead * self.typical_job_seconds() / self.workers))
@@ -220,21 +126,14 @@ class Studio:
         self._wakeup.set()
         return await ticket.future
 
-    async def parse_midi(self, data: bytes, **options) -> Piece:
-        """``import_midi(data, **options)`` in a child process, killed past the job deadline: an uploaded
-        file is parsed by C++ code that must not run in the bot's own process (nor block its loop)."""
-        from composer.sandbox import call
-
-        return await call("import_midi", data, timeout_s=self.job_timeout_s or JOB_TIMEOUT_S, **options)
-
     # -- working -------------------------------------------------------------------------
     async def _worker(self, index: int) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            while not self._waiting and not self._closed:
+            while not self._waiting and not self.closed:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            if self._closed and not self._waiting:
+            if self.closed and not self._waiting:
                 return
             tickets = self._take()
             if not tickets:  # only jobs of people already using their share of the workers: wait for a change
@@ -259,10 +158,10 @@ class Studio:
                 if self.isolate:
                     outcomes = await self._run_isolated(index, tickets)
                 elif len(tickets) == 1:
-                    outcomes = [await loop.run_in_executor(self._executor, _outcome, self._run, tickets[0].job,
+                    outcomes = [await loop.run_in_executor(self._executor, outcome, self.run_job, tickets[0].job,
                                                            reporter(tickets[0]), tickets[0].seconds)]
                 else:
-                    outcomes = await loop.run_in_executor(self._executor, self._run_batch, [t.job for t in tickets],
+                    outcomes = await loop.run_in_executor(self._executor, self.run_batch, [t.job for t in tickets],
                                                           [reporter(t) for t in tickets], [t.seconds for t in tickets])
                 for ticket, (result, error) in zip(tickets, outcomes):
                     if ticket.future.done():
@@ -280,17 +179,16 @@ class Studio:
                 self._owners.subtract(t.job.owner for t in tickets if t.job.owner is not None)
                 self._owners += collections.Counter()  # drops the people with none running
                 self._wakeup.set()  # a held job of this person may start now
-                self._recent.extend([(time.monotonic() - started) / len(tickets)] * len(tickets))
+                self.job_times.add((time.monotonic() - started) / len(tickets), len(tickets))
 
     async def _run_isolated(self, index: int, tickets: list[_Ticket]) -> list[tuple[Result | None, Exception | None]]:
         """The tickets' jobs in worker ``index``'s child process, within the deadline.
 
         Past it (or once every caller gave up) the child is killed and reaped before this returns:
         the callers are told, and their turns given back, only when the work has stopped."""
-        from composer.sandbox import AbandonedError
+        from service.sandbox import AbandonedError
 
-        served = self.generators
-        jobs = [t.job if t.job.version in served else dataclasses.replace(t.job, version=self.generator.version)
+        jobs = [t.job if t.job.version in self.served else dataclasses.replace(t.job, version=self.generator.version)
                 for t in tickets]
         reports = [lambda stage, t=t: self._notify(t.update, stage) for t in tickets]
         try:
@@ -337,24 +235,24 @@ class Studio:
             self._notifications.add(task)  # keep a reference until it is done
             task.add_done_callback(self._notifications.discard)
 
-    def _run(self, job: Job, report: Callable[[str], None], seconds: dict[str, float]) -> Result:
+    def run_job(self, job: Job, report: Callable[[str], None], seconds: dict[str, float]) -> Result:
         """Runs in a worker thread: generate (unless re-rendering), originality, render."""
-        generator = self.generators.get(job.version) or self.generator  # retired meanwhile: the oldest
+        generator = self.served.get(job.version)  # retired meanwhile: the oldest
         t0 = time.perf_counter()
-        piece = job.piece if job.piece is not None else generator.generate(job.request, _progress(report))
+        piece = job.piece if job.piece is not None else generator.generate(job.request, progress_reports(report))
         seconds["generate"] = time.perf_counter() - t0
         return self._finish(generator, job, piece, report, seconds)
 
-    def _run_batch(self, jobs: list[Job], reports: list[Callable[[str], None]],
+    def run_batch(self, jobs: list[Job], reports: list[Callable[[str], None]],
                    seconds: list[dict[str, float]]) -> list[tuple[Result | None, Exception | None]]:
         """Runs in a worker thread: compose ``jobs`` (one version) together, then finish each alone.
 
         When the batch fails, each request is composed alone, so one bad request fails only itself."""
-        generator = self.generators.get(jobs[0].version) or self.generator
+        generator = self.served.get(jobs[0].version)
         log.info("composing %d requests together (version %s)", len(jobs), generator.version)
         t0 = time.perf_counter()
 
-        progresses = [_progress(report) for report in reports]  # each keeps its own once-a-second pace
+        progresses = [progress_reports(report) for report in reports]  # each keeps its own pace (PROGRESS_EVERY_S)
 
         def everyone(fraction: float) -> None:
             for progress in progresses:
@@ -363,12 +261,12 @@ class Studio:
         try:
             pieces: list = generator.generate_many([job.request for job in jobs], everyone)
         except Exception:
-            return [_outcome(self._run, job, report, s) for job, report, s in zip(jobs, reports, seconds)]
+            return [outcome(self.run_job, job, report, s) for job, report, s in zip(jobs, reports, seconds)]
         share = (time.perf_counter() - t0) / len(jobs)
         outcomes = []
         for job, piece, report, s in zip(jobs, pieces, reports, seconds):
             s["generate"] = share
-            outcomes.append(_outcome(self._finish, generator, job, piece, report, s))
+            outcomes.append(outcome(self._finish, generator, job, piece, report, s))
         return outcomes
 
     def _finish(self, generator: Generator, job: Job, piece: Piece, report: Callable[[str], None],
@@ -414,34 +312,7 @@ def game_files(generator: Generator, piece: Piece, sound: str, formats: list[str
     return files
 
 
-def file_ending(fmt: str) -> str:
-    """What a file of format ``fmt`` (a render format, or a file ``game_files`` made) ends with:
-    "mp3", "beats.json", "calm.zip", "victory.zip"."""
-    for prefix in (f"{LAYERS_FORMAT}-", STINGER_PREFIX):
-        if fmt.startswith(prefix) and fmt[len(prefix):] in {**LAYERS, **STINGERS}:
-            return f"{fmt[len(prefix):]}.zip"
-    return EXTENSIONS.get(fmt, fmt)
-
-
-def queue_place(ahead: int) -> str:
-    """What a waiting request is told about its place."""
-    return f"Queued: {ahead} piece{'s' if ahead > 1 else ''} ahead of yours."
-
-
-def _progress(report: Callable[[str], None]) -> Callable[[float], None]:
-    """A generator's progress callback that reports at most one edit a second."""
-    last = [0.0]
-
-    def progress(fraction: float) -> None:
-        now = time.monotonic()
-        if now - last[0] > 1.0 and fraction < 1.0:
-            last[0] = now
-            report(f"Composing… {fraction:.0%}")
-
-    return progress
-
-
-def _outcome(fn, *args) -> tuple[Result | None, Exception | None]:
+def outcome(fn, *args) -> tuple[Result | None, Exception | None]:
     """(result, None) or (None, the exception): one job's failure is that job's only."""
     try:
         return fn(*args), None
@@ -455,22 +326,10 @@ def _default_render(piece: Piece, sound: str, formats: tuple[str, ...]):
     return render(piece, sound=sound, formats=formats)
 
 
-def _warm_up_renderer() -> None:
+def warm_up_renderer() -> None:
     from composer.render.api import warm_up
 
     try:
         warm_up()
     except Exception:  # a warm-up failure shows up (with its message) on the first render
         log.warning("renderer warm-up failed", exc_info=True)
-
-
-async def send_update(update: Update | None, text: str) -> None:
-    """Tell the caller something (queue place, progress); a failure is logged, never raised."""
-    if update is None:
-        return
-    try:
-        outcome = update(text)
-        if asyncio.iscoroutine(outcome):
-            await outcome
-    except Exception:  # a failed progress edit must never fail the job
-        log.debug("progress update failed", exc_info=True)
