@@ -206,7 +206,9 @@ def test_python_m_playground_serves_the_page_and_stops_on_ctrl_c(tmp_path, tiny_
 
     busy = listen(0)
     port = busy.getsockname()[1]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # this checkout's playground, even where the environment's editable install is another checkout (cwd is tmp_path)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     args = [sys.executable, "-m", "playground", "--no-open", "--checkpoint", str(tiny_checkpoint),
             "--database", f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"]
     refused = subprocess.run([*args, "--port", str(port)], capture_output=True, text=True, timeout=60, env=env)
