@@ -333,7 +333,7 @@ def setup_logging(fmt: str | None = None) -> None:
 async def build(config: BotConfig) -> Mozart:
     """Database (migrated), model, studio (model + composing workers) and limiter, handed to a new bot."""
     import db as database
-    from composer.generator import Generator
+    from composer.generate.generator import Generator
     from cogs.utils.versions import Versions
     from service.studio import Studio
 

@@ -5,7 +5,7 @@
     mozart playground          # the bot in a Discord-like page on 127.0.0.1 (same as `python -m playground`)
     mozart compose / remix / render / corpus / train / eval / bench / card
 
-The music engine's commands are those of `python -m composer` (composer/cli.py); this
+The music engine's commands are those of `python -m composer` (composer/cli/); this
 module sits above the bot and the database, so the engine never imports either.
 """
 

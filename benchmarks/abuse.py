@@ -25,10 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import db  # noqa: E402
-from composer import tokens as T  # noqa: E402
+from composer.music import tokens as T  # noqa: E402
 from bot import BotConfig, build  # noqa: E402
-from composer.grid import Piece  # noqa: E402
-from composer.midi_io import to_midi  # noqa: E402
+from composer.music.grid import Piece  # noqa: E402
+from composer.music.midi_io import to_midi  # noqa: E402
 from fakediscord import FakeDiscord, Upload  # noqa: E402
 
 FLOODER, OTHER = 111_222_333_444_555_666, 777_888_999_000_111_222

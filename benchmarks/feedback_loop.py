@@ -77,7 +77,7 @@ async def compose_wave(fake, bot, n: int, bars: int, seed0: int) -> list[int]:
 
 async def rate_wave(fake, bot, panel: Panel, message_ids: list[int], seed: int) -> None:
     """Each rater reacts to the posts they rate; waits until the bot stored every rating."""
-    from composer.midi_io import stored_piece
+    from composer.music.midi_io import stored_piece
 
     rng = np.random.default_rng(seed)
     expected = 0
@@ -102,7 +102,7 @@ async def rate_wave(fake, bot, panel: Panel, message_ids: list[int], seed: int) 
 
 
 async def wave_pieces(bot, message_ids):
-    from composer.midi_io import stored_piece
+    from composer.music.midi_io import stored_piece
 
     rows = [await db.piece_by_message(bot.db, message_id) for message_id in message_ids]
     return await asyncio.to_thread(lambda: [labelled(stored_piece(row.midi, style=row.style, seed=row.seed,
@@ -249,7 +249,7 @@ def paired(args, panel: Panel, tuned: Path, reward: Path) -> dict:
     bootstrap interval over the requests."""
     from composer.evaluate.plan import EvalConfig, generate_pieces
     from composer.feedback.reward import RewardModel
-    from composer.generator import Generator, compose_on_one_cpu_thread
+    from composer.generate.generator import Generator, compose_on_one_cpu_thread
 
     compose_on_one_cpu_thread("cpu")
     chances, seconds = {}, {}

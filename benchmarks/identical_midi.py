@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from composer.errors import GenerationParameterError  # noqa: E402
-from composer.generator import Generator, compose_on_one_cpu_thread  # noqa: E402
-from composer.midi_io import import_midi, to_midi  # noqa: E402
-from composer.request import GenerationRequest, extend_request, remix_request, variation_request  # noqa: E402
+from composer.generate.generator import Generator, compose_on_one_cpu_thread  # noqa: E402
+from composer.music.midi_io import import_midi, to_midi  # noqa: E402
+from composer.generate.request import GenerationRequest, extend_request, remix_request, variation_request  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "ode-to-joy.mid"
 

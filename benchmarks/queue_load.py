@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import db  # noqa: E402
-from composer.generator import Generator  # noqa: E402
-from composer.request import GenerationRequest  # noqa: E402
+from composer.generate.generator import Generator  # noqa: E402
+from composer.generate.request import GenerationRequest  # noqa: E402
 from service.jobs import Job  # noqa: E402
 from service.studio import Studio  # noqa: E402
 from workers.local import LocalRedis, local_workers  # noqa: E402

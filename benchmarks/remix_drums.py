@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from composer.evaluate.metrics import drum_groove  # noqa: E402
 from composer.evaluate.real import RealData, label_of  # noqa: E402
-from composer.generator import Generator, compose_on_one_cpu_thread  # noqa: E402
-from composer.midi_io import import_midi  # noqa: E402
-from composer.request import remix_request  # noqa: E402
+from composer.generate.generator import Generator, compose_on_one_cpu_thread  # noqa: E402
+from composer.music.midi_io import import_midi  # noqa: E402
+from composer.generate.request import remix_request  # noqa: E402
 
 TARGETS = ("doom-mozart", "doom", "simutrans", "openttd")
 REMIX_BARS = 16

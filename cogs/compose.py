@@ -22,9 +22,9 @@ from cogs.utils.posting import (SCORE_PARAM, VIDEO_PARAM, JobKind, deliver, game
                                 piece_from_row, post_formats, score_files)
 from cogs.utils.replay import request_of
 from cogs.utils.views import SoundPicker
-from composer.layers import LAYERS
+from composer.generate.layers import LAYERS
 from composer.render.api import SCORE_FORMATS, VIDEO_FORMAT
-from composer.request import (MAX_BARS, GenerationRequest, check_music_seconds, extend_request, new_seed,
+from composer.generate.request import (MAX_BARS, GenerationRequest, check_music_seconds, extend_request, new_seed,
                               variation_request)
 from db import PieceKind
 from service.jobs import LAYERS_FORMAT, PROGRESS_EVERY_S, Job, Result, file_ending

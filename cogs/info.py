@@ -16,7 +16,7 @@ from cogs.utils.options import SOUND_CHOICES
 from cogs.utils.posting import job_from_row, piece_from_row, sound_of
 from db import PieceKind
 from composer.render.presets import SOUNDS
-from composer.request import EXTEND_BARS, FORMS
+from composer.generate.request import EXTEND_BARS, FORMS
 
 HELP = f"""\
 **/compose** `style` `bars` — an original piece. Styles combine a game and a composer

@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from cogs.utils.errors import UserError
 from cogs.utils.options import DEFAULT_SOUND, SOUND_CHOICES, SOUND_HELP, STRENGTH, choice_list, default, describe
-from composer.request import KEEP_PRESETS, GenerationRequest, remix_request
+from composer.generate.request import KEEP_PRESETS, GenerationRequest, remix_request
 from db import PieceKind
 from service.jobs import Job
 

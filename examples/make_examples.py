@@ -71,8 +71,8 @@ def soldiers_joy() -> None:
     played, read by Mozart's own score reader (its pickup ends on the first bar line) and written as MIDI."""
     from music21 import corpus
 
-    from composer.midi_io import write_midi
-    from composer.music21_io import from_stream
+    from composer.music.midi_io import write_midi
+    from composer.music.music21_io import from_stream
 
     opus = corpus.parse("oneills1850/1625-1700.abc")
     score = next(s for s in opus.scores if s.metadata.title == "The Soldier's Joy").expandRepeats()

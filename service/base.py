@@ -4,8 +4,8 @@ take (for a full queue's retry estimate), whether it still takes jobs, and readi
 
 from __future__ import annotations
 
-from composer.generator import Generator
-from composer.grid import Piece
+from composer.generate.generator import Generator
+from composer.music.grid import Piece
 from service.jobs import JOB_TIMEOUT_S, Job, JobTimes, Result, ServiceClosedError, Update
 from service.versions import ServedVersions
 

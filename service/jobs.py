@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from composer.errors import MozartError
-from composer.grid import Piece
-from composer.layers import LAYERS
+from composer.music.grid import Piece
+from composer.generate.layers import LAYERS
 from composer.render import DEFAULT_FORMATS
 from composer.render.api import EXTENSIONS
 from composer.render.presets import DEFAULT_SOUND
-from composer.request import GenerationRequest
-from composer.stingers import STINGERS
+from composer.generate.request import GenerationRequest
+from composer.generate.stingers import STINGERS
 
 log = logging.getLogger(__name__)
 

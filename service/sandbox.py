@@ -31,7 +31,7 @@ from composer.errors import MozartError
 log = logging.getLogger(__name__)
 
 # What the fork server imports once, so that children start without importing torch again.
-PRELOAD = ["composer.generator", "composer.render.api", "composer.midi_io"]
+PRELOAD = ["composer.generate.generator", "composer.render.api", "composer.music.midi_io"]
 START_TIMEOUT_S = 120.0  # a child that has not loaded its models by then is killed
 POLL_S = 0.25  # how often a running job checks whether its callers gave up
 _context_lock = threading.Lock()
@@ -71,7 +71,7 @@ def context():
 
 # -- one-shot calls ------------------------------------------------------------------------
 def _parse_midi(data: bytes, **kwargs):
-    from composer.midi_io import import_midi
+    from composer.music.midi_io import import_midi
 
     return import_midi(data, **kwargs)
 
@@ -126,7 +126,7 @@ def _sandbox_child(conn, folders: dict[str, str], device: str, log_setup: tuple[
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the bot, which stops its children
     level, fmt = log_setup
     logging.basicConfig(level=level, **({"format": fmt} if fmt else {}))
-    from composer.generator import Generator, compose_on_one_cpu_thread
+    from composer.generate.generator import Generator, compose_on_one_cpu_thread
     from service.studio import Studio, outcome, warm_up_renderer
 
     compose_on_one_cpu_thread(device)

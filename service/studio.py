@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from composer.errors import MozartError
-from composer.generator import Generator, compose_on_one_cpu_thread
-from composer.grid import Piece
+from composer.generate.generator import Generator, compose_on_one_cpu_thread
+from composer.music.grid import Piece
 from service.base import Service
 from service.jobs import (GAME_FORMATS, LAYERS_FORMAT, STINGER_PREFIX, Job, QueueFullError, Result, ServiceClosedError,
                           Update, progress_reports, queue_place, send_update)
@@ -297,9 +297,9 @@ class Studio(Service):
 def game_files(generator: Generator, piece: Piece, sound: str, formats: list[str]) -> dict[str, bytes]:
     """The ``GAME_FORMATS`` asked for: "layers" gives one zip per layer ("layers-calm"...), a
     stinger format its zip."""
-    from composer.layers import compose_layers, layer_zips  # noqa: PLC0415
+    from composer.generate.layers import compose_layers, layer_zips  # noqa: PLC0415
     from composer.render.api import safe_basename  # noqa: PLC0415
-    from composer.stingers import compose_stinger, stinger_zip  # noqa: PLC0415
+    from composer.generate.stingers import compose_stinger, stinger_zip  # noqa: PLC0415
 
     basename = safe_basename(piece)
     files = {}

@@ -8,7 +8,7 @@ only checks requests before a worker composes them, and each worker's child proc
 from __future__ import annotations
 
 from composer.errors import MozartError
-from composer.generator import Generator
+from composer.generate.generator import Generator
 
 
 class VersionError(MozartError):

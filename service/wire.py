@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from composer.grid import Piece
-from composer.request import GenerationRequest
+from composer.music.grid import Piece
+from composer.generate.request import GenerationRequest
 from service.jobs import Job, Result
 
 WIRE_VERSION = 1  # bump when a field changes meaning; a worker refuses jobs of another version

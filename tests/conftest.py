@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.corpus.encoded import ENCODED, encode_corpus
 from composer.corpus.store import CorpusStore, Unit
-from composer.grid import Piece
+from composer.music.grid import Piece
 # the database tests on SQLite and on PostgreSQL (database_url), and a line saying which: tests/pg_server.py
 from tests.pg_server import database_url, postgres_server, pytest_terminal_summary  # noqa: F401
 
@@ -84,8 +84,8 @@ def encoded_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory, encoded_dir):
     """A tiny td_bilstm trained for a few steps on the synthetic corpus."""
-    from composer.model import ModelConfig
-    from composer.train import TrainConfig, train
+    from composer.nn.model import ModelConfig
+    from composer.nn.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("ckpt") / "tiny"
     cfg = TrainConfig(data=str(encoded_dir), window_bars=4, batch_size=8, max_steps=30, steps_per_epoch=15,
@@ -113,7 +113,7 @@ def write_recipe(path, encoded_dir, steps=6):
 @pytest.fixture(scope="session")
 def tiny_composer(tmp_path_factory, encoded_dir):
     """A tiny v2-style composer (infiller + draft, with its companions) made by the recipe."""
-    from composer.recipe import run_recipe
+    from composer.nn.recipe import run_recipe
 
     root = tmp_path_factory.mktemp("composer")
     return run_recipe(write_recipe(root / "tiny.json", encoded_dir, steps=20), root / "run", quiet=True)
@@ -121,7 +121,7 @@ def tiny_composer(tmp_path_factory, encoded_dir):
 
 @pytest.fixture(scope="session")
 def generator(tiny_checkpoint):
-    from composer.generator import Generator
+    from composer.generate.generator import Generator
 
     return Generator.load(tiny_checkpoint, device="cpu")
 
@@ -129,8 +129,8 @@ def generator(tiny_checkpoint):
 @pytest.fixture(scope="session")
 def shipped_generator():
     """The model shipped inside the package (skips in a checkout without it)."""
-    from composer.checkpoint import DEFAULT_MODEL_DIR
-    from composer.generator import Generator
+    from composer.nn.checkpoint import DEFAULT_MODEL_DIR
+    from composer.generate.generator import Generator
 
     if not (DEFAULT_MODEL_DIR / "model.safetensors").exists():
         pytest.skip("no shipped model in this checkout")

@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from composer.grid import Piece
+from composer.music.grid import Piece
 from composer.render import render
 from composer.render.beatmap import beat_map
 
@@ -31,7 +31,7 @@ def test_a_jig_counts_eighths_and_a_loop_says_where_it_loops():
 
 
 def test_the_beat_map_goes_beside_the_midi_of_every_export(tmp_path):
-    from composer.compose_cli import compose_command
+    from composer.cli.compose import compose_command
 
     piece = Piece.empty(2, tempo=100.0)
     rendered = render(piece, formats=("mid",), out_dir=tmp_path, basename="p")

@@ -15,8 +15,8 @@ import pytest
 import db
 from bot import BotConfig, build
 from cogs.utils.limits import ComposeLimits, user_tag
-from composer.request import GenerationRequest
-from composer.midi_io import to_midi
+from composer.generate.request import GenerationRequest
+from composer.music.midi_io import to_midi
 from fakediscord import Upload
 from tests.conftest import OTHER_USER, bot_config, compose_in, posted_piece, wait_rating
 
@@ -66,7 +66,7 @@ async def test_compose_with_video_posts_an_mp4_and_so_does_its_reroll(fake, tmp_
 
 def test_a_video_over_the_upload_limit_is_left_out_with_a_note():
     from cogs.utils.posting import build_files
-    from composer.grid import Piece
+    from composer.music.grid import Piece
     from service.jobs import Result
 
     result = Result(piece=Piece.empty(1), files={"mp3": b"m" * 10, "mid": b"MThd", "png": b"p", "mp4": b"v" * 100},
@@ -129,7 +129,7 @@ async def test_unknown_style_and_bad_values_get_a_private_answer(fake, tmp_path,
 
 
 async def test_remix_of_a_real_midi_and_of_a_corrupt_one(fake, tmp_path, tiny_checkpoint):
-    from composer.generator import Generator
+    from composer.generate.generator import Generator
 
     source = Generator.load(tiny_checkpoint).generate(GenerationRequest(style="doom", bars=4, seed=1, steps=4))
     bot = await build(bot_config(tmp_path, tiny_checkpoint))
@@ -155,7 +155,7 @@ async def test_remix_of_a_real_midi_and_of_a_corrupt_one(fake, tmp_path, tiny_ch
 async def test_a_refused_remix_keeps_nothing_of_the_file(fake, tmp_path, tiny_checkpoint):
     from sqlalchemy import func, select
 
-    from composer.generator import Generator
+    from composer.generate.generator import Generator
 
     source = Generator.load(tiny_checkpoint).generate(GenerationRequest(style="doom", bars=4, seed=1, steps=4))
     limits = ComposeLimits(in_flight=1, burst=1, refill_s=600, max_waiting=0)  # one piece, then nobody waits
@@ -424,7 +424,7 @@ async def test_loop_option_and_stems_button(fake, tmp_path, tiny_checkpoint):
 
 
 def _grid_columns(midi: bytes) -> list[bool]:
-    from composer.midi_io import import_midi
+    from composer.music.midi_io import import_midi
 
     grid = import_midi(midi).grid
     return [bool(grid[:, v].any()) for v in range(grid.shape[1])]

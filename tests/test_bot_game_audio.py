@@ -10,7 +10,7 @@ import pytest
 
 import db
 from bot import BotConfig, build
-from composer.layers import LAYERS
+from composer.generate.layers import LAYERS
 from fakediscord import FakeDiscord
 
 

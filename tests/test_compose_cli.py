@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from composer.compose_cli import compose_command, remix_command
-from composer.midi_io import import_midi
+from composer.cli.compose import compose_command, remix_command
+from composer.music.midi_io import import_midi
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -86,7 +86,7 @@ def test_the_examples_are_small_named_and_read_as_music():
 
 
 def test_compose_layers_and_a_stinger_from_the_command_line(tmp_path):
-    from composer.compose_cli import stinger_command
+    from composer.cli.compose import stinger_command
 
     lines = run(compose_command, ["--style", "doom", "--bars", "4", "--form", "through", "--seed", "3", "--loop",
                                   "--layers", "--out", str(tmp_path)])

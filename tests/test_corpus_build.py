@@ -7,13 +7,13 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.corpus.build import build_corpus
-from composer.corpus.cli import corpus
+from composer.cli.corpus import corpus
 from composer.corpus.sources import base as sources_base
 from composer.corpus.store import read_manifest
-from composer.grid import Piece
-from composer.midi_io import to_midi
+from composer.music.grid import Piece
+from composer.music.midi_io import to_midi
 
 
 def tiny_midi(seed: int, bars: int = 2) -> bytes:

@@ -10,13 +10,13 @@ import tarfile
 
 import pytest
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.corpus import debian
 from composer.corpus.build import build_corpus
 from composer.corpus.store import read_manifest
 from composer.corpus.wad import build_wad
-from composer.grid import Piece
-from composer.midi_io import to_midi
+from composer.music.grid import Piece
+from composer.music.midi_io import to_midi
 
 DEP5 = """\
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/

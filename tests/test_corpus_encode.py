@@ -8,10 +8,10 @@ import random
 import numpy as np
 import pytest
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.corpus.encoded import FORMAT_VERSION, encode_corpus, load_meta, load_split
 from composer.corpus.split import SPLITS, split_ids, stable_hash
-from composer.grid import Piece
+from composer.music.grid import Piece
 from tests.conftest import store_pieces
 
 # label -> number of pieces: every case of the split rule

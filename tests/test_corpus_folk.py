@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from composer.corpus.build import build_corpus
-from composer.corpus.cli import corpus
+from composer.cli.corpus import corpus
 from composer.corpus.sources import folk
 from composer.corpus.store import read_manifest
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.corpus import archives, debian
 from composer.corpus.build import build_corpus
 from composer.corpus.module_grid import drum_from_name, song_piece, streams_of

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.cli import cli
 from composer.feedback.critic import Critic, CriticConfig, CriticError, rate_by_style, train_critic, windows_of
 from composer.feedback.records import read_records
-from composer.generator import Generator, candidate_seeds
-from composer.request import GenerationRequest
+from composer.generate.generator import Generator, candidate_seeds
+from composer.generate.request import GenerationRequest
 from tests.conftest import fixture_pieces
 
 SMALL = CriticConfig(embed=4, channels=16, dilations=(1, 2, 4), steps=150, batch=32, lr=5e-3)

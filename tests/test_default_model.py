@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from composer.checkpoint import DEFAULT_MODEL_DIR
-from composer.generator import Generator
-from composer.request import GenerationRequest
+from composer.nn.checkpoint import DEFAULT_MODEL_DIR
+from composer.generate.generator import Generator
+from composer.generate.request import GenerationRequest
 
 pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL_DIR / "model.safetensors").exists(),
                                 reason="no shipped model in this checkout")
@@ -43,7 +43,7 @@ def test_every_shipped_piece_has_a_line_above_the_bass(shipped):
     """A bass line with nothing above it is not a tune: every style, form and length, loops
     included, has a voice other than the bass and drums in three quarters of its bars."""
     from composer.evaluate.metrics import upper_line_share
-    from composer.request import FORMS
+    from composer.generate.request import FORMS
 
     assert shipped.textures is not None  # the texture plans that make sure of it
     styles = ["zelda-bach", "doom-mozart", "simutrans-bach", "blupi", "bach", "doom"]

@@ -9,11 +9,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.corpus.encoded import EncodedSplit
 from composer.evaluate import likelihood as L
-from composer.grid import Piece
-from composer.model import ModelConfig
+from composer.music.grid import Piece
+from composer.nn.model import ModelConfig
 
 
 def _split(grids: list[np.ndarray]) -> EncodedSplit:

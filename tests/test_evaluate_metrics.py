@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.evaluate import metrics as M
-from composer.grid import Piece
+from composer.music.grid import Piece
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from composer.evaluate.plan import EvalConfig, default_styles, plan_requests
 from composer.evaluate.real import RealData
 from composer.evaluate.targets import STATUSES, TARGETS
 from composer.evaluate.writer import STATUS_MARKS
-from composer.request import FORMS
+from composer.generate.request import FORMS
 from tests.conftest import TEMPO
 
 

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.evaluate.plots import plot_self_similarity
 from composer.evaluate.structure import bar_repetition, self_similarity, theme_return, theme_return_detail
-from composer.grid import Piece
+from composer.music.grid import Piece
 
 
 def _melody(rng, bars, fpb=16, low=60, high=80) -> np.ndarray:

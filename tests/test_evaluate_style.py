@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.evaluate.style import (
     FEATURE_NAMES,
     piece_predictions,
@@ -12,7 +12,7 @@ from composer.evaluate.style import (
     train_classifier,
     window_features,
 )
-from composer.grid import Piece
+from composer.music.grid import Piece
 
 
 def _tune(rng, bars: int, drums: bool, step: int) -> np.ndarray:

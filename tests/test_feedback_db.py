@@ -15,7 +15,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
 
 import db
-from composer.feedback.cli import ratings
+from composer.cli.ratings import ratings
 from composer.feedback.export import export_ratings
 from composer.feedback.records import rater_hash, read_records
 from db.migrate import alembic_config, current_revision, head_revision

@@ -10,26 +10,24 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from composer import tokens as T
-from composer.checkpoint import load_checkpoint, save_checkpoint
-from composer.feedback.finetune import (
-    crop_windows,
-    finetune_command,
+from composer.music import tokens as T
+from composer.nn.checkpoint import load_checkpoint, save_checkpoint
+from composer.cli.finetune import finetune_command
+from composer.feedback.kto import (
     kto_loss,
     kto_weights,
     log_likelihood,
     pseudo_log_likelihood,
-    rated_batch,
-    rated_windows,
     score_windows,
     sequence_log_likelihood,
 )
+from composer.feedback.rated_windows import crop_windows, rated_batch, rated_windows
 from composer.feedback.records import RatedRecord, read_records, write_records
-from composer.generator import Generator
-from composer.grid import Piece
-from composer.midi_io import to_midi
-from composer.model import GridModel, ModelConfig
-from composer.train import TrainConfig, loss_and_counts, train
+from composer.generate.generator import Generator
+from composer.music.grid import Piece
+from composer.music.midi_io import to_midi
+from composer.nn.model import GridModel, ModelConfig
+from composer.nn.train import TrainConfig, loss_and_counts, train
 from tests.conftest import synthetic_piece
 
 STYLES = ["dink", "bach", "dink-bach", "no-such-style"]

@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import GenerationParameterError, UnknownStyleError
-from composer.request import (
+from composer.generate.request import (
     GenerationRequest,
     extend_request,
     remix_request,
     section_lengths,
     variation_request,
 )
-from composer.midi_io import import_midi, to_midi
-from composer.grid import clean_holds
+from composer.music.midi_io import import_midi, to_midi
+from composer.music.grid import clean_holds
 
 
 @pytest.mark.parametrize("bars, ts", [(1, "4/4"), (7, "4/4"), (5, "3/4"), (3, "6/8")])
@@ -158,7 +158,7 @@ def test_originality_finds_a_copied_training_piece_and_clears_a_silent_lead(gene
 def test_leap_sizes_measure_semitones_beyond_a_third_from_both_neighbours():
     import torch
 
-    from composer.sampling import leap_sizes
+    from composer.generate.sampling import leap_sizes
 
     column = torch.tensor([T.onset(60), T.HOLD, 999, T.REST, T.onset(67)])  # 999 stands for a hidden cell
     column[2] = T.PITCHED_VOCAB  # the MASK token: not a note
@@ -202,7 +202,7 @@ def test_guidance_is_reproducible_and_changes_the_piece(generator):
 def test_a_near_silent_piece_is_composed_again_and_still_replays(generator, monkeypatch):
     """Silence can feed on itself in a draft; such a piece is composed again from seeds drawn
     from its own, so the same request still gives the same piece."""
-    from composer import generator as G
+    from composer.generate import generator as G
 
     compose = G.Generator._compose_group
     seeds = []
@@ -225,7 +225,7 @@ def test_a_near_silent_piece_is_composed_again_and_still_replays(generator, monk
 
 
 def test_a_blend_gives_each_section_to_one_parent(generator):
-    from composer.generator import BLEND_HINT, blend_over_frames
+    from composer.generate.generator import BLEND_HINT, blend_over_frames
 
     style = generator.catalog.resolve("doom-bach")
     request = generator.prepare(GenerationRequest(style="doom-bach", bars=16, form="AABA", seed=3, blend=0.5)).request

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import symusic
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import (
     CorruptMidiError,
     DrumsOnlyError,
@@ -14,8 +14,8 @@ from composer.errors import (
     MidiTooLargeError,
     TranspositionError,
 )
-from composer.grid import Piece, estimate_key, frames_per_bar, parse_key
-from composer.midi_io import import_midi, to_midi
+from composer.music.grid import Piece, estimate_key, frames_per_bar, parse_key
+from composer.music.midi_io import import_midi, to_midi
 
 
 def _score(tracks, tpq=480, ts=(4, 4), qpm=120.0) -> bytes:
@@ -39,7 +39,7 @@ def chorale():
 
 
 def test_bach_chorale_round_trips_through_midi(chorale):
-    from composer.music21_io import from_stream
+    from composer.music.music21_io import from_stream
 
     piece = from_stream(chorale, composer="bach")
     # Every part's notes land in its own voice at the right 16th (the chorale has a

@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from composer.request import GenerationRequest
-from composer.styles import StyleCatalog
-from composer.train import style_habits
+from composer.generate.request import GenerationRequest
+from composer.generate.styles import StyleCatalog
+from composer.nn.style_facts import style_habits
 
 
 def test_style_habits_keep_the_common_metres_and_the_tempo_quartiles():

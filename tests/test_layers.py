@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from music21 import chord as m21chord
 
-from composer.layers import LAYERS, compose_layers, layer_zips, sounding
+from composer.generate.layers import LAYERS, compose_layers, layer_zips, sounding
 from composer.render import audio as A
-from composer.request import GenerationRequest
+from composer.generate.request import GenerationRequest
 
 PIECES = [("zelda-bach", 7, "4/4", False), ("doom", 3, "3/4", True), ("bach", 5, "4/4", False),
           ("blupi", 2, "6/8", False)]

@@ -9,12 +9,12 @@ import mido
 import numpy as np
 import pytest
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.evaluate.loops import boundary_cost, seam_score
-from composer.grid import Piece
+from composer.music.grid import Piece
 from composer.render import audio as A
 from composer.render import render
-from composer.request import GenerationRequest
+from composer.generate.request import GenerationRequest
 
 
 def _bar(pitches: list[int], fpb: int = 16) -> np.ndarray:

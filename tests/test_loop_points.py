@@ -12,13 +12,13 @@ import pytest
 from mutagen.oggvorbis import OggVorbis
 from wavinfo import WavInfoReader
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.evaluate.loops import seam_score
-from composer.midi_io import LOOP_CONTROLLER, LOOP_END_MARKER, LOOP_START_MARKER, TICKS_PER_QUARTER, import_midi
+from composer.music.midi_io import LOOP_CONTROLLER, LOOP_END_MARKER, LOOP_START_MARKER, TICKS_PER_QUARTER, import_midi
 from composer.render import audio as A
 from composer.render import render
 from composer.render.chip import frame_samples
-from composer.request import GenerationRequest
+from composer.generate.request import GenerationRequest
 
 
 @pytest.fixture(scope="module")

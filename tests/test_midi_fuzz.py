@@ -16,10 +16,10 @@ import symusic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import MozartError
-from composer.grid import Piece
-from composer.midi_io import TICKS_PER_QUARTER, import_midi, to_midi
+from composer.music.grid import Piece
+from composer.music.midi_io import TICKS_PER_QUARTER, import_midi, to_midi
 
 
 def _our_export() -> bytes:

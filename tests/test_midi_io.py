@@ -10,10 +10,10 @@ import pretty_midi
 import pytest
 import symusic
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import CorruptMidiError
-from composer.grid import Piece
-from composer.midi_io import TICKS_PER_QUARTER, import_midi, to_midi
+from composer.music.grid import Piece
+from composer.music.midi_io import TICKS_PER_QUARTER, import_midi, to_midi
 
 TPQ = 480
 

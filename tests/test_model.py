@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from composer import tokens as T
-from composer.checkpoint import load_checkpoint, save_checkpoint
+from composer.music import tokens as T
+from composer.nn.checkpoint import load_checkpoint, save_checkpoint
 from composer.corpus.encoded import load_split
-from composer.data import WindowSampler, make_mask, to_model_inputs
+from composer.nn.data import WindowSampler, make_mask, to_model_inputs
 from composer.errors import CheckpointError
-from composer.model import ARCHITECTURES, GridModel, ModelConfig
-from composer.train import TrainConfig, evaluate, loss_and_counts
+from composer.nn.model import ARCHITECTURES, GridModel, ModelConfig
+from composer.nn.train import TrainConfig, evaluate, loss_and_counts
 
 
 def _batch(encoded_dir, batch_size=8, seed=0):
@@ -117,7 +117,7 @@ def test_missing_or_mismatched_checkpoint_is_a_clear_error(tmp_path, tiny_checkp
 
 
 def test_training_resumes_where_it_stopped(tmp_path, encoded_dir):
-    from composer.train import train
+    from composer.nn.train import train
 
     cfg = TrainConfig(data=str(encoded_dir), window_bars=4, batch_size=4, max_steps=4, steps_per_epoch=2,
                       warmup_steps=1, val_max_windows=2, patience=10)
@@ -129,7 +129,7 @@ def test_training_resumes_where_it_stopped(tmp_path, encoded_dir):
 
 
 def test_sounding_notes_follow_holds_and_stop_at_rests_and_hidden_cells():
-    from composer.model import sounding_notes
+    from composer.nn.model import sounding_notes
 
     mask = T.PITCHED_VOCAB
     lead = [T.HOLD, T.onset(60), T.HOLD, T.HOLD, T.REST, T.HOLD, T.onset(62), mask, T.HOLD]
@@ -147,7 +147,7 @@ def test_harmony_features_are_for_bidirectional_models_only():
 
 
 def test_the_model_card_measures_the_held_out_splits(tiny_checkpoint, encoded_dir):
-    from composer.model_card import build_card
+    from composer.nn.card import build_card
 
     card = build_card(tiny_checkpoint, encoded_dir, test_windows=8)
     assert "| valid |" in card and "| test |" in card
@@ -156,7 +156,7 @@ def test_the_model_card_measures_the_held_out_splits(tiny_checkpoint, encoded_di
 
 
 def test_a_metre_longer_than_the_tables_reads_as_the_longest_instead_of_crashing():
-    from composer.model import MAX_FRAMES_PER_BAR
+    from composer.nn.model import MAX_FRAMES_PER_BAR
 
     model = GridModel(ModelConfig.tiny(n_games=1, n_composers=1)).eval()
     tokens = GridModel.mask_ids().expand(1, 2 * MAX_FRAMES_PER_BAR, -1).clone()
@@ -170,7 +170,7 @@ def test_a_metre_longer_than_the_tables_reads_as_the_longest_instead_of_crashing
 def test_the_stepwise_lstm_computes_what_torch_computes():
     import torch
 
-    from composer.model import lstm_step
+    from composer.nn.model import lstm_step
 
     torch.manual_seed(0)
     lstm = torch.nn.LSTM(12, 16, 3, batch_first=True, dropout=0.1).eval()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from composer import tokens as T
-from composer.originality import OriginalityIndex
-from composer.grid import Piece
+from composer.music import tokens as T
+from composer.nn.originality import OriginalityIndex
+from composer.music.grid import Piece
 
 
 def _melody(rng, bars, fpb=16):

@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 import db
 from bot import BotConfig
-from composer.request import FORMS, GenerationRequest
-from composer.midi_io import to_midi
+from composer.generate.request import FORMS, GenerationRequest
+from composer.music.midi_io import to_midi
 from playground.session import Playground
 from playground.web import listen, serve
 
@@ -138,7 +138,7 @@ async def test_buttons_menus_and_the_other_commands_work_from_the_page(tmp_path,
 
 
 async def test_remix_takes_a_file_from_the_page(tmp_path, tiny_checkpoint):
-    from composer.generator import Generator
+    from composer.generate.generator import Generator
 
     tune = Generator.load(tiny_checkpoint).generate(GenerationRequest(style="doom", bars=4, seed=1, steps=4))
     async with open_playground(tmp_path, tiny_checkpoint) as (playground, url, http):
@@ -207,7 +207,9 @@ def test_python_m_playground_serves_the_page_and_stops_on_ctrl_c(tmp_path, tiny_
 
     busy = listen(0)
     port = busy.getsockname()[1]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # this checkout's playground, even where the environment's editable install is another checkout (cwd is tmp_path)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     args = [sys.executable, "-m", "playground", "--no-open", "--checkpoint", str(tiny_checkpoint),
             "--database", f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"]
     refused = subprocess.run([*args, "--port", str(port)], capture_output=True, text=True, timeout=60, env=env)

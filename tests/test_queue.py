@@ -16,7 +16,7 @@ import pytest
 
 import db
 from bot import build
-from composer.request import GenerationRequest
+from composer.generate.request import GenerationRequest
 from service.jobs import Job
 from service.wire import job_from_wire, job_to_wire, piece_from_wire, piece_to_wire
 from fakediscord import FakeDiscord

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from composer import tokens as T
-from composer.data import WindowSampler
+from composer.music import tokens as T
+from composer.nn.data import WindowSampler
 from composer.errors import MozartError
-from composer.generator import Generator, is_continuation
-from composer.recipe import run_recipe, stage_finished
-from composer.request import GenerationRequest, extend_request
+from composer.generate.generator import Generator, is_continuation
+from composer.nn.recipe import run_recipe, stage_finished
+from composer.generate.request import GenerationRequest, extend_request
 from tests.conftest import write_recipe
 
 class Stopped(Exception):
@@ -101,7 +101,7 @@ def test_only_whole_frames_after_every_fixed_cell_can_be_drafted():
 
 
 def test_the_model_card_describes_both_networks_and_the_recipe(composer_dir, encoded_dir):
-    from composer.model_card import build_card
+    from composer.nn.card import build_card
 
     _, recipe, out = composer_dir
     card = build_card(run_recipe(recipe, out, quiet=True), encoded_dir, test_windows=4)
@@ -111,7 +111,7 @@ def test_the_model_card_describes_both_networks_and_the_recipe(composer_dir, enc
 
 
 def test_a_drafted_loop_rewrites_only_its_opening_to_follow_its_end(composer_dir):
-    from composer.generator import LOOP_SEAM_BARS
+    from composer.generate.generator import LOOP_SEAM_BARS
 
     _, recipe, out = composer_dir
     generator = Generator.load(run_recipe(recipe, out, quiet=True), device="cpu")

@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import MozartError, RenderError
-from composer.grid import Piece
-from composer.midi_io import to_midi
+from composer.music.grid import Piece
+from composer.music.midi_io import to_midi
 from composer.render import SOUNDS, Rendered, UnknownSoundError, list_sounds, render
 from composer.render import audio as A
 from composer.render import soundfont as sf
 from composer.render.api import TAIL_SECONDS, preset_midi, synthesise
-from composer.render.cli import render_command
+from composer.cli.render import render_command
 from composer.render.demo import demo_piece
 
 

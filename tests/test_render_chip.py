@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from composer import tokens as T
-from composer.grid import Piece
+from composer.music import tokens as T
+from composer.music.grid import Piece
 from composer.render import audio as A
 from composer.render.chip import TAIL_SECONDS, ChipSynth, frame_samples
 from composer.render.demo import demo_piece

@@ -8,8 +8,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from composer import tokens as T
-from composer.grid import Piece
+from composer.music import tokens as T
+from composer.music.grid import Piece
 from composer.render import audio as A
 from composer.render import render
 

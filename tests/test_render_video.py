@@ -15,9 +15,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import RenderError
-from composer.grid import Piece
+from composer.music.grid import Piece
 from composer.render import DEFAULT_FORMATS, render
 from composer.render import audio as A
 from composer.render import video as V

@@ -11,9 +11,9 @@ import pytest
 import db
 from bot import build
 from cogs.utils.replay import request_of
-from composer.generator import Generator
-from composer.midi_io import to_midi
-from composer.request import GenerationRequest
+from composer.generate.generator import Generator
+from composer.music.midi_io import to_midi
+from composer.generate.request import GenerationRequest
 from service.jobs import Job
 from fakediscord import Upload
 from tests.conftest import bot_config, posted_piece

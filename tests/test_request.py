@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from composer import tokens as T
-from composer.cli_options import request_from_options, request_options
+from composer.music import tokens as T
+from composer.cli.options import request_from_options, request_options
 from composer.errors import GenerationParameterError
-from composer.grid import Piece
-from composer.request import FORMS, MAX_BARS, GenerationRequest, remix_request
+from composer.music.grid import Piece
+from composer.generate.request import FORMS, MAX_BARS, GenerationRequest, remix_request
 
 
 def _primer(bars: int = 4, time_signature=(4, 4)) -> Piece:
@@ -127,7 +127,7 @@ def test_click_options_are_built_from_the_declaration():
 
 def test_music_longer_than_the_limit_is_refused_with_a_clear_answer():
     from composer.errors import GenerationParameterError
-    from composer.request import MAX_MUSIC_SECONDS, extend_request
+    from composer.generate.request import MAX_MUSIC_SECONDS, extend_request
 
     slow = GenerationRequest(style="doom", bars=MAX_BARS, tempo=30, time_signature="4/4")
     assert slow.music_seconds == 1024

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from composer import tokens as T
-from composer.checkpoint import REWARD
+from composer.music import tokens as T
+from composer.nn.folder import REWARD
 from composer.errors import GenerationParameterError, MozartError
-from composer.feedback.cli import ratings
+from composer.cli.ratings import ratings
 from composer.feedback.features import FEATURES, NEUTRAL, piece_features
 from composer.feedback.records import RatedRecord, write_records
 from composer.feedback.reward import (
@@ -23,10 +23,10 @@ from composer.feedback.reward import (
     evaluate_reward,
     style_labels,
 )
-from composer.generator import Generator, candidate_seeds
-from composer.grid import Piece
-from composer.midi_io import to_midi
-from composer.request import GenerationRequest
+from composer.generate.generator import Generator, candidate_seeds
+from composer.music.grid import Piece
+from composer.music.midi_io import to_midi
+from composer.generate.request import GenerationRequest
 from tests.conftest import synthetic_piece
 
 STYLES = ["doom-bach", "dink-mozart", "bach", "doom"]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from composer.request import GenerationRequest
+from composer.generate.request import GenerationRequest
 from service.sandbox import AbandonedError, JobTimeoutError, call, group_alive
 from service.jobs import Job
 from service.studio import Studio
@@ -79,8 +79,8 @@ async def test_a_job_nobody_waits_for_is_stopped(generator):
 
 
 async def test_parsing_an_upload_runs_in_a_child_with_a_deadline():
-    from composer.grid import Piece
-    from composer.midi_io import to_midi
+    from composer.music.grid import Piece
+    from composer.music.midi_io import to_midi
 
     piece = Piece.empty(2)
     piece.grid[0, 0] = 60 + 3  # any onset

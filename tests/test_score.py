@@ -12,13 +12,13 @@ from click.testing import CliRunner
 
 import db
 from bot import build
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import RenderError
-from composer.grid import Piece
-from composer.midi_io import import_midi, to_midi
+from composer.music.grid import Piece
+from composer.music.midi_io import import_midi, to_midi
 from composer.render import render
 from composer.render import score as S
-from composer.request import GenerationRequest
+from composer.generate.request import GenerationRequest
 from tests.conftest import bot_config, compose_in
 
 METRES = ("4/4", "3/4", "6/8")

@@ -13,9 +13,9 @@ import pytest
 import db
 from bot import build
 from cogs.utils.limits import ComposeLimits
-from composer.grid import Piece
-from composer.midi_io import to_midi
-from composer.request import GenerationRequest
+from composer.music.grid import Piece
+from composer.music.midi_io import to_midi
+from composer.generate.request import GenerationRequest
 from service.jobs import Result
 from fakediscord import Upload
 from tests.conftest import OTHER_USER, bot_config, posted_piece, wait_rating
@@ -107,7 +107,7 @@ async def test_pieces_stay_where_they_were_made(fake, tmp_path, tiny_checkpoint)
 
 
 async def test_a_copy_never_carries_someone_elses_upload_or_its_name(fake, tmp_path, tiny_checkpoint):
-    from composer.generator import Generator
+    from composer.generate.generator import Generator
 
     source = Generator.load(tiny_checkpoint).generate(GenerationRequest(style="doom", bars=4, seed=1, steps=4))
     bot = await build(bot_config(tmp_path, tiny_checkpoint))

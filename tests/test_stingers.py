@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from composer import tokens as T
-from composer.grid import parse_key
-from composer.request import GenerationRequest
-from composer.sampling import SCALES
-from composer.stingers import STINGERS, compose_stinger, degree_class
-from composer.layers import sounding
+from composer.music import tokens as T
+from composer.music.grid import parse_key
+from composer.generate.request import GenerationRequest
+from composer.generate.sampling import SCALES
+from composer.generate.stingers import STINGERS, compose_stinger, degree_class
+from composer.generate.layers import sounding
 
 PIECES = [("zelda-bach", 7, "4/4"), ("doom", 3, "3/4"), ("bach", 5, "6/8")]
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from composer.request import GenerationRequest
+from composer.generate.request import GenerationRequest
 from composer.render import Rendered
 from service.jobs import Job, QueueFullError, ServiceClosedError
 from service.studio import Studio
@@ -142,7 +142,7 @@ async def test_each_job_reports_where_its_time_went(generator):
 
 async def test_waiting_requests_are_composed_together_and_come_out_as_they_would_alone(generator, monkeypatch):
     """``batch``: one forward pass for several waiting requests (a GPU worker's throughput); same pieces."""
-    from composer.midi_io import to_midi
+    from composer.music.midi_io import to_midi
 
     alone = [to_midi(generator.generate(_job(seed).request)) for seed in range(4)]
     calls: list[int] = []

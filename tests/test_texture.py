@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.corpus.encoded import load_split
 from composer.evaluate.metrics import drum_groove, upper_line_share
-from composer.generator import Generator
-from composer.request import GenerationRequest
-from composer.texture import FORCE, TextureBank, bar_textures, regroove
+from composer.generate.generator import Generator
+from composer.generate.request import GenerationRequest
+from composer.nn.texture import FORCE, TextureBank, bar_textures, regroove
 
 LEAD, COUNTER, HARMONY, BASS, DRUMS = range(5)
 
@@ -98,7 +98,7 @@ def test_regroove_repeats_a_pattern_with_fills_and_keeps_what_is_fixed():
 
 
 def _drums_piece(column):
-    from composer.grid import Piece
+    from composer.music.grid import Piece
 
     grid = np.zeros((len(column), 5), np.uint8)
     grid[:, DRUMS] = column

@@ -19,7 +19,7 @@ import pytest
 import torch.distributed
 from click.testing import CliRunner
 
-from composer.model import ModelConfig
+from composer.nn.model import ModelConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS, EPOCH, GLOBAL_BATCH = 60, 20, 16
@@ -111,9 +111,9 @@ def test_rank_zero_alone_writes_and_reports(runs):
 
 
 def test_a_ddp_checkpoint_loads_and_composes(runs):
-    from composer.checkpoint import load_checkpoint
-    from composer.generator import Generator
-    from composer.request import GenerationRequest
+    from composer.nn.checkpoint import load_checkpoint
+    from composer.generate.generator import Generator
+    from composer.generate.request import GenerationRequest
 
     state = load_checkpoint(runs["two"])[0].state_dict()
     assert not any(k.startswith("module.") for k in state)
@@ -135,9 +135,10 @@ import json, sys
 import numpy as np, torch
 from torch.nn.parallel import DistributedDataParallel
 from composer.corpus.encoded import load_split
-from composer.data import WindowSampler, make_mask, to_model_inputs
-from composer.model import GridModel, ModelConfig
-from composer.train import global_batch_loss, leave_torchrun, loss_and_counts, process_group
+from composer.nn.data import WindowSampler, make_mask, to_model_inputs
+from composer.nn.model import GridModel, ModelConfig
+from composer.nn.distributed import global_batch_loss, leave_torchrun, process_group
+from composer.nn.train import loss_and_counts
 
 data, out = sys.argv[1], sys.argv[2]
 with process_group(True, "cpu") as ranks:
@@ -181,7 +182,7 @@ def test_a_ddp_step_is_the_step_of_one_process_on_the_whole_global_batch(encoded
 
 
 def test_ddp_is_asked_for_and_needs_torchrun(encoded_dir, tmp_path):
-    from composer.train import train_command
+    from composer.cli.train import train_command
 
     args = ["--data", str(encoded_dir), "--out", str(tmp_path / "x"), "--max-steps", "1"]
     outside = {k: None for k in TORCHRUN_VARIABLES}

@@ -8,11 +8,11 @@ import shutil
 import numpy as np
 import pytest
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.feedback.bandit import Tally, choose, shares
 from composer.feedback.panel import Panel
-from composer.generator import Generator
-from composer.request import GenerationRequest
+from composer.generate.generator import Generator
+from composer.generate.request import GenerationRequest
 from service.jobs import Job
 from service.studio import Studio
 from service.versions import VersionError

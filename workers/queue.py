@@ -22,7 +22,7 @@ import time
 
 import db
 from composer.errors import MozartError
-from composer.generator import Generator
+from composer.generate.generator import Generator
 from service.base import Service
 from service.jobs import JOB_TIMEOUT_S, Job, QueueFullError, Result, Update, queue_place, send_update
 from service.wire import job_to_wire, result_from_wire

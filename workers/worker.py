@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import db
 from composer.errors import MozartError
-from composer.generator import Generator
+from composer.generate.generator import Generator
 from service.studio import Studio
 from service.wire import job_from_wire, result_to_wire
 from workers.local import READY

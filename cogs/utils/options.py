@@ -1,7 +1,7 @@
 """Slash-command options built from ``GenerationRequest``'s declarations.
 
 A command still names its parameters in its signature (that is how discord.py reads them),
-but every range, default, choice and description comes from composer/request.py:
+but every range, default, choice and description comes from composer/generate/request.py:
 
     @app_commands.describe(**describe("style", "bars"))
     @app_commands.choices(form=choices("form"))
@@ -14,10 +14,10 @@ from typing import Any
 
 from discord import app_commands
 
-from composer.layers import LAYERS
+from composer.generate.layers import LAYERS
 from composer.render.presets import DEFAULT_SOUND, SOUNDS
-from composer.request import GenerationRequest, Spec
-from composer.stingers import STINGERS
+from composer.generate.request import GenerationRequest, Spec
+from composer.generate.stingers import STINGERS
 
 DESCRIPTION_LIMIT = 100  # Discord's limit for option descriptions and choice names
 

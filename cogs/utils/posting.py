@@ -14,8 +14,8 @@ import discord
 import db
 from db import PieceKind
 from cogs.utils.limits import user_tag
-from composer.grid import Piece
-from composer.midi_io import stored_piece
+from composer.music.grid import Piece
+from composer.music.midi_io import stored_piece
 from composer.render.api import BEATS_FORMAT, SCORE_FORMATS, VIDEO_FORMAT, piece_formats
 from composer.render.presets import DEFAULT_SOUND
 from service.jobs import Job, LAYERS_FORMAT, Result, STINGER_PREFIX, file_ending

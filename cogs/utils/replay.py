@@ -12,9 +12,9 @@ from typing import Awaitable, Callable
 import db
 from cogs.utils.errors import UserError
 from cogs.utils.posting import piece_from_row
-from composer.midi_io import import_midi
-from composer.grid import Piece
-from composer.request import GenerationRequest, remix_primer
+from composer.music.midi_io import import_midi
+from composer.music.grid import Piece
+from composer.generate.request import GenerationRequest, remix_primer
 
 Parse = Callable[..., Awaitable[Piece]]  # import_midi's arguments -> the piece (Studio.parse_midi)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 import db
 from cogs.utils.errors import UserError
-from composer.checkpoint import CONFIG
+from composer.nn.checkpoint import CONFIG
 from composer.errors import MozartError
 from composer.feedback.bandit import Tally, choose, shares
 
@@ -75,7 +75,7 @@ class Versions:
 
     async def load(self, name: str) -> str:
         """Load the checkpoint folder ``name`` (inside the models folder) and serve it; its version."""
-        from composer.generator import Generator
+        from composer.generate.generator import Generator
 
         folder = self.models_dir / name
         if "/" in name or "\\" in name or name.startswith(".") or not (folder / CONFIG).is_file():
@@ -122,7 +122,7 @@ class Versions:
 
     async def restore(self) -> None:
         """Serve again what was served before a restart; a folder that fails to load is logged and skipped."""
-        from composer.generator import Generator
+        from composer.generate.generator import Generator
 
         for row in await db.serving_versions(self.sessions):
             if row.name in self.studio.versions:

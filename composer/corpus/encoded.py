@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.corpus.split import SPLITS, split_ids
 from composer.corpus.stats import label_stats
 from composer.corpus.store import MANIFEST, atomic_write, read_manifest
 from composer.errors import MozartError
-from composer.grid import Piece
+from composer.music.grid import Piece
 
 FORMAT_VERSION = 1
 ENCODED = "encoded"

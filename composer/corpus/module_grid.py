@@ -1,7 +1,7 @@
 """A tracker song reduced to the grid: 16th notes from rows, drums from samples, roles from streams.
 
 A tracker is not a score, and four of its habits need an answer before its notes fit the
-five voices (see ``composer.reduction`` for the reduction itself):
+five voices (see ``composer.music.reduction`` for the reduction itself):
 
 * **A row is not a 16th note.** Speed 6 at 125 BPM makes a row a 16th at 125 quarters a
   minute, but speed 3 makes it a 32nd, and a slow song's row can be an 8th. The grid keeps
@@ -34,10 +34,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.corpus.modules import Module, SampleInfo, Song
-from composer.grid import Piece, estimate_key, frames_per_bar
-from composer.reduction import Part, fill_free, reduce_parts
+from composer.music.grid import Piece, estimate_key, frames_per_bar
+from composer.music.reduction import Part, fill_free, reduce_parts
 
 ROWS_PER_16TH = (0.5, 1.0, 2.0, 4.0)  # a row is an 8th, a 16th, a 32nd or a 64th note
 MIN_TEMPO, MAX_TEMPO = 60.0, 200.0  # quarters a minute a row clock must give

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from composer.errors import CorruptMidiError, EmptyMidiError, MidiImportError
-from composer.grid import Piece
+from composer.music.grid import Piece
 
 SCORE_SUFFIXES = (".xml", ".musicxml", ".mxl", ".krn", ".abc")
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -57,7 +57,7 @@ def import_score(job: ScoreJob) -> list[Piece]:
     """Parse one score file into pieces; raises ``MidiImportError`` for unusable files."""
     import music21
 
-    from composer.music21_io import from_stream
+    from composer.music.music21_io import from_stream
 
     path = Path(job.path)
     try:

@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from composer.grid import Piece
+from composer.music.grid import Piece
 
 STATE_VERSION = 1
 _UMASK = os.umask(0o022)

@@ -13,9 +13,9 @@ beat the original model? (issue 7)
 * ``formatting``  — numbers in text, Markdown tables, JSON-safe values
 * ``writer``      — figures.json, the pictures and report.md
 * ``report``      — ``evaluate_checkpoint``: load, generate, run the sections, judge, write
-* ``cli``         — ``python -m composer eval`` (``report``) and ``eval compare``
+* ``versus``      — two reports' figures side by side, per target (the command: ``composer/cli/``)
 * ``compare``     — ``python -m composer eval compare``: the five architectures, same budget
 
 Submodules are imported on use. The originality index is a checkpoint artefact used while
-serving, so it lives in ``composer.originality``.
+serving, so it lives in ``composer.nn.originality``.
 """

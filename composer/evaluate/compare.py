@@ -50,9 +50,9 @@ def _time_steps(cfg, model_cfg, device, steps: int = 3) -> tuple[float, float]:
     """Seconds per training step and per validation batch (16 windows), measured."""
     import torch
 
-    from composer.data import WindowSampler, make_mask, to_model_inputs
-    from composer.model import GridModel, choose_device
-    from composer.train import loss_and_counts
+    from composer.nn.data import WindowSampler, make_mask, to_model_inputs
+    from composer.nn.model import GridModel, choose_device
+    from composer.nn.train import loss_and_counts
 
     dev = choose_device(device)
     split = load_split(cfg.data, "train")
@@ -96,7 +96,7 @@ def plan_training(arch: str, minutes: float | None, data: str | Path, config_pat
                   max_steps: int | None = None):
     """TrainConfig and ModelConfig for one architecture under the budget (speed measured): ``minutes`` of
     wall clock, or exactly ``max_steps`` steps when given (then the machine's load changes nothing)."""
-    from composer.train import load_config_file
+    from composer.nn.train import load_config_file
 
     cfg, model_cfg = load_config_file(config_path)
     cfg.data = str(data)
@@ -158,7 +158,7 @@ def compare(archs, minutes: float | None, out: Path, data: str = "data", config_
 
     Each trains for ``minutes`` of wall clock or, with ``max_steps``, for exactly that many steps."""
     from composer.errors import MozartError
-    from composer.train import train
+    from composer.nn.train import train
 
     if (minutes is None) == (max_steps is None):
         raise ValueError(f"give a budget in minutes or in max_steps, not both or neither "
@@ -177,8 +177,8 @@ def compare(archs, minutes: float | None, out: Path, data: str = "data", config_
             if run.exists() and not resume_existing:
                 raise MozartError(f"{run} exists. Use --resume-existing to reuse or resume it, or another --out.")
             if plan_file.exists():
-                from composer.model import ModelConfig
-                from composer.train import TrainConfig
+                from composer.nn.model import ModelConfig
+                from composer.nn.train import TrainConfig
 
                 saved = json.loads(plan_file.read_text())
                 cfg, model_cfg = TrainConfig.from_dict(saved["train"]), ModelConfig.from_dict(saved["model"])

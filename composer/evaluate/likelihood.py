@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.corpus.encoded import EncodedSplit
-from composer.data import validation_windows
-from composer.grid import drop_leading_holds
-from composer.model import GridModel, cell_nll
+from composer.nn.data import validation_windows
+from composer.music.grid import drop_leading_holds
+from composer.nn.model import GridModel, cell_nll
 
 __all__ = [
     "EvalSet",

@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from composer import tokens as T
-from composer.grid import Piece
+from composer.music import tokens as T
+from composer.music.grid import Piece
 
 __all__ = ["boundary_cost", "seam_score", "MAX_LEAP"]
 

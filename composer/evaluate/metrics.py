@@ -16,8 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from composer import tokens as T
-from composer.grid import Piece
+from composer.music import tokens as T
+from composer.music.grid import Piece
 
 __all__ = [
     "to_muspy",

@@ -2,7 +2,7 @@
 
 ``n`` pieces with fixed seeds (piece i gets ``seed + i``), round-robin over the checkpoint's
 styles (every single label plus a few game-composer blends) and every form of
-``composer.request.FORMS``, generated in batches of the same form. Sampling settings are the
+``composer.generate.request.FORMS``, generated in batches of the same form. Sampling settings are the
 request's own defaults, so the evaluation measures what people get.
 """
 
@@ -14,8 +14,8 @@ from itertools import cycle
 from tqdm import tqdm
 
 from composer.evaluate import likelihood as L
-from composer.grid import Piece
-from composer.request import FORMS, GenerationRequest
+from composer.music.grid import Piece
+from composer.generate.request import FORMS, GenerationRequest
 
 __all__ = ["EvalConfig", "default_styles", "plan_requests", "generate_pieces", "style_name"]
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.corpus.encoded import EncodedSplit, encoded_dir, load_meta, load_split
 from composer.corpus.split import SPLITS
-from composer.grid import Piece
+from composer.music.grid import Piece
 
 __all__ = ["RealData", "label_of"]
 

@@ -34,8 +34,8 @@ from composer.evaluate.sections import (
 )
 from composer.evaluate.targets import judge_targets
 from composer.evaluate.writer import write_report
-from composer.generator import Generator
-from composer.originality import OriginalityIndex
+from composer.generate.generator import Generator
+from composer.nn.originality import OriginalityIndex
 
 __all__ = ["evaluate_checkpoint"]
 

@@ -35,8 +35,8 @@ from composer.evaluate.real import RealData, label_of
 from composer.evaluate.structure import bar_repetition, theme_return_detail
 from composer.evaluate.style import WINDOW, piece_predictions, real_vs_generated, train_classifier, window_features
 from composer.evaluate.targets import COPY_BARS
-from composer.grid import Piece
-from composer.originality import OriginalityIndex
+from composer.music.grid import Piece
+from composer.nn.originality import OriginalityIndex
 
 __all__ = ["summary", "likelihood_section", "style_mix", "mix_weights", "statistics_section", "structure_section",
            "originality_section", "style_section"]
@@ -89,7 +89,7 @@ def likelihood_section(model, meta, real: RealData, cfg: EvalConfig, device, bar
         "seconds": round(time.time() - started, 1),
     }
     if cfg.baseline_lstm:
-        from composer.checkpoint import load_checkpoint
+        from composer.nn.checkpoint import load_checkpoint
 
         if bar:
             bar.set_postfix_str("lstm baseline")

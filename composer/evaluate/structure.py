@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from composer import tokens as T
-from composer.grid import Piece
+from composer.music import tokens as T
+from composer.music.grid import Piece
 
 __all__ = [
     "self_similarity",

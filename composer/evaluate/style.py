@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.evaluate.metrics import voice_notes
 
 __all__ = [

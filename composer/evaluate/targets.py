@@ -145,7 +145,7 @@ def _upper_line(fig: dict) -> dict:
                     f"{tx['upper_line_ok']:.1%} of {tx['n']} pieces have a voice above the bass in >= "
                     f"{tx['upper_bars']:.0%} of their bars (target >= {UPPER_LINE_SHARE:.0%}); lowest: "
                     + ", ".join(f"{style} {share:.0%}" for share, style in worst),
-                    "plan the texture (composer/texture.py) so that a line above the bass is always planned")
+                    "plan the texture (composer/nn/texture.py) so that a line above the bass is always planned")
 
 
 def _texture(fig: dict) -> dict:

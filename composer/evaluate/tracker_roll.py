@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.corpus.module_grid import streams_of
 from composer.corpus.modules import Module, Song
-from composer.grid import Piece
+from composer.music.grid import Piece
 from composer.render.pianoroll import VOICE_COLOURS, note_arrays
 
 

@@ -7,10 +7,7 @@ models' values, and whether the newer meets the target.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
-import click
 
 from composer.evaluate.formatting import fmt, table
 
@@ -66,14 +63,3 @@ def versus_table(old: dict, new: dict, old_name: str = "v1", new_name: str = "v2
             verdict = "**met**" if value <= bound else "**missed**"
         lines.append([target, a.get(target, ("–",))[0], shown, verdict])
     return table(["target", old_name, new_name, f"{new_name} verdict"], lines)
-
-
-@click.command("versus")
-@click.argument("old", type=click.Path(exists=True, file_okay=False))
-@click.argument("new", type=click.Path(exists=True, file_okay=False))
-@click.option("--names", default="v1,v2", show_default=True, help="Column names for OLD and NEW.")
-def versus_command(old, new, names):
-    """Print OLD and NEW reports' figures side by side, per target (markdown)."""
-    figures = [json.loads((Path(folder) / "figures.json").read_text()) for folder in (old, new)]
-    old_name, _, new_name = names.partition(",")
-    click.echo(versus_table(*figures, old_name, new_name or "new"))

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.evaluate.formatting import fmt, jsonable, table
 from composer.evaluate.metrics import METRIC_LABELS
 from composer.evaluate.plan import style_name
 from composer.evaluate.plots import plot_likelihood, plot_originality, plot_rolls, plot_self_similarity, plot_statistics
 from composer.evaluate.real import label_of
 from composer.evaluate.targets import STATUSES, TARGETS
-from composer.grid import Piece
+from composer.music.grid import Piece
 
 __all__ = ["STATUS_MARKS", "write_report", "render_markdown"]
 

@@ -1,2 +1,3 @@
-"""Learning from 👍/👎: the ratings export, the reward model, preference fine-tuning (KTO),
-the simulated listening panel, and choosing which model version answers a request."""
+"""Learning from 👍/👎: the ratings export (records, export), the reward model (features, reward), the
+realism critic, preference fine-tuning with KTO (rated_windows, kto, replay, finetune), the simulated
+listening panel, and choosing which model version answers a request (bandit)."""

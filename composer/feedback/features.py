@@ -20,7 +20,7 @@ import math
 
 from composer.evaluate.metrics import METRICS, piece_metrics
 from composer.evaluate.structure import bar_repetition, theme_return
-from composer.grid import Piece
+from composer.music.grid import Piece
 
 __all__ = ["FEATURES", "NEUTRAL", "piece_features"]
 

@@ -4,9 +4,10 @@ as Prospect Theoretic Optimization").
     python -m composer finetune --ratings ratings.jsonl --base composer/default_model --out runs/kto
 
 KTO needs only a binary label per piece, which is what Discord ratings are: a liked piece
-(more 👍 than 👎) is *desirable*, a disliked one *undesirable*, a tie is skipped. Read top
-to bottom: the rated pieces as windows, the two likelihoods, the implied reward and the
-KTO loss, replay, the loop, the report, the output folder, the command.
+(more 👍 than 👎) is *desirable*, a disliked one *undesirable*, a tie is skipped. One job a
+module: the rated pieces as windows (rated_windows.py), the two likelihoods, the implied
+reward and the KTO loss (kto.py), replay (replay.py), the command (cli/finetune.py); here,
+top to bottom: the config, the loop, the report, the output folder.
 
 **What is scored.** A v2 composer has two networks and both are tuned. The causal draft
 (``td_lstm``) gives the exact log-likelihood of a grid, sum over cells of log p(cell |
@@ -66,39 +67,34 @@ import os
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import click
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from composer import tokens as T
-from composer.checkpoint import (
+from composer.music import tokens as T
+from composer.nn.checkpoint import (
     CONFIG,
-    DRAFT,
     TRAINING_STATE,
     WEIGHTS,
     CheckpointMeta,
     default_checkpoint_path,
-    load_checkpoint,
     save_checkpoint,
 )
-from composer.data import WindowSampler, make_mask, to_model_inputs
-from composer.errors import CheckpointError, MozartError, UnknownStyleError
-from composer.evaluate.likelihood import label_map
-from composer.feedback.records import RatedRecord, RatingsSummary, read_records
-from composer.generator import style_experts
-from composer.grid import drop_leading_holds
-from composer.model import GridModel, choose_device
-from composer.styles import StyleCatalog
-from composer.train import TrainConfig, loss_and_counts
+from composer.errors import MozartError
+from composer.feedback.rated_windows import RatedWindows, rated_batch, rated_windows
+from composer.feedback.kto import implied_reward, kto_loss, kto_weights, log_likelihood, score_windows
+from composer.feedback.replay import REPLAY_STREAM, Replay
+from composer.feedback.records import RatingsSummary, read_records
+from composer.nn.folder import ComposerFolder
+from composer.nn.model import GridModel, choose_device
+from composer.nn.train import TrainConfig, loss_and_counts
 
-MASK_STREAM, HOLDOUT_STREAM, BATCH_STREAM, REPLAY_STREAM = 1, 2, 3, 4  # the seed's random streams
+BATCH_STREAM = 3  # the seed's random stream for the batches (1 and 2: rated_windows.py; 4: replay.py)
 TRAINING_RUN_FILES = {WEIGHTS, CONFIG, TRAINING_STATE, "training_state.json", "metrics.jsonl"}  # not copied
-CORPUS_CHECK_WINDOWS = 32  # held-out corpus windows scored before and after (forgetting)
 
 
 @dataclass
@@ -140,275 +136,6 @@ class FinetuneConfig:
             raise MozartError("; ".join(problems) + ".")
 
 
-# --- the rated pieces, as windows ------------------------------------------------------------
-
-@dataclass
-class RatedWindows:
-    """Every rated piece cut into bar-aligned windows: one row per window."""
-
-    tokens: np.ndarray  # (N, W, 5) uint8, padded with rests
-    valid: np.ndarray  # (N, W) bool
-    folds: np.ndarray  # (N, W, 5) int64: which of the masks hides each cell (seeded per piece)
-    frames_per_bar: np.ndarray  # (N,)
-    verdict: np.ndarray  # (N,) +1 liked, -1 disliked
-    piece: np.ndarray  # (N,) index into ``pieces``
-    heldout: np.ndarray  # (N,) bool
-    conditions: list[list[tuple[int, int, float, float]]]  # per window: (game, composer, w_pitched, w_drums)
-    pieces: list[dict] = field(default_factory=list)  # per piece: piece_id, verdict, style, heldout
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    @property
-    def cells(self) -> np.ndarray:
-        """Scored cells per window."""
-        return self.valid.sum(1) * T.N_VOICES
-
-
-def style_conditions(catalog: StyleCatalog, style: str, blend: float, none_game: int,
-                     none_composer: int) -> list[tuple[int, int, float, float]]:
-    """The label rows a piece of ``style`` is scored with, as the generator composes it
-    (``style_experts``, without guidance). An unknown style is the "none" label pair."""
-    try:
-        s = catalog.resolve(style)
-    except UnknownStyleError:
-        return [(none_game, none_composer, 1.0, 1.0)]
-    return style_experts(s, blend, none_game, none_composer)
-
-
-def crop_windows(grid: np.ndarray, fpb: int, window_frames: int) -> list[np.ndarray]:
-    """Cut a grid at bar lines into the fewest equal windows of at most ``window_frames``."""
-    bars = max(1, -(-len(grid) // fpb))
-    per_window = max(1, window_frames // fpb)
-    out = []
-    for chunk in np.array_split(np.arange(bars), -(-bars // per_window)):
-        window = grid[chunk[0] * fpb : (chunk[-1] + 1) * fpb].copy()
-        drop_leading_holds(window)
-        out.append(window)
-    return out
-
-
-def holdout_pieces(verdicts: list[int], share: float, seed: int) -> np.ndarray:
-    """Seeded held-out pieces: ``share`` of the liked and of the disliked ones (rounded),
-    always leaving at least one of each kind to train on."""
-    rng = np.random.default_rng([seed, HOLDOUT_STREAM])
-    out = np.zeros(len(verdicts), bool)
-    verdicts = np.asarray(verdicts)
-    for kind in (1, -1):
-        members = np.flatnonzero(verdicts == kind)
-        n = min(round(share * len(members)), max(0, len(members) - 1))
-        out[rng.permutation(members)[:n]] = True
-    return out
-
-
-def rated_windows(records: list[RatedRecord], meta: CheckpointMeta, window_frames: int, masks: int,
-                  holdout: float, seed: int) -> tuple[RatedWindows, dict]:
-    """The liked and disliked pieces as windows (ties and unreadable files skipped), with
-    their label rows and mask folds. Returns the windows and counts of what was skipped."""
-    catalog = StyleCatalog.from_meta(meta)
-    kept, skipped = [], {"ties": 0, "unreadable": 0}
-    for record in records:
-        if record.verdict == 0:
-            skipped["ties"] += 1
-            continue
-        try:
-            piece = record.piece().pad_to_bars()
-        except MozartError:
-            piece = None
-        if piece is None or piece.n_frames == 0:
-            skipped["unreadable"] += 1
-            continue
-        kept.append((record, piece))
-    held = holdout_pieces([r.verdict for r, _ in kept], holdout, seed)
-    rows: dict[str, list] = {k: [] for k in ("tokens", "folds", "fpb", "verdict", "piece", "heldout", "conditions")}
-    pieces = []
-    for p, ((record, piece), is_held) in enumerate(zip(kept, held)):
-        blend = float(record.params.get("blend", 0.5))
-        conditions = style_conditions(catalog, record.style, blend, meta.model.n_games, meta.model.n_composers)
-        pieces.append({"piece_id": record.piece_id, "verdict": record.verdict, "style": record.style,
-                       "heldout": bool(is_held), "bars": piece.n_bars})
-        for w, window in enumerate(crop_windows(piece.grid, piece.frames_per_bar, window_frames)):
-            rng = np.random.default_rng([seed, MASK_STREAM, record.piece_id, w])
-            folds = (rng.permutation(window_frames * T.N_VOICES) % masks).reshape(window_frames, T.N_VOICES)
-            rows["tokens"].append(window)
-            rows["folds"].append(folds)
-            rows["fpb"].append(piece.frames_per_bar)
-            rows["verdict"].append(record.verdict)
-            rows["piece"].append(p)
-            rows["heldout"].append(is_held)
-            rows["conditions"].append(conditions)
-    n = len(rows["tokens"])
-    tokens = np.zeros((n, window_frames, T.N_VOICES), np.uint8)
-    valid = np.zeros((n, window_frames), bool)
-    for i, window in enumerate(rows["tokens"]):
-        tokens[i, : len(window)] = window
-        valid[i, : len(window)] = True
-    windows = RatedWindows(tokens, valid, np.array(rows["folds"], np.int64).reshape(n, window_frames, T.N_VOICES),
-                           np.array(rows["fpb"], np.int64), np.array(rows["verdict"], np.int64),
-                           np.array(rows["piece"], np.int64), np.array(rows["heldout"], bool),
-                           rows["conditions"], pieces)
-    return windows, skipped
-
-
-def rated_batch(windows: RatedWindows, index: np.ndarray, device) -> dict[str, torch.Tensor]:
-    """Tensors for ``log_likelihood``: the windows, and one row per (window, label condition)."""
-    rows, game, composer, weights = [], [], [], []
-    for b, i in enumerate(index):
-        for g, c, w_pitched, w_drums in windows.conditions[i]:
-            rows.append(b)
-            game.append(g)
-            composer.append(c)
-            weights.append([w_pitched] * T.DRUM_VOICE + [w_drums])
-
-    def tensor(x, dtype=torch.long):
-        return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
-
-    return {"tokens": tensor(windows.tokens[index].astype(np.int64)), "valid": tensor(windows.valid[index], torch.bool),
-            "folds": tensor(windows.folds[index]), "frames_per_bar": tensor(windows.frames_per_bar[index]),
-            "rows": tensor(rows), "game": tensor(game), "composer": tensor(composer),
-            "weights": tensor(weights, torch.float32)}
-
-
-# --- the two likelihoods -----------------------------------------------------------------------
-
-def token_log_probs(logits: list[torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
-    """log p of the true token of every cell: (B, T, 5) from the network's 5 x (B, T, V)."""
-    return torch.stack([torch.log_softmax(lg.float(), -1).gather(-1, tokens[..., v : v + 1]).squeeze(-1)
-                        for v, lg in enumerate(logits)], -1)
-
-
-def sequence_log_likelihood(draft: GridModel, tokens, game, composer, frames_per_bar) -> torch.Tensor:
-    """The causal draft's exact log-likelihood, per cell: log p(cell | every frame before it),
-    (B, T, 5). Summed over a grid's cells it is log p(grid): the network shifts its input by a
-    frame itself and the voices of a frame are independent given the past."""
-    assert draft.config.causal, "sequence_log_likelihood is for the next-frame (causal) networks"
-    return token_log_probs(draft(tokens, game, composer, frames_per_bar), tokens)
-
-
-def pseudo_log_likelihood(infiller: GridModel, tokens, folds, masks: int, game, composer,
-                          frames_per_bar) -> torch.Tensor:
-    """The bidirectional infiller's pseudo-likelihood, per cell (B, T, 5): with the cells
-    split into ``masks`` folds (``folds`` (B, T, 5) in 0..masks-1), mask k hides fold k and
-    every cell is scored once, from the cells outside its fold (Coconet's NLL estimate).
-    All masks run as one batch of B x masks rows."""
-    B, L, V = tokens.shape
-    hidden = folds[:, None] == torch.arange(masks, device=tokens.device)[None, :, None, None]  # (B, M, T, 5)
-    rep = tokens[:, None].expand(B, masks, L, V).reshape(B * masks, L, V)
-    inputs = torch.where(hidden.reshape(B * masks, L, V), GridModel.mask_ids().to(tokens.device), rep)
-    logits = infiller(inputs, game.repeat_interleave(masks), composer.repeat_interleave(masks),
-                      frames_per_bar.repeat_interleave(masks))
-    logp = token_log_probs(logits, rep).view(B, masks, L, V)
-    return (logp * hidden).sum(1)
-
-
-def log_likelihood(network: GridModel, batch: dict[str, torch.Tensor], masks: int) -> torch.Tensor:
-    """Summed log-likelihood (nats) of each window of a ``rated_batch``, (B,): the draft's
-    exact one or the infiller's pseudo-likelihood, the label rows of a window weighted as
-    the generator's product of experts."""
-    rows = batch["rows"]
-    tokens, fpb = batch["tokens"][rows], batch["frames_per_bar"][rows]
-    if network.config.causal:
-        cells = sequence_log_likelihood(network, tokens, batch["game"], batch["composer"], fpb)
-    else:
-        cells = pseudo_log_likelihood(network, tokens, batch["folds"][rows], masks, batch["game"], batch["composer"],
-                                      fpb)
-    per_row = (cells * batch["valid"][rows][..., None]).sum(1)  # (R, 5)
-    per_row = (per_row * batch["weights"]).sum(1)  # (R,)
-    return torch.zeros(len(batch["tokens"]), device=per_row.device).index_add(0, rows, per_row)
-
-
-@torch.no_grad()
-def score_windows(network: GridModel, windows: RatedWindows, masks: int, device, batch_size: int = 16) -> np.ndarray:
-    """``log_likelihood`` of every rated window, (N,) float64 (the network in eval mode)."""
-    was_training = network.training
-    network.eval()
-    out = [log_likelihood(network, rated_batch(windows, np.arange(s, min(s + batch_size, len(windows))), device),
-                          masks).double().cpu() for s in range(0, len(windows), batch_size)]
-    network.train(was_training)
-    return torch.cat(out).numpy() if out else np.zeros(0)
-
-
-# --- the implied reward and the KTO loss ------------------------------------------------------
-
-def implied_reward(policy_ll: torch.Tensor, reference_ll: torch.Tensor, cells: torch.Tensor,
-                   reward_cells: int) -> torch.Tensor:
-    """r(x) = reward_cells x (log pθ(x) - log pref(x)) / cells(x): the per-cell mean
-    log-ratio at the scale of one full training window (see the module's docstring)."""
-    return reward_cells * (policy_ll - reference_ll) / cells
-
-
-def kto_weights(n_desirable: int, n_undesirable: int) -> tuple[float, float]:
-    """(λ_D, λ_U): the majority kind weighs 1, the minority's weight brings
-    λ_D n_D / (λ_U n_U) to the nearest end of [1, 4/3] (the paper's recommendation)."""
-    if n_desirable == 0 or n_undesirable == 0:
-        return 1.0, 1.0
-    ratio = n_desirable / n_undesirable
-    if ratio < 1:
-        return 1 / ratio, 1.0  # too few liked: λ_D n_D = n_U
-    if ratio > 4 / 3:
-        return 1.0, ratio * 3 / 4  # too few disliked: λ_D n_D = 4/3 λ_U n_U
-    return 1.0, 1.0
-
-
-def kto_loss(reward: torch.Tensor, desirable: torch.Tensor, beta: float, lambda_d: float,
-             lambda_u: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The KTO loss of a batch (mean) and its reference point z_ref = max(0, batch mean of
-    r), detached: the paper's practical estimate of KL(πθ || πref).
-    desirable: λ_D (1 - σ(β (r - z_ref)));  undesirable: λ_U (1 - σ(β (z_ref - r)))."""
-    z_ref = reward.detach().mean().clamp(min=0)
-    liked = lambda_d * (1 - torch.sigmoid(beta * (reward - z_ref)))
-    disliked = lambda_u * (1 - torch.sigmoid(beta * (z_ref - reward)))
-    return torch.where(desirable, liked, disliked).mean(), z_ref
-
-
-# --- replay: the corpus, so the model does not forget ---------------------------------------
-
-class Replay:
-    """Corpus windows from the train split, their labels mapped onto the base's by name."""
-
-    def __init__(self, data: str, meta: CheckpointMeta, base_train: TrainConfig, window_frames: int, seed: int):
-        from composer.corpus.encoded import load_meta, load_split
-
-        self.manifest_hash = load_meta(data)["manifest_sha256"]
-        self.meta, self.train_cfg = meta, base_train
-        self.split = load_split(data, "train")
-        self.sampler = WindowSampler(self.split, window_frames, base_train.max_transpose, base_train.label_balance,
-                                     seed=seed)
-        self.rng = np.random.default_rng([seed, REPLAY_STREAM])
-        try:
-            check = load_split(data, "valid")
-        except (OSError, KeyError):
-            check = self.split
-        batch = WindowSampler(check, window_frames, 0, seed=seed).sample(CORPUS_CHECK_WINDOWS)
-        self.check_batch = self._relabel(batch, check)
-
-    def _relabel(self, batch: dict, split) -> dict:
-        """The corpus' label indices as the base's (an unknown label and -1 become its "none")."""
-        for kind, names, known in (("game", split.games, self.meta.games),
-                                   ("composer", split.composers, self.meta.composers)):
-            batch[kind] = label_map(names, known)[np.asarray(batch[kind], np.int64)]
-        return batch
-
-    def inputs(self, network: GridModel, batch: dict, rng: np.random.Generator, device, style_dropout: float) -> dict:
-        hidden = None if network.config.causal else \
-            make_mask(len(batch["tokens"]), batch["tokens"].shape[1], batch["frames_per_bar"], rng)
-        return to_model_inputs(batch, hidden, network.config.n_games, network.config.n_composers, style_dropout, rng,
-                               device)
-
-    def sample(self, batch_size: int) -> dict:
-        return self._relabel(self.sampler.sample(batch_size), self.split)
-
-    @torch.no_grad()
-    def check_nll(self, network: GridModel, device) -> float:
-        """Masked-cell (infiller) or next-frame (draft) NLL on fixed held-out corpus windows."""
-        was_training = network.training
-        network.eval()
-        rng = np.random.default_rng(0)
-        loss, _, _ = loss_and_counts(network, self.inputs(network, self.check_batch, rng, device, 0.0))
-        network.train(was_training)
-        return float(loss)
-
-
 # --- the loop -------------------------------------------------------------------------------------
 
 def disable_dropout(network: nn.Module) -> nn.Module:
@@ -423,13 +150,8 @@ def disable_dropout(network: nn.Module) -> nn.Module:
 
 def load_base(folder: Path, device) -> tuple[dict[str, GridModel], CheckpointMeta, CheckpointMeta | None]:
     """The base's networks by name ("infiller", and "draft" when it has one) and metas."""
-    infiller, meta = load_checkpoint(folder, device)
-    networks, draft_meta = {"infiller": infiller}, None
-    if (folder / DRAFT).is_dir():
-        draft, draft_meta = load_checkpoint(folder / DRAFT, device)
-        if not draft_meta.model.causal:
-            raise CheckpointError(f"The draft network in {folder / DRAFT} must be a next-frame model.")
-        networks["draft"] = draft
+    infiller, meta, draft, draft_meta = ComposerFolder(folder).networks(device)
+    networks = {"infiller": infiller} if draft is None else {"infiller": infiller, "draft": draft}
     return networks, meta, draft_meta
 
 
@@ -647,7 +369,7 @@ def write_output(base_dir: Path, out: Path, policy: dict[str, GridModel], meta: 
     if tmp.exists():
         shutil.rmtree(tmp)
     for name, source, target, base_meta in (("infiller", base_dir, tmp, meta),
-                                             ("draft", base_dir / DRAFT, tmp / DRAFT, draft_meta)):
+                                             ("draft", ComposerFolder(base_dir).draft, ComposerFolder(tmp).draft, draft_meta)):
         if name not in policy:
             continue
         new_meta = copy.deepcopy(base_meta)
@@ -666,44 +388,3 @@ def write_output(base_dir: Path, out: Path, policy: dict[str, GridModel], meta: 
         shutil.rmtree(old)
     else:
         os.replace(tmp, out)
-
-
-# --- the command ----------------------------------------------------------------------------------
-
-def _default(name: str):
-    """An option's default is the config's: declared once."""
-    return FinetuneConfig.__dataclass_fields__[name].default
-
-
-@click.command("finetune")
-@click.option("--ratings", required=True, type=click.Path(dir_okay=False),
-              help="Ratings export (python -m composer ratings export --out FILE).")
-@click.option("--base", type=click.Path(file_okay=False), help="Checkpoint to start from (default: the shipped model).")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Checkpoint folder to write.")
-@click.option("--data", default=_default("data"), show_default=True, help="Encoded corpus for replay.")
-@click.option("--replay", default=_default("replay"), show_default=True, type=float,
-              help="Weight of the corpus replay loss (0: the ratings alone, no corpus needed).")
-@click.option("--steps", default=_default("steps"), show_default=True, type=int, help="Optimisation steps.")
-@click.option("--beta", default=_default("beta"), show_default=True, type=float,
-              help="KTO's beta, for rewards in nats per 16-bar window.")
-@click.option("--lr", default=_default("lr"), show_default=True, type=float, help="Learning rate (AdamW).")
-@click.option("--masks", default=_default("masks"), show_default=True, type=int, help="Masks of the infiller's pseudo-likelihood.")
-@click.option("--holdout", default=_default("holdout"), show_default=True, type=float,
-              help="Share of the rated pieces (per verdict) kept out of training, for the report.")
-@click.option("--seed", default=_default("seed"), show_default=True, type=int)
-@click.option("--batch-size", default=_default("batch_size"), show_default=True, type=int,
-              help="Rated windows (and corpus windows) per step.")
-@click.option("--device", default=_default("device"), show_default=True, help="cuda, mps or cpu (auto: the best available).")
-@click.option("--threads", type=int, help="Torch CPU threads (on a busy 2-core machine 1 is several times faster).")
-@click.option("--max-minutes", type=float, help="Stop after this many minutes (wall clock).")
-@click.option("--version", "version", help="Version of the new model (default: <base version>-kto<N>).")
-@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
-def finetune_command(**options):
-    """Fine-tune a composer on 👍/👎 ratings with KTO (both networks of a v2 composer)."""
-    cfg = FinetuneConfig(**options)
-    try:
-        record = finetune(cfg)
-    except MozartError as e:
-        raise click.ClickException(str(e)) from None
-    click.echo(format_report(record))
-    click.echo(f"checkpoint: {cfg.out}")

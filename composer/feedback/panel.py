@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from composer.evaluate.metrics import METRICS, piece_metrics
-from composer.grid import Piece
+from composer.music.grid import Piece
 
 CAP = 3.0  # a statistic can cost at most this many robust z-scores
 MIN_STYLE_EXCERPTS = 8  # fewer real excerpts of a label: it is judged against all real music

@@ -18,8 +18,8 @@ from typing import Iterable
 
 from composer.corpus.store import atomic_write
 from composer.errors import MozartError
-from composer.grid import Piece
-from composer.midi_io import stored_piece
+from composer.music.grid import Piece
+from composer.music.midi_io import stored_piece
 
 FORMAT = "mozart.ratings/1"
 RATER_HASH_CHARS = 16  # 64 bits of HMAC-SHA256: unique among any realistic number of raters

@@ -21,16 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import RenderError
-from composer.grid import Piece
+from composer.music.grid import Piece
 from composer.render import audio as A
 from composer.render import score
 from composer.render.beatmap import EXTENSION as BEATS_EXTENSION
 from composer.render.beatmap import beat_map_json
 from composer.render.chip import TAIL_SECONDS, ChipSynth, frame_samples
 from composer.render.loop_points import LoopPoints, with_smpl_chunk
-from composer.render.presets import DEFAULT_SOUND, SOUNDS, Preset, get_preset
+from composer.render.presets import CHIP, DEFAULT_SOUND, SOUNDS, Preset, get_preset
 from composer.render.video import MAX_SECONDS as MAX_VIDEO_SECONDS
 from composer.render.video import encode_mp4
 
@@ -144,7 +144,7 @@ def preset_midi(piece: Piece, preset: Preset, tail_seconds: float | None = TAIL_
     """
     import symusic  # noqa: PLC0415 - imported by midi_io anyway
 
-    from composer.midi_io import TICKS_PER_QUARTER, end_midi_at, to_score  # noqa: PLC0415
+    from composer.music.midi_io import TICKS_PER_QUARTER, end_midi_at, to_score  # noqa: PLC0415
 
     score = to_score(piece, preset.programs)
 
@@ -190,7 +190,7 @@ def synthesise(piece: Piece, preset: Preset, midi: bytes | None = None) -> tuple
             log.warning("SoundFont unusable for the %s sound, falling back to chip: %s", preset.name, e)
             x = _chip.render(piece)
             message = f"The {preset.name} sound is unavailable right now, so this is the chip sound."
-            return x, _chip.config.sample_rate, "chip", [message]
+            return x, _chip.config.sample_rate, CHIP, [message]
     x = _chip.render(piece)
     return x, _chip.config.sample_rate, preset.name, []
 

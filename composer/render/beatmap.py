@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 
-from composer import tokens as T
-from composer.grid import Piece
+from composer.music import tokens as T
+from composer.music.grid import Piece
 
 FORMAT = "mozart-beatmap"
 FORMAT_VERSION = 1

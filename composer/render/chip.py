@@ -22,8 +22,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from composer import tokens as T
-from composer.grid import Piece
+from composer.music import tokens as T
+from composer.music.grid import Piece
 
 SAMPLE_RATE = 44100
 TAIL_SECONDS = 0.75  # silence-to-be after the last frame, for releases and drum decays

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from composer import tokens as T
-from composer.grid import Piece
+from composer.music import tokens as T
+from composer.music.grid import Piece
 
 # chords as scale degrees of D natural minor (i, VI, III, VII, iv, v)
 _PROGRESSION = ((0, 2, 4), (5, 0, 2), (2, 4, 6), (6, 1, 3), (3, 5, 0), (4, 6, 1), (0, 2, 4), (4, 6, 1))

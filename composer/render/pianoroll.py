@@ -13,8 +13,8 @@ import threading
 
 import numpy as np
 
-from composer import tokens as T
-from composer.grid import Piece, form_sections
+from composer.music import tokens as T
+from composer.music.grid import Piece, form_sections
 
 WIDTH_PX, HEIGHT_PX = 1600, 600  # Discord shows ~550 px wide previews; this stays legible
 DPI = 100

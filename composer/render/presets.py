@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import RenderError
 
 
@@ -37,8 +37,9 @@ class Preset:
 # and a synth bass are the closest GM sounds to the pulse/triangle channels. Orchestra: flute,
 # clarinet, harp, cello, standard kit (String Ensemble 1 as harmony costs TimGM6mb twice the
 # render time of all else together: its long releases pile up).
+CHIP = "chip"  # the NumPy synthesiser's sound: the default, and the fallback when a SoundFont fails
 _TABLE = {
-    "chip": ("8-bit console: pulse-wave melody and harmony, triangle bass, noise drums (default).",
+    CHIP: ("8-bit console: pulse-wave melody and harmony, triangle bass, noise drums (default).",
              "chip", (80, 80, 80, 38, 0), None),
     "orchestra": ("Small orchestra: flute, clarinet, harp, cello and drum kit (General MIDI).",
                   "soundfont", (73, 71, 46, 42, 0), (110, 100, 80, 90, 105)),
@@ -49,7 +50,7 @@ SOUNDS: dict[str, Preset] = {
     name: Preset(name, description, engine, dict(zip(T.VOICES, programs)), dict(zip(T.VOICES, volumes or ())))
     for name, (description, engine, programs, volumes) in _TABLE.items()
 }
-DEFAULT_SOUND = "chip"
+DEFAULT_SOUND = CHIP
 
 
 def list_sounds() -> list[Preset]:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import RenderError
-from composer.grid import Piece, parse_key
+from composer.music.grid import Piece, parse_key
 from composer.render.pianoroll import note_arrays
 
 PAGE_STAFF_BARS = 40  # staves x bars one page holds legibly: every voice of a short piece, lead + bass of a long one

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from composer import tokens as T
+from composer.music import tokens as T
 from composer.errors import RenderError
-from composer.grid import Piece, form_sections
+from composer.music.grid import Piece, form_sections
 from composer.render import audio as A
 from composer.render.pianoroll import DRAW_ORDER, VOICE_COLOURS, note_arrays, pitch_span, section_palette
 

@@ -25,8 +25,8 @@ from composer.corpus.scores import (
 from composer.corpus.session import BuildSession
 from composer.corpus.store import Unit
 from composer.errors import MozartError
-from composer.grid import Piece
-from composer.midi_io import import_midi
+from composer.music.grid import Piece
+from composer.music.midi_io import import_midi
 
 
 class SourceUnavailable(MozartError):

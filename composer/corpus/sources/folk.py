@@ -29,7 +29,7 @@ from composer.corpus.session import BuildSession, fingerprint, sha256
 from composer.corpus.sources.base import FileSource, SourceUnavailable, WorkUnit
 from composer.corpus.store import slugify
 from composer.errors import EmptyMidiError
-from composer.grid import Piece
+from composer.music.grid import Piece
 
 FOLK = "folk"  # the composer label of every tune
 TUNE_BOOK_VERSION = 1  # bump when ``import_tune_book`` reads tunes differently: every book is redone
@@ -109,7 +109,7 @@ def tune_piece(tune: str, title: str, meta: dict) -> Piece:
     """One ABC tune -> ``Piece``; raises on a tune music21 cannot read or one without notes."""
     import music21
 
-    from composer.music21_io import from_stream
+    from composer.music.music21_io import from_stream
 
     score = music21.converter.parseData(tune, format="abc")  # data, not a path: no pickle in music21's scratch folder
     if isinstance(score, music21.stream.Opus):  # a tune is one score; be safe all the same

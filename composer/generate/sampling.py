@@ -1,0 +1,140 @@
+"""Sampling helpers: tonal pull, leap penalty, nucleus filtering, tidy holds, key moves.
+
+Pure functions over tensors and grids; the ``Generator`` calls them between forward passes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from composer.music import tokens as T
+from composer.music.grid import Piece, estimate_key, key_from_histogram, key_name, parse_key
+from composer.generate.request import GenerationRequest
+
+
+# Scale degrees (semitones above the tonic) that count as in key: the major scale, and the
+# natural minor with its raised leading tone (harmonic minor's contribution).
+SCALES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10, 11)}
+TONAL_PULL = float(np.log(4.0))  # nats added to in-key pitches at tonality 1
+
+
+def scale_bonus(grid: torch.Tensor, reqs: list[GenerationRequest]) -> list[torch.Tensor | None]:
+    """Per request, a bonus over the pitch tokens favouring the key's scale.
+
+    The key is the requested one, else the key of the notes visible in ``grid`` (B, T, 5)
+    (none before any note is written, so the first pass chooses freely). Real music in
+    every style of the corpus keeps over 90 % of its notes in key; the model alone drifts,
+    because each Gibbs pass re-decides most pitches from a sparse context.
+    """
+    pitches = torch.arange(T.PITCH_MIN, T.PITCH_MAX + 1)
+    out: list[torch.Tensor | None] = []
+    for b, r in enumerate(reqs):
+        if r.tonality <= 0:
+            out.append(None)
+            continue
+        if r.key:
+            found = parse_key(r.key)
+        else:
+            tokens = grid[b, :, : T.DRUM_VOICE]
+            notes = tokens[(tokens >= T.PITCH_OFFSET) & (tokens < T.PITCHED_VOCAB)]
+            hist = np.bincount(((notes - T.PITCH_OFFSET + T.PITCH_MIN) % 12).numpy(), minlength=12)
+            found = key_from_histogram(hist) if hist.sum() >= 8 else None
+        if found is None:
+            out.append(None)
+            continue
+        tonic, mode = found
+        in_key = torch.isin((pitches - tonic) % 12, torch.tensor(SCALES[mode]))
+        out.append(in_key.float() * (r.tonality * TONAL_PULL))
+    return out
+
+
+def leap_sizes(columns: torch.Tensor, frames: torch.Tensor, voices: torch.Tensor,
+               free_interval: int = 4) -> torch.Tensor:
+    """(len(frames), pitches): how far each candidate pitch at each cell (``frames[i]``,
+    ``voices[i]``) leaps beyond ``free_interval`` semitones from that voice's previous and
+    next notes as they stand in ``columns`` (T, voices).
+
+    The model alone writes lines that leap: 37-47 % of generated melodic intervals were
+    wider than a fifth (real music: 4-13 %), with Gibbs passes and with frame-by-frame
+    sampling alike. A penalty per semitone of leap (the request's ``smoothness``) brings
+    them to real proportions (5-6 % at 0.3) without forbidding leaps."""
+    tokens = columns.numpy()
+    n = len(tokens)
+    index = np.arange(n)[:, None]
+    is_note = (tokens >= T.PITCH_OFFSET) & (tokens < T.PITCHED_VOCAB)  # MASK is not a note
+    last = np.maximum.accumulate(np.where(is_note, index, -1), axis=0)  # latest note at or before t
+    following = np.minimum.accumulate(np.where(is_note, index, n)[::-1], axis=0)[::-1]  # first at or after t
+    f, v = frames.numpy(), voices.numpy()
+    before = np.where(f > 0, last[np.maximum(f - 1, 0), v], -1)
+    after = np.where(f + 1 < n, following[np.minimum(f + 1, n - 1), v], n)
+    candidates = torch.arange(T.PITCH_MIN, T.PITCH_MAX + 1, dtype=torch.float32)[None, :]
+    out = torch.zeros((len(f), candidates.shape[1]))
+    for neighbour in (before, after):
+        found = (neighbour >= 0) & (neighbour < n)
+        pitch = tokens[np.clip(neighbour, 0, n - 1), v].astype(np.float32) - T.PITCH_OFFSET + T.PITCH_MIN
+        leap = (candidates - torch.from_numpy(pitch)[:, None]).abs().sub(free_interval).clamp_min(0)
+        out += leap * torch.from_numpy(found.astype(np.float32))[:, None]
+    return out
+
+
+def draw(scores: torch.Tensor, first: int, temperature: float, top_p: float, generator: torch.Generator,
+         shape_notes=None, kind_bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Sample one token per row of ``scores`` (N, V) in two draws: *whether* a note starts
+    (the ``first`` tokens before the notes, or any note) from the model's own odds, then
+    *which* note with temperature and nucleus filtering; ``shape_notes(rows)`` adds scores
+    over the notes of those rows (tonal pull, leap penalty); ``kind_bias`` (N, first + 1)
+    adds nats to the first draw (a texture plan).
+
+    Sharpening the whole distribution would favour rests and holds (they carry most of
+    the mass) and, compounded over Gibbs passes, thin the music out; keeping the first
+    draw at temperature 1 keeps the note density of the style."""
+    probs = torch.softmax(scores, -1)
+    kinds = torch.cat([probs[:, :first], probs[:, first:].sum(-1, keepdim=True)], -1)
+    if kind_bias is not None:
+        kinds = torch.softmax(torch.log(kinds.clamp_min(1e-30)) + kind_bias, -1)
+    tokens = torch.multinomial(kinds, 1, generator=generator).flatten()
+    notes = torch.nonzero(tokens == first).flatten()
+    if len(notes):
+        note_scores = scores[notes, first:]
+        if shape_notes is not None:
+            note_scores = note_scores + shape_notes(notes)
+        note_probs = nucleus(torch.softmax(note_scores / temperature, -1), top_p)
+        tokens[notes] = first + torch.multinomial(note_probs, 1, generator=generator).flatten()
+    return tokens
+
+
+def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Zero out the tail outside the smallest set of tokens holding ``top_p`` of the mass."""
+    if top_p >= 1.0:
+        return probs
+    sorted_p, order = probs.sort(-1, descending=True)
+    cumulative = sorted_p.cumsum(-1)
+    drop = cumulative - sorted_p > top_p
+    sorted_p = sorted_p.masked_fill(drop, 0.0)
+    filtered = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+    return filtered / filtered.sum(-1, keepdim=True)
+
+
+def move_to_key(piece: Piece, key: str) -> Piece:
+    """Transpose to the requested key (a minor key shares the relative major's notes),
+    choosing the smallest shift that stays in range."""
+    target_pc, target_mode = parse_key(key)
+    current = estimate_key(piece)
+    if current is None:
+        piece.key = key_name(target_pc, target_mode)
+        return piece
+    pc, mode = parse_key(current)
+    if mode != target_mode:  # compare relative majors
+        pc = (pc + 3) % 12 if mode == "minor" else pc
+        target_pc_major = (target_pc + 3) % 12 if target_mode == "minor" else target_pc
+    else:
+        target_pc_major = target_pc
+    base = (target_pc_major - pc) % 12
+    lo, hi = piece.transposition_range()
+    candidates = sorted((s for s in (base, base - 12) if lo <= s <= hi), key=abs)
+    moved = piece.transpose(candidates[0]) if candidates else piece
+    moved.key = key_name(target_pc, target_mode)
+    return moved
+
+
