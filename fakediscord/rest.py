@@ -177,11 +177,14 @@ class Rest:
     async def _get_me(self, request: web.Request) -> web.Response:
         return self._bot_auth(request) or _json(self._bot_user())
 
-    async def _get_user(self, request: web.Request) -> web.Response:
+    def _known_user(self, request: web.Request) -> int | None:
+        """The path's user id, when that user is the bot or one of the world's."""
         user_id = int(request.match_info['user_id'])
-        if user_id != self.bot_id and user_id not in self.users:
-            return _error(404, 'Unknown User', 10013)
-        return _json(self.user(user_id))
+        return user_id if user_id == self.bot_id or user_id in self.users else None
+
+    async def _get_user(self, request: web.Request) -> web.Response:
+        user_id = self._known_user(request)
+        return _error(404, 'Unknown User', 10013) if user_id is None else _json(self.user(user_id))
 
     async def _create_dm(self, request: web.Request) -> web.Response:
         return _json(self.channels[self.dm_channel_id(int(request[_BODY]['recipient_id']))])
@@ -348,16 +351,24 @@ class Rest:
             return found
         if found.author_id != self.bot_id:
             return _error(403, 'Cannot edit a message authored by another user', 50005)
-        self._apply(found, request[_BODY] or {}, request[_UPLOADS], edit=True)
-        await self._dispatch_message('MESSAGE_UPDATE', found)
-        return _json(found.to_payload())
+        return await self._edited(found, request)
 
     async def _delete_message(self, request: web.Request) -> web.Response:
         found = self._message_or_404(request)
-        if isinstance(found, web.Response):
-            return found
-        found.deleted = True
-        await self._dispatch_delete(found)
+        return found if isinstance(found, web.Response) else await self._deleted(found)
+
+    async def _edited(self, message, request: web.Request, loaded: bool = False) -> web.Response:
+        """Apply an edit's body and files, tell the gateway, answer with the message (``loaded``:
+        an interaction's "thinking…" is over)."""
+        self._apply(message, request[_BODY] or {}, request[_UPLOADS], edit=True)
+        if loaded:
+            message.flags &= ~LOADING
+        await self._dispatch_message('MESSAGE_UPDATE', message)
+        return _json(message.to_payload())
+
+    async def _deleted(self, message) -> web.Response:
+        message.deleted = True
+        await self._dispatch_delete(message)
         return _no_content()
 
     async def _get_reactions(self, request: web.Request) -> web.Response:
@@ -404,10 +415,8 @@ class Rest:
         return _json([c for c in self.channels.values() if c.get('guild_id') == str(self.guild_id)])
 
     async def _get_member(self, request: web.Request) -> web.Response:
-        user_id = int(request.match_info['user_id'])
-        if user_id != self.bot_id and user_id not in self.users:
-            return _error(404, 'Unknown Member', 10007)
-        return _json(self._member(user_id))
+        user_id = self._known_user(request)
+        return _error(404, 'Unknown Member', 10007) if user_id is None else _json(self._member(user_id))
 
     # --- REST: interactions and their webhooks ----------------------------------
 
@@ -501,31 +510,20 @@ class Rest:
         return _json(message.to_payload())
 
     async def _webhook_get(self, request: web.Request) -> web.Response:
-        interaction = self._webhook_interaction(request)
-        if isinstance(interaction, web.Response):
-            return interaction
-        message = self._webhook_message(interaction, request.match_info['message_id'])
+        message = self._webhook_target(request)
         return message if isinstance(message, web.Response) else _json(message.to_payload())
 
-    async def _webhook_patch(self, request: web.Request) -> web.Response:
+    def _webhook_target(self, request: web.Request):
+        """The message a webhook path names (its interaction's), or the error response."""
         interaction = self._webhook_interaction(request)
         if isinstance(interaction, web.Response):
             return interaction
-        message = self._webhook_message(interaction, request.match_info['message_id'])
-        if isinstance(message, web.Response):
-            return message
-        self._apply(message, request[_BODY] or {}, request[_UPLOADS], edit=True)
-        message.flags &= ~LOADING
-        await self._dispatch_message('MESSAGE_UPDATE', message)
-        return _json(message.to_payload())
+        return self._webhook_message(interaction, request.match_info['message_id'])
+
+    async def _webhook_patch(self, request: web.Request) -> web.Response:
+        message = self._webhook_target(request)
+        return message if isinstance(message, web.Response) else await self._edited(message, request, loaded=True)
 
     async def _webhook_delete(self, request: web.Request) -> web.Response:
-        interaction = self._webhook_interaction(request)
-        if isinstance(interaction, web.Response):
-            return interaction
-        message = self._webhook_message(interaction, request.match_info['message_id'])
-        if isinstance(message, web.Response):
-            return message
-        message.deleted = True
-        await self._dispatch_delete(message)
-        return _no_content()
+        message = self._webhook_target(request)
+        return message if isinstance(message, web.Response) else await self._deleted(message)

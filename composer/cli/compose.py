@@ -38,14 +38,18 @@ layers_option = click.option("--layers", is_flag=True,
                                   "cross-fade (a zip each: audio, MIDI, beat map).")
 
 
+
+def output_options(command):
+    """What compose and remix both write, and where: sound, model, folder, and the extra files."""
+    for option in reversed((sound_option, checkpoint_option, out_option, midi_only_option, stems_option,
+                            video_option)):
+        command = option(command)
+    return command
+
+
 @click.command("compose")
 @request_options("style", "bars", "form", "time_signature", "tempo", "key", "loop", *SAMPLING, "variation", "best_of")
-@sound_option
-@checkpoint_option
-@out_option
-@midi_only_option
-@stems_option
-@video_option
+@output_options
 @layers_option
 @score_option
 def compose_command(sound, checkpoint, out, midi_only, stems, video, layers, score, **params):
@@ -99,12 +103,7 @@ def stinger_command(source, kind, sound, checkpoint, out, **params):
 @request_options("style", "keep", "strength", *SAMPLING)
 @click.option("--max-bars", default=MAX_REMIX_BARS, show_default=True, type=click.IntRange(1, MAX_BARS),
               help="Remix only the first bars of the file.")
-@sound_option
-@checkpoint_option
-@out_option
-@midi_only_option
-@stems_option
-@video_option
+@output_options
 @score_option
 def remix_command(midi_file, max_bars, sound, checkpoint, out, midi_only, stems, video, score, **params):
     """Re-imagine MIDI_FILE in a style: keep its melody (or bass, drums, chords, rhythm) and
