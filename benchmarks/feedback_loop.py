@@ -40,7 +40,7 @@ from composer.errors import MozartError  # noqa: E402
 from composer.feedback.bandit import Tally  # noqa: E402
 from composer.feedback.panel import Panel  # noqa: E402
 from fakediscord import FakeDiscord  # noqa: E402
-from tests.test_bot_e2e import _posted as posted  # noqa: E402  (files and rating prompts are up)
+from tests.conftest import posted_piece as posted  # noqa: E402  (files and rating prompts are up)
 
 REQUESTERS = 8  # people asking for pieces
 REQUESTER_BASE = 700_000_000  # fake user ids of the people asking

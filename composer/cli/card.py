@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from composer.model_card import build_card
+from composer.nn.card import build_card
 
 
 @click.command("card")
