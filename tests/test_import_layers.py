@@ -81,3 +81,24 @@ def test_no_module_imports_itself_round_a_loop():
         if module not in index:
             visit(module)
     assert loops == []
+
+
+PACKAGES = ("composer", "service", "cogs", "db", "fakediscord", "playground", "workers", "benchmarks")
+
+
+def test_every_module_imports():
+    """A module that names a module that moved fails here, not when someone first runs its command."""
+    import importlib
+    import pkgutil
+
+    failed = []
+    for name in PACKAGES:
+        package = importlib.import_module(name)
+        for info in pkgutil.walk_packages(package.__path__, f"{name}."):
+            if ".migrations" in info.name or info.name.endswith("__main__"):
+                continue  # migrations are run by alembic; a __main__ runs its command when imported
+            try:
+                importlib.import_module(info.name)
+            except Exception as e:  # noqa: BLE001  every failure is listed, not only the first
+                failed.append(f"{info.name}: {e!r}")
+    assert not failed, "\n".join(failed)
