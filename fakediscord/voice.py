@@ -389,9 +389,12 @@ class VoiceServer:
         if op == MLS_KEY_PACKAGE:
             conn.key_package = body
             conn.epoch = 0
+            # A new group: everyone joins it afresh, and one who was in the bot's last group (the bot left and
+            # came back) with a new MLS session, as a client does when its group is gone.
+            for uid in self.members_of(conn.channel_id):
+                if uid in self._listeners and self._listeners[uid].member:
+                    self._listeners[uid] = _Listener(uid, conn.channel_id, self.external_sender.package())
             listeners = [self._listeners[uid] for uid in self.members_of(conn.channel_id) if uid in self._listeners]
-            for listener in listeners:  # a new group: everyone joins it afresh
-                listener.member = False
             if listeners:
                 await self._propose(conn, listeners)
         elif op == MLS_COMMIT_WELCOME:

@@ -129,10 +129,14 @@ async def test_the_queue_plays_two_pieces_in_order_and_stop_stops(fake, tmp_path
         two = await fake.click(second.message_id, "mozart:play")  # ▶️ under the second piece
         assert (await two.wait_response(3)).deferred
         assert "Queued" in await _answer(fake, two) and "1 before it" in await _answer(fake, two)
+        captures = await fake.wait_for(lambda: len(_captures(fake)) >= 2 and _captures(fake), 2 * WAIT_S,
+                                       "two transmissions")
         player = bot.get_cog("Voice").players[fake.guild_id]
-        # The fake hears a transmission end a moment before the bot's player counts it as played.
-        captures = await fake.wait_for(lambda: len(player.played) >= 2 and len(_captures(fake)) >= 2 and _captures(fake),
-                                       2 * WAIT_S, "two transmissions, played to their end")
+        # The fake hears a transmission end a moment before the bot's player counts it as played (bot-side
+        # state, which the fake's wait_for does not watch: polled).
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(player.played) < 2 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
         assert player.played[:2] == [first.id, second.id]
         for capture, row in zip(captures, (first, second)):  # in order: each transmission is its piece
             difference, correlation = await asyncio.to_thread(compare, capture, row)
@@ -216,6 +220,10 @@ async def test_the_bot_leaves_after_it_has_been_idle(fake, tmp_path, tiny_checkp
         await fake.wait_for(lambda: _captures(fake), WAIT_S, "the transmission")
         await fake.wait_for(lambda: fake.bot_id not in fake.voice.states, 30, "the bot leaving when idle")
         assert fake.user_id in fake.voice.states  # the person is still there
+        # Asked again, it comes back into a new encrypted group, and the person hears it.
+        await fake.slash("play", {"id": row.id})
+        await fake.wait_for(lambda: len(_captures(fake)) >= 2, WAIT_S, "the transmission after coming back")
+        assert _captures(fake)[1].seconds > 1
 
 
 async def test_each_refusal_says_why(fake, tmp_path, tiny_checkpoint):
