@@ -65,7 +65,7 @@ SILENCE_RETRIES = 3
 # A loop's seam. With a draft (v2): the draft reads the last LOOP_CONTEXT_BARS and writes the
 # first LOOP_SEAM_BARS again as their continuation; the infiller mends where they meet the rest.
 # Without (v1): the infiller re-composes the last LOOP_SEAM_BARS with LOOP_CONTEXT_BARS of the
-# opening after them. Seam score (evaluate/loops.py; 1 = as smooth as the piece's own bar lines),
+# opening after them. Seam score (analysis/loops.py; 1 = as smooth as the piece's own bar lines),
 # 16 pieces of 16 bars, median: v2 no loop 2.21, infilled seam 1.30-1.48, drafted opening
 # 0.99-1.00; v1 no loop 1.54, 2 bars infilled 0.98 (1 bar 1.34, 4 bars of context 1.02).
 LOOP_SEAM_BARS = 2
