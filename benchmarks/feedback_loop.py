@@ -189,7 +189,7 @@ async def main(args) -> None:
 
             if "reward" not in report:
                 from composer.feedback.records import read_records
-                from composer.feedback.reward import evaluate_reward
+                from composer.feedback.reward_fitting import evaluate_reward
 
                 model = evaluate_reward(read_records(ratings), holdout=0.25, seed=0,
                                         catalog=bot.studio.generator.catalog)
@@ -248,7 +248,7 @@ def paired(args, panel: Panel, tuned: Path, reward: Path) -> dict:
     fresh requests; the panel's expected like ratio of each arm, and tuned - base with a
     bootstrap interval over the requests."""
     from composer.evaluate.plan import EvalConfig, generate_pieces
-    from composer.feedback.reward import RewardModel
+    from composer.judge.reward import RewardModel
     from composer.generate.generator import Generator, compose_on_one_cpu_thread
 
     compose_on_one_cpu_thread("cpu")

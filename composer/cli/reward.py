@@ -11,8 +11,9 @@ from pathlib import Path
 import click
 
 from composer.feedback.records import read_records
-from composer.feedback.reward import DEFAULT_L2, RewardError, evaluate_reward
+from composer.feedback.reward_fitting import evaluate_reward
 from composer.generate.styles import StyleCatalog
+from composer.judge.reward import DEFAULT_L2, RewardError
 
 
 def _catalog_of(folder: Path | None) -> StyleCatalog | None:

@@ -43,8 +43,8 @@ from composer.nn.texture import FORCE as FORCE_REST
 from composer.nn.texture import Groove, Plan, TextureBank, regroove
 
 if TYPE_CHECKING:
-    from composer.feedback.reward import RewardModel
-    from composer.feedback.critic import Critic
+    from composer.judge.critic import Critic
+    from composer.judge.reward import RewardModel
 
 DRUM_BLEND_SHARE = 0.3  # the composer's weight on drums is blend x this: games bring the groove
 HABITS_STREAM = 1  # the seed's random stream for a style's habits (metre, tempo, key), apart from sampling
@@ -167,9 +167,9 @@ class Generator:
         self.model = model.eval()  # the infiller (a bidirectional network, or a v1 causal baseline)
         self.draft = draft.eval() if draft is not None else None  # the next-frame network, when v2
         self.originality = originality  # the training corpus index, when the checkpoint has one
-        self.reward = reward  # P(👍) of a piece (feedback/reward.py), when the checkpoint has one: best_of
+        self.reward = reward  # P(👍) of a piece (judge/reward.py), when the checkpoint has one: best_of
         self.textures = textures  # the training pieces' bar textures (texture.py), when the checkpoint has them
-        self.critic = critic  # log-odds that a piece is real music (feedback/critic.py), when trained: best_of
+        self.critic = critic  # log-odds that a piece is real music (judge/critic.py), when trained: best_of
         self.meta = meta
         self.device = torch.device(device)
         self.catalog = StyleCatalog.from_meta(meta)
@@ -185,13 +185,13 @@ class Generator:
         originality = OriginalityIndex.load(folder.originality) if folder.originality.exists() else None
         reward = None
         if folder.reward.exists():
-            from composer.feedback.reward import RewardModel
+            from composer.judge.reward import RewardModel
 
             reward = RewardModel.load(folder.reward)
         textures = TextureBank.load(folder.textures) if folder.textures.exists() else None
         critic = None
         if folder.critic.exists():
-            from composer.feedback.critic import Critic
+            from composer.judge.critic import Critic
 
             critic = Critic.load(folder.path)
         generator = cls(model, meta, dev, originality, draft, reward, textures, critic)
