@@ -5,7 +5,7 @@
 1. The real bot (shipped model v(n)) composes ``--pieces`` pieces for several people via /compose.
 2. A simulated panel (composer/feedback/panel.py: raters who like pieces whose statistics are
    close to real music's) reacts 👍/👎 on the posts; the bot stores the reactions as ratings.
-3. The ratings are exported (`ratings export`), a reward model is trained on them (held-out
+3. The ratings are exported (`mozart ratings export`), a reward model is trained on them (held-out
    accuracy against the majority vote) and the model is preference-tuned (`finetune`, KTO).
 4. The owner serves v(n+1) beside v(n) with /model load; ``--fresh`` new requests are
    assigned by Thompson sampling and rated by the same panel; /model list and /stats answer.
@@ -178,7 +178,7 @@ async def main(args) -> None:
             # 3) export, reward model, fine-tune (outside the bot, as an operator would)
             ratings = work / "ratings.jsonl"
             if not ratings.exists():
-                from composer.feedback.export import export_ratings
+                from service.export import export_ratings
 
                 summary = await export_ratings(bot.db, ratings, salt="feedback-loop")
                 log(f"exported {summary}")

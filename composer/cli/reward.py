@@ -32,7 +32,7 @@ def _fmt(x: float, pct: bool = False) -> str:
 
 @click.command("reward")
 @click.option("--ratings", "ratings_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The ratings export (JSON lines, from `ratings export`).")
+              help="The ratings export (JSON lines, from `mozart ratings export`).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the reward model (JSON).")
 @click.option("--into", type=click.Path(file_okay=False, path_type=Path),
