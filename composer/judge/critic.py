@@ -41,6 +41,8 @@ class CriticError(MozartError):
 
 @dataclass
 class CriticConfig:
+    """The network's shape and how it was trained, as ``critic.json`` keeps them."""
+
     window: int = 64  # frames per window: four 4/4 bars
     hop: int = 32  # frames between a piece's windows when it is scored
     embed: int = 12  # per voice
