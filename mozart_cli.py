@@ -3,6 +3,7 @@
     mozart bot                 # the Discord bot (same as `python bot.py`)
     mozart db upgrade          # database migrations (same as `python -m db upgrade`)
     mozart playground          # the bot in a Discord-like page on 127.0.0.1 (same as `python -m playground`)
+    mozart ratings export      # the bot's ratings as a ratings file (service/export.py)
     mozart compose / remix / render / corpus / train / eval / bench / card
 
 The music engine's commands are those of `python -m composer` (composer/cli/); this
@@ -16,9 +17,10 @@ import sys
 import click
 
 from composer.cli import COMMANDS, LazyGroup, cli, run
+from composer.cli.ratings import SUBCOMMANDS as RATINGS_SUBCOMMANDS
 
 MOZART_COMMANDS = {**COMMANDS, "bot": "mozart_cli:bot_command", "db": "db.cli:db_group",
-                   "playground": "playground.cli:playground_command"}
+                   "playground": "playground.cli:playground_command", "ratings": "mozart_cli:ratings"}
 
 
 @click.command("bot")
@@ -28,6 +30,9 @@ def bot_command() -> None:
 
     sys.exit(bot.main())
 
+
+ratings = LazyGroup(name="ratings", lazy_commands={**RATINGS_SUBCOMMANDS, "export": "service.export:export_command"},
+                    help="Ratings (👍/👎) as training data: export them from the bot's database, learn what people like.")
 
 mozart = LazyGroup(name="mozart", lazy_commands=MOZART_COMMANDS, callback=cli.callback, params=cli.params,
                    help="Mozart: compose original video-game music in the style of classical composers.")

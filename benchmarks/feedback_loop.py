@@ -5,7 +5,7 @@
 1. The real bot (shipped model v(n)) composes ``--pieces`` pieces for several people via /compose.
 2. A simulated panel (composer/feedback/panel.py: raters who like pieces whose statistics are
    close to real music's) reacts 👍/👎 on the posts; the bot stores the reactions as ratings.
-3. The ratings are exported (`ratings export`), a reward model is trained on them (held-out
+3. The ratings are exported (`mozart ratings export`), a reward model is trained on them (held-out
    accuracy against the majority vote) and the model is preference-tuned (`finetune`, KTO).
 4. The owner serves v(n+1) beside v(n) with /model load; ``--fresh`` new requests are
    assigned by Thompson sampling and rated by the same panel; /model list and /stats answer.
@@ -178,7 +178,7 @@ async def main(args) -> None:
             # 3) export, reward model, fine-tune (outside the bot, as an operator would)
             ratings = work / "ratings.jsonl"
             if not ratings.exists():
-                from composer.feedback.export import export_ratings
+                from service.export import export_ratings
 
                 summary = await export_ratings(bot.db, ratings, salt="feedback-loop")
                 log(f"exported {summary}")
@@ -189,7 +189,7 @@ async def main(args) -> None:
 
             if "reward" not in report:
                 from composer.feedback.records import read_records
-                from composer.feedback.reward import evaluate_reward
+                from composer.feedback.reward_fitting import evaluate_reward
 
                 model = evaluate_reward(read_records(ratings), holdout=0.25, seed=0,
                                         catalog=bot.studio.generator.catalog)
@@ -248,7 +248,7 @@ def paired(args, panel: Panel, tuned: Path, reward: Path) -> dict:
     fresh requests; the panel's expected like ratio of each arm, and tuned - base with a
     bootstrap interval over the requests."""
     from composer.evaluate.plan import EvalConfig, generate_pieces
-    from composer.feedback.reward import RewardModel
+    from composer.judge.reward import RewardModel
     from composer.generate.generator import Generator, compose_on_one_cpu_thread
 
     compose_on_one_cpu_thread("cpu")

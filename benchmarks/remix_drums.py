@@ -6,7 +6,7 @@ Remixes held-out pieces with no drums (Bach chorales and folk tunes from the tes
 and the remix inputs the corpus build collects) in game styles, keeping the melody and
 re-composing the rest (strength 0.7), with the texture plan off (v2's sampler: the infiller
 scatters drum hits) and on (the drums re-composed as a groove). Prints, per target style,
-the median bar-to-bar drum groove (``evaluate.metrics.drum_groove``) of the remixes beside
+the median bar-to-bar drum groove (``analysis.metrics.drum_groove``) of the remixes beside
 the real 10-90 % range of that style; with ``--out``, writes the piano rolls of one remix
 both ways.
 """
@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from composer.evaluate.metrics import drum_groove  # noqa: E402
+from composer.analysis.metrics import drum_groove  # noqa: E402
 from composer.evaluate.real import RealData, label_of  # noqa: E402
 from composer.generate.generator import Generator, compose_on_one_cpu_thread  # noqa: E402
 from composer.music.midi_io import import_midi  # noqa: E402

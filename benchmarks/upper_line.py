@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from composer.evaluate.metrics import upper_line_share  # noqa: E402
+from composer.analysis.metrics import upper_line_share  # noqa: E402
 from composer.generate.generator import Generator, compose_on_one_cpu_thread  # noqa: E402
 from composer.generate.request import FORMS, GenerationRequest  # noqa: E402
 

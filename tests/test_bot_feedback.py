@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 import db
 from bot import build
-from composer.feedback.export import export_ratings
 from composer.feedback.records import rater_hash, read_records
+from service.export import export_ratings
 from tests.conftest import OTHER_USER, bot_config, posted_piece, wait_rating
 
 

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from composer.music import tokens as T
 from composer.cli import cli
-from composer.feedback.critic import Critic, CriticConfig, CriticError, rate_by_style, train_critic, windows_of
+from composer.feedback.critic_training import rate_by_style, train_critic
+from composer.judge.critic import Critic, CriticConfig, CriticError, windows_of
 from composer.feedback.records import read_records
 from composer.generate.generator import Generator, candidate_seeds
 from composer.generate.request import GenerationRequest

@@ -42,7 +42,7 @@ def test_shipped_model_composes_zelda_bach(shipped):
 def test_every_shipped_piece_has_a_line_above_the_bass(shipped):
     """A bass line with nothing above it is not a tune: every style, form and length, loops
     included, has a voice other than the bass and drums in three quarters of its bars."""
-    from composer.evaluate.metrics import upper_line_share
+    from composer.analysis.metrics import upper_line_share
     from composer.generate.request import FORMS
 
     assert shipped.textures is not None  # the texture plans that make sure of it

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from composer.music import tokens as T
-from composer.evaluate import metrics as M
+from composer.analysis import metrics as M
 from composer.music.grid import Piece
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from composer.music import tokens as T
 from composer.evaluate.plots import plot_self_similarity
-from composer.evaluate.structure import bar_repetition, self_similarity, theme_return, theme_return_detail
+from composer.analysis.structure import bar_repetition, self_similarity, theme_return, theme_return_detail
 from composer.music.grid import Piece
 
 

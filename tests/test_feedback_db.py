@@ -15,10 +15,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
 
 import db
-from composer.cli.ratings import ratings
-from composer.feedback.export import export_ratings
 from composer.feedback.records import rater_hash, read_records
 from db.migrate import alembic_config, current_revision, head_revision
+from mozart_cli import ratings
+from service.export import export_ratings
 from tests.pg_server import is_postgres
 from tests.test_db import MIDI, engine, sessions, url_for  # noqa: F401  (fixtures)
 

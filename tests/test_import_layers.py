@@ -14,8 +14,8 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FLOORS = ["composer.cli", "composer.feedback", "composer.evaluate", "composer.generate", "composer.nn",
-          "composer.corpus | composer.render", "composer.music"]
+FLOORS = ["composer.cli", "composer.feedback", "composer.evaluate", "composer.generate", "composer.judge",
+          "composer.nn", "composer.corpus | composer.render | composer.analysis", "composer.music"]
 
 
 def lint_imports(root: Path) -> subprocess.CompletedProcess:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from composer.music import tokens as T
-from composer.evaluate.loops import boundary_cost, seam_score
+from composer.analysis.loops import boundary_cost, seam_score
 from composer.music.grid import Piece
 from composer.render import audio as A
 from composer.render import render

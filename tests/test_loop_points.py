@@ -13,7 +13,7 @@ from mutagen.oggvorbis import OggVorbis
 from wavinfo import WavInfoReader
 
 from composer.music import tokens as T
-from composer.evaluate.loops import seam_score
+from composer.analysis.loops import seam_score
 from composer.music.midi_io import LOOP_CONTROLLER, LOOP_END_MARKER, LOOP_START_MARKER, TICKS_PER_QUARTER, import_midi
 from composer.render import audio as A
 from composer.render import render

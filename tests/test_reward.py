@@ -15,14 +15,10 @@ from composer.music import tokens as T
 from composer.nn.folder import REWARD
 from composer.errors import GenerationParameterError, MozartError
 from composer.cli.ratings import ratings
-from composer.feedback.features import FEATURES, NEUTRAL, piece_features
 from composer.feedback.records import RatedRecord, write_records
-from composer.feedback.reward import (
-    RewardError,
-    RewardModel,
-    evaluate_reward,
-    style_labels,
-)
+from composer.feedback.reward_fitting import evaluate_reward
+from composer.judge.features import FEATURES, NEUTRAL, piece_features
+from composer.judge.reward import RewardError, RewardModel, style_labels
 from composer.generate.generator import Generator, candidate_seeds
 from composer.music.grid import Piece
 from composer.music.midi_io import to_midi

@@ -9,7 +9,7 @@ import torch
 
 from composer.music import tokens as T
 from composer.corpus.encoded import load_split
-from composer.evaluate.metrics import drum_groove, upper_line_share
+from composer.analysis.metrics import drum_groove, upper_line_share
 from composer.generate.generator import Generator
 from composer.generate.request import GenerationRequest
 from composer.nn.texture import FORCE, TextureBank, bar_textures, regroove

@@ -9,10 +9,10 @@ import click
 import numpy as np
 import torch
 
-from composer.feedback.critic import (
-    Critic, CriticConfig, CriticError, RATED_SEED, compose_generated, label_mix, rate_by_style, real_grids,
-    train_critic,
+from composer.feedback.critic_training import (
+    RATED_SEED, compose_generated, label_mix, rate_by_style, real_grids, train_critic,
 )
+from composer.judge.critic import Critic, CriticConfig, CriticError
 from composer.nn.folder import CRITIC_WEIGHTS
 
 

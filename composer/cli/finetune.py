@@ -17,7 +17,7 @@ def _default(name: str):
 
 @click.command("finetune")
 @click.option("--ratings", required=True, type=click.Path(dir_okay=False),
-              help="Ratings export (python -m composer ratings export --out FILE).")
+              help="Ratings export (mozart ratings export --out FILE).")
 @click.option("--base", type=click.Path(file_okay=False), help="Checkpoint to start from (default: the shipped model).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Checkpoint folder to write.")
 @click.option("--data", default=_default("data"), show_default=True, help="Encoded corpus for replay.")

@@ -1,4 +1,5 @@
-"""`python -m composer ratings ...`: export ratings, train the reward model, simulate a panel."""
+"""`python -m composer ratings ...`: the engine's ratings commands (`reward`); `mozart ratings` adds
+`export`, which reads the bot's database (mozart_cli.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ import click
 from composer.cli import LazyGroup
 
 SUBCOMMANDS = {
-    "export": "composer.feedback.export:export_command",
     "reward": "composer.cli.reward:reward_command",
 }
 
 
 @click.group(cls=LazyGroup, lazy_commands=SUBCOMMANDS)
 def ratings() -> None:
-    """Ratings (👍/👎) as training data: export them, learn what people like."""
+    """Ratings (👍/👎) as training data: learn what people like (`mozart ratings export` writes them)."""

@@ -11,8 +11,9 @@ from pathlib import Path
 import click
 
 from composer.feedback.records import read_records
-from composer.feedback.reward import DEFAULT_L2, RewardError, evaluate_reward
+from composer.feedback.reward_fitting import evaluate_reward
 from composer.generate.styles import StyleCatalog
+from composer.judge.reward import DEFAULT_L2, RewardError
 
 
 def _catalog_of(folder: Path | None) -> StyleCatalog | None:
@@ -31,7 +32,7 @@ def _fmt(x: float, pct: bool = False) -> str:
 
 @click.command("reward")
 @click.option("--ratings", "ratings_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The ratings export (JSON lines, from `ratings export`).")
+              help="The ratings export (JSON lines, from `mozart ratings export`).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the reward model (JSON).")
 @click.option("--into", type=click.Path(file_okay=False, path_type=Path),

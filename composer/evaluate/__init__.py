@@ -1,8 +1,6 @@
 """Evaluation: does the music sustain a theme, sound like its styles, stay original, and
 beat the original model? (issue 7)
 
-* ``metrics``     — per-piece musical statistics (muspy where it has them) and the MGEval overlap
-* ``structure``   — bar-by-bar self-similarity and the theme-return score
 * ``likelihood``  — masked-cell and continuation NLL on held-out music; the n-gram baseline
 * ``style``       — window features, the style classifier and the real-vs-generated classifier
 * ``plan``        — ``EvalConfig`` and the generated pieces it asks for (styles x forms x seeds)
@@ -16,6 +14,7 @@ beat the original model? (issue 7)
 * ``versus``      — two reports' figures side by side, per target (the command: ``composer/cli/``)
 * ``compare``     — ``python -m composer eval compare``: the five architectures, same budget
 
-Submodules are imported on use. The originality index is a checkpoint artefact used while
-serving, so it lives in ``composer.nn.originality``.
+Submodules are imported on use. The statistics it reports of a piece (metrics, structure, loop
+seams) live in ``composer.analysis``, a floor below, so the floors under this one read them too. The
+originality index is a checkpoint artefact used while serving, so it lives in ``composer.nn.originality``.
 """

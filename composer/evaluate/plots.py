@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from composer.music import tokens as T
+from composer.analysis.metrics import METRIC_LABELS
+from composer.analysis.structure import self_similarity
 from composer.evaluate.formatting import fmt
-from composer.evaluate.metrics import METRIC_LABELS
-from composer.evaluate.structure import self_similarity
 from composer.evaluate.targets import COPY_BARS
+from composer.music import tokens as T
 from composer.music.grid import Piece
 
 __all__ = ["pyplot", "save_figure", "plot_statistics", "plot_likelihood", "plot_originality", "plot_self_similarity",

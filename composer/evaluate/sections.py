@@ -17,8 +17,7 @@ import time
 
 import numpy as np
 
-from composer.evaluate import likelihood as L
-from composer.evaluate.metrics import (
+from composer.analysis.metrics import (
     METRICS,
     drum_groove,
     empty_beat_rate,
@@ -30,9 +29,10 @@ from composer.evaluate.metrics import (
     rest_rate,
     upper_line_share,
 )
+from composer.analysis.structure import bar_repetition, theme_return_detail
+from composer.evaluate import likelihood as L
 from composer.evaluate.plan import EvalConfig, style_name
 from composer.evaluate.real import RealData, label_of
-from composer.evaluate.structure import bar_repetition, theme_return_detail
 from composer.evaluate.style import WINDOW, piece_predictions, real_vs_generated, train_classifier, window_features
 from composer.evaluate.targets import COPY_BARS
 from composer.music.grid import Piece

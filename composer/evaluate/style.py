@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from composer.music import tokens as T
-from composer.evaluate.metrics import voice_notes
+from composer.analysis.metrics import voice_notes
 
 __all__ = [
     "WINDOW",

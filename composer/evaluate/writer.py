@@ -7,7 +7,7 @@ from pathlib import Path
 
 from composer.music import tokens as T
 from composer.evaluate.formatting import fmt, jsonable, table
-from composer.evaluate.metrics import METRIC_LABELS
+from composer.analysis.metrics import METRIC_LABELS
 from composer.evaluate.plan import style_name
 from composer.evaluate.plots import plot_likelihood, plot_originality, plot_rolls, plot_self_similarity, plot_statistics
 from composer.evaluate.real import label_of

@@ -3,7 +3,7 @@
 There are no real users on a development machine, so the ratings loop is measured with
 simulated raters. Their taste is declared here and nowhere else:
 
-* **quality** of a piece = how close its statistics (``evaluate.metrics``: pitch-class
+* **quality** of a piece = how close its statistics (``analysis.metrics``: pitch-class
   entropy, scale consistency, polyphony, note density, empty beats, rests, the lead's
   inter-onset interval, ...) lie to real music's, in robust z-scores (median / IQR of real
   excerpts), averaged over the statistics and capped at ``CAP`` per statistic:
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from composer.evaluate.metrics import METRICS, piece_metrics
+from composer.analysis.metrics import METRICS, piece_metrics
 from composer.music.grid import Piece
 
 CAP = 3.0  # a statistic can cost at most this many robust z-scores

@@ -103,7 +103,7 @@ def read_records(path: str | Path) -> list[RatedRecord]:
     """Every record of a ratings file; a damaged line is an error naming its line number."""
     path = Path(path)
     if not path.exists():
-        raise RatingsFileError(f"No ratings file at {path}. Make one with: python -m composer ratings export --out {path}")
+        raise RatingsFileError(f"No ratings file at {path}. Make one with: mozart ratings export --out {path}")
     records = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():

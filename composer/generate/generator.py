@@ -43,8 +43,8 @@ from composer.nn.texture import FORCE as FORCE_REST
 from composer.nn.texture import Groove, Plan, TextureBank, regroove
 
 if TYPE_CHECKING:
-    from composer.feedback.reward import RewardModel
-    from composer.feedback.critic import Critic
+    from composer.judge.critic import Critic
+    from composer.judge.reward import RewardModel
 
 DRUM_BLEND_SHARE = 0.3  # the composer's weight on drums is blend x this: games bring the groove
 HABITS_STREAM = 1  # the seed's random stream for a style's habits (metre, tempo, key), apart from sampling
@@ -65,7 +65,7 @@ SILENCE_RETRIES = 3
 # A loop's seam. With a draft (v2): the draft reads the last LOOP_CONTEXT_BARS and writes the
 # first LOOP_SEAM_BARS again as their continuation; the infiller mends where they meet the rest.
 # Without (v1): the infiller re-composes the last LOOP_SEAM_BARS with LOOP_CONTEXT_BARS of the
-# opening after them. Seam score (evaluate/loops.py; 1 = as smooth as the piece's own bar lines),
+# opening after them. Seam score (analysis/loops.py; 1 = as smooth as the piece's own bar lines),
 # 16 pieces of 16 bars, median: v2 no loop 2.21, infilled seam 1.30-1.48, drafted opening
 # 0.99-1.00; v1 no loop 1.54, 2 bars infilled 0.98 (1 bar 1.34, 4 bars of context 1.02).
 LOOP_SEAM_BARS = 2
@@ -167,9 +167,9 @@ class Generator:
         self.model = model.eval()  # the infiller (a bidirectional network, or a v1 causal baseline)
         self.draft = draft.eval() if draft is not None else None  # the next-frame network, when v2
         self.originality = originality  # the training corpus index, when the checkpoint has one
-        self.reward = reward  # P(👍) of a piece (feedback/reward.py), when the checkpoint has one: best_of
+        self.reward = reward  # P(👍) of a piece (judge/reward.py), when the checkpoint has one: best_of
         self.textures = textures  # the training pieces' bar textures (texture.py), when the checkpoint has them
-        self.critic = critic  # log-odds that a piece is real music (feedback/critic.py), when trained: best_of
+        self.critic = critic  # log-odds that a piece is real music (judge/critic.py), when trained: best_of
         self.meta = meta
         self.device = torch.device(device)
         self.catalog = StyleCatalog.from_meta(meta)
@@ -185,13 +185,13 @@ class Generator:
         originality = OriginalityIndex.load(folder.originality) if folder.originality.exists() else None
         reward = None
         if folder.reward.exists():
-            from composer.feedback.reward import RewardModel
+            from composer.judge.reward import RewardModel
 
             reward = RewardModel.load(folder.reward)
         textures = TextureBank.load(folder.textures) if folder.textures.exists() else None
         critic = None
         if folder.critic.exists():
-            from composer.feedback.critic import Critic
+            from composer.judge.critic import Critic
 
             critic = Critic.load(folder.path)
         generator = cls(model, meta, dev, originality, draft, reward, textures, critic)

@@ -6,8 +6,8 @@ extended and fine-tuned.
       draft/                           the next-frame network that drafts (a checkpoint itself), v2 on
       originality.npz                  lead-line n-grams of the training corpus (nn/originality.py)
       textures.npz                     the training pieces' bar textures plans are drawn from (nn/texture.py)
-      reward.json                      the reward model best_of chooses with (feedback/reward.py), when trained
-      critic.safetensors, critic.json  the realism critic best_of chooses with too (feedback/critic.py), when trained
+      reward.json                      the reward model best_of chooses with (judge/reward.py), when trained
+      critic.safetensors, critic.json  the realism critic best_of chooses with too (judge/critic.py), when trained
 
 The infiller and the draft are what training writes; the rest are its *companions*, which travel with the
 infiller's weights whenever the folder is assembled (``train --recipe``), shipped (``card --ship``) or

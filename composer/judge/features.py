@@ -1,7 +1,7 @@
 """What the reward model reads of a piece: its musical statistics as plain, finite numbers.
 
-``piece_features(piece)`` is every per-piece metric of ``evaluate/metrics.py`` plus two
-measures of form from ``evaluate/structure.py`` (does the theme come back, do bars recur).
+``piece_features(piece)`` is every per-piece metric of ``analysis/metrics.py`` plus two
+measures of form from ``analysis/structure.py`` (does the theme come back, do bars recur).
 A metric that is undefined for a piece (NaN: no notes, fewer than two bars, a piece too
 short for a theme to return) takes a neutral value, roughly the median of real music, so
 it neither pulls a prediction up nor down much; only theme return, undefined for every
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 
-from composer.evaluate.metrics import METRICS, piece_metrics
-from composer.evaluate.structure import bar_repetition, theme_return
+from composer.analysis.metrics import METRICS, piece_metrics
+from composer.analysis.structure import bar_repetition, theme_return
 from composer.music.grid import Piece
 
 __all__ = ["FEATURES", "NEUTRAL", "piece_features"]

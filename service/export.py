@@ -1,4 +1,4 @@
-"""`python -m composer ratings export`: the bot's ratings as a ratings file (format in records.py).
+"""`mozart ratings export`: the bot's ratings as a ratings file (format in composer/feedback/records.py).
 
 Each rated piece becomes one ``RatedRecord``: what replays it (kind, style, model version,
 seed, params, MIDI) and its ratings under salted rater hashes. An author's rating of their own piece
@@ -7,8 +7,8 @@ record, and near-copies of uploaded files are left out unless asked for. No Disc
 not the raters', not the author's, and no guild, channel or message id either.
 
 The database is only read, never migrated or created: exporting from a wrong path must
-not leave an empty ``mozart.db`` behind. ``db`` is imported inside the functions, so
-``import composer`` never needs the database packages.
+not leave an empty ``mozart.db`` behind. It reads the bot's database, so it is serving's, not the
+engine's: ``composer`` never imports ``db``.
 """
 
 from __future__ import annotations
