@@ -36,7 +36,9 @@ from composer.nn.folder import ComposerFolder
 from composer.nn.originality import OriginalityIndex
 from composer.music.grid import Piece, clean_holds, estimate_key, frames_per_bar
 from composer.nn.model import GridModel, choose_device
-from composer.generate.request import MAX_SEED, GenerationRequest, new_seed, section_lengths
+from composer.generate.request import GenerationRequest, new_seed, section_letters, section_lengths
+from composer.generate.seeds import (BEST_OF_STREAM, BLEND_STREAM, HABITS_STREAM, RETRY_STREAM, TEXTURE_STREAM,
+                                     derived_seed)
 from composer.generate.sampling import draw, leap_sizes, move_to_key, scale_bonus
 from composer.generate.styles import Style, StyleCatalog
 from composer.nn.texture import FORCE as FORCE_REST
@@ -47,13 +49,6 @@ if TYPE_CHECKING:
     from composer.feedback.critic import Critic
 
 DRUM_BLEND_SHARE = 0.3  # the composer's weight on drums is blend x this: games bring the groove
-HABITS_STREAM = 1  # the seed's random stream for a style's habits (metre, tempo, key), apart from sampling
-BEST_OF_STREAM = 2  # the seed's stream for the seeds of best_of's other candidates
-RETRY_STREAM = 3  # the seed's stream for the seeds of a near-silent piece's new attempts
-TEXTURE_STREAM = 4  # the seed's stream for its texture plan and a remix's groove
-BLEND_STREAM = 5  # the seed's stream for which sections of a blend are the composer's
-LAYER_STREAM = 6  # the seed's stream for a piece's intensity layers (composer/generate/layers.py)
-STINGER_STREAM = 7  # the seed's stream for a piece's stingers (composer/generate/stingers.py)
 BLEND_HINT = 0.15  # the other parent's share inside a blend's section
 BLEND_PHRASE_BARS = 8  # a through-composed blend changes parent every phrase of this many bars
 # Silence feeds on itself in a left-to-right draft: a piece that opens with rests can stay
@@ -737,14 +732,6 @@ def style_experts(style: Style, blend: float | torch.Tensor, none_game: int, non
             (none_game, style.composer_index, blend, drum_blend)]
 
 
-def section_letters(request: GenerationRequest) -> list[str] | None:
-    """The form letter of every bar (``["A", "A", "B", ...]``), or None when through-composed."""
-    if not request.sections:
-        return None
-    return [label for label, n in zip(request.sections, section_lengths(request.bars, request.sections))
-            for _ in range(n)]
-
-
 def blend_over_frames(request: GenerationRequest, style: Style, fpb: int) -> float | torch.Tensor:
     """A blend's composer share, per frame: each section (a form's letter, else a phrase of
     ``BLEND_PHRASE_BARS``) belongs to the game or to the composer, ``blend`` of them to the
@@ -770,11 +757,6 @@ def blend_over_frames(request: GenerationRequest, style: Style, fpb: int) -> flo
     composer = set(rng.choice(distinct, size=k, replace=False).tolist()) if k else set()
     share = torch.tensor([1.0 - BLEND_HINT if letter in composer else BLEND_HINT for letter in letters])
     return share.repeat_interleave(fpb)
-
-
-def derived_seed(seed: int, stream: int, k: int) -> int:
-    """The k-th seed drawn from ``seed`` in one of its streams: always the same."""
-    return int(np.random.SeedSequence([int(seed), stream, k]).generate_state(1)[0]) % (MAX_SEED + 1)
 
 
 def candidate_seeds(seed: int, best_of: int = 1) -> list[int]:
