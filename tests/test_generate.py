@@ -225,7 +225,7 @@ def test_a_near_silent_piece_is_composed_again_and_still_replays(generator, monk
 
 
 def test_a_blend_gives_each_section_to_one_parent(generator):
-    from composer.generate.generator import BLEND_HINT, blend_over_frames
+    from composer.generate.conditions import BLEND_HINT, blend_over_frames
 
     style = generator.catalog.resolve("doom-bach")
     request = generator.prepare(GenerationRequest(style="doom-bach", bars=16, form="AABA", seed=3, blend=0.5)).request

@@ -36,9 +36,10 @@ from composer.nn.folder import ComposerFolder
 from composer.nn.originality import OriginalityIndex
 from composer.music.grid import Piece, clean_holds, estimate_key, frames_per_bar
 from composer.nn.model import GridModel, choose_device
+from composer.generate.conditions import (DRUM_BLEND_SHARE, Condition, blend_over_frames, conditions,
+                                          conditions_over, labels, product_of_experts)
 from composer.generate.request import GenerationRequest, new_seed, section_letters, section_lengths
-from composer.generate.seeds import (BEST_OF_STREAM, BLEND_STREAM, HABITS_STREAM, RETRY_STREAM, TEXTURE_STREAM,
-                                     derived_seed)
+from composer.generate.seeds import BEST_OF_STREAM, HABITS_STREAM, RETRY_STREAM, TEXTURE_STREAM, derived_seed
 from composer.generate.sampling import draw, leap_sizes, move_to_key, scale_bonus
 from composer.generate.styles import Style, StyleCatalog
 from composer.nn.texture import FORCE as FORCE_REST
@@ -48,9 +49,6 @@ if TYPE_CHECKING:
     from composer.feedback.reward import RewardModel
     from composer.feedback.critic import Critic
 
-DRUM_BLEND_SHARE = 0.3  # the composer's weight on drums is blend x this: games bring the groove
-BLEND_HINT = 0.15  # the other parent's share inside a blend's section
-BLEND_PHRASE_BARS = 8  # a through-composed blend changes parent every phrase of this many bars
 # Silence feeds on itself in a left-to-right draft: a piece that opens with rests can stay
 # silent (1 of 360 pieces in the feedback loop, style dink-folk, had no pitched note at all).
 # A piece with fewer pitched notes per bar than this is composed again from seeds drawn from
@@ -78,30 +76,6 @@ class Prepared:
 
     request: GenerationRequest
     style: Style
-
-
-@dataclass
-class Condition:
-    """One forward-pass row: a style label pair and its weight in the product of experts
-    (a number, or one per frame when a blend moves between its parents section by section)."""
-
-    item: int
-    game: int
-    composer: int
-    weight_pitched: float | torch.Tensor
-    weight_drums: float | torch.Tensor
-
-    def frames(self, index) -> Condition:
-        """The condition over the frames ``index`` selects (a slice or index tensor) of the piece."""
-        def pick(w):
-            return w[index] if isinstance(w, torch.Tensor) else w
-        return Condition(self.item, self.game, self.composer, pick(self.weight_pitched), pick(self.weight_drums))
-
-
-def conditions_over(conds: list[Condition], index) -> list[Condition]:
-    """Every condition over the frames ``index`` selects: what a re-written window or a loop's
-    seam sees of a blend's sections."""
-    return [c.frames(index) for c in conds]
 
 
 @dataclass
@@ -288,7 +262,8 @@ class Generator:
         fpb = frames_per_bar(reqs[0].meter)
         gens = [torch.Generator().manual_seed(int(r.seed)) for r in reqs]
         conds = [c for b, p in enumerate(prepared)
-                 for c in self._conditions(b, p.style, blend_over_frames(p.request, p.style, fpb), p.request.guidance)]
+                 for c in conditions(b, p.style, blend_over_frames(p.request, p.style, fpb), p.request.guidance,
+                                     self.none_game, self.none_composer)]
         x = torch.from_numpy(np.stack(grids).astype(np.int64))
         hide = torch.from_numpy(np.stack(free))
         x = torch.where(hide, GridModel.mask_ids(), x)
@@ -412,7 +387,8 @@ class Generator:
         draft) texture plans and grooves."""
         gens = [torch.Generator().manual_seed(int(r.seed)) for r in reqs]
         blends = [blend_over_frames(r, s, fpb) for r, s in zip(reqs, styles)]
-        conds = [c for b, (r, s) in enumerate(zip(reqs, styles)) for c in self._conditions(b, s, blends[b], r.guidance)]
+        conds = [c for b, (r, s) in enumerate(zip(reqs, styles))
+                 for c in conditions(b, s, blends[b], r.guidance, self.none_game, self.none_composer)]
         constraint = self._rhythm_constraint(reqs, reqs[0].bars * fpb)
         steering = self._steering(reqs, styles, blends, fpb) if steer else None
         return Batch(reqs, conds, fpb, reqs[0].steps, gens, constraint, steering)
@@ -508,65 +484,11 @@ class Generator:
         around = batch.over(torch.cat([torch.arange(frames), torch.arange(context)]), constraint)
         return self._rewrite(looped, redo, around)[:, :frames]
 
-    def _conditions(self, item: int, style: Style, blend: float | torch.Tensor, guidance: float = 0.0) -> list[Condition]:
-        """Product of experts: the game-conditioned and composer-conditioned predictions,
-        mixed by ``blend`` (a single label is one expert with weight 1; per frame for a blend
-        whose sections alternate between its parents, ``blend_over_frames``).
-
-        ``guidance`` g > 0 adds classifier-free guidance: (1 + g) x the styled prediction
-        - g x the unlabelled one (the model learnt both: labels are dropped in training).
-        Measured with v2 (96 pieces, tonality 0.5): guidance 0 -> 1 raised style-classifier
-        accuracy on game styles from 44 % to 78 % at the same statistics overlap (0.775,
-        0.777); 1.5 gave 82 % on another 192 pieces but less overlap (0.80 against 0.82). The
-        draft pays little for the extra row (one LSTM step batches it); the infiller's passes
-        cost about a third more."""
-        experts = [Condition(item, *expert) for expert in style_experts(style, blend, self.none_game, self.none_composer)]
-        if guidance <= 0:
-            return experts
-        scale = 1.0 + guidance
-        guided = [Condition(c.item, c.game, c.composer, c.weight_pitched * scale, c.weight_drums * scale)
-                  for c in experts]
-        return guided + [Condition(item, self.none_game, self.none_composer, -guidance, -guidance)]
-
-    def _labels(self, conds: list[Condition], fpb: int):
-        """One forward row per condition: the request each row belongs to, its label tensors,
-        and per voice the rows' weights in the product of experts."""
-        rows = torch.tensor([c.item for c in conds])
-        game = torch.tensor([c.game for c in conds], device=self.device)
-        composer = torch.tensor([c.composer for c in conds], device=self.device)
-        meter = torch.full((len(conds),), fpb, device=self.device)
-        weights = []
-        for v in range(T.N_VOICES):
-            ws = [c.weight_drums if v == T.DRUM_VOICE else c.weight_pitched for c in conds]
-            length = max((len(w) for w in ws if isinstance(w, torch.Tensor)), default=0)
-            if length:  # (rows, frames): a blend that moves between its parents
-                weights.append(torch.stack([w.float() if isinstance(w, torch.Tensor) else torch.full((length,), float(w))
-                                            for w in ws]).to(self.device))
-            else:
-                weights.append(torch.tensor(ws, device=self.device))
-        return rows, game, composer, meter, weights
-
-    def _blend(self, logits: list[torch.Tensor], rows: torch.Tensor, weights: list[torch.Tensor],
-               batch: int) -> list[torch.Tensor]:
-        """Product of experts: each row's log-probabilities times its weight, summed per
-        request: 5 x (batch, ..., V), on the CPU."""
-        out = []
-        for lg, w in zip(logits, weights):
-            if w.dim() == 2:  # weights per frame (a blend's sections): (rows, frames, 1)
-                w = w[:, : lg.shape[1], None]
-            else:
-                w = w.view(len(w), *([1] * (lg.dim() - 1)))
-            logp = torch.log_softmax(lg.float(), -1) * w
-            combined = torch.zeros((batch,) + logp.shape[1:], device=logp.device)
-            combined.index_add_(0, rows.to(logp.device), logp)
-            out.append(combined.cpu())
-        return out
-
     def _predict(self, inputs: torch.Tensor, conds: list[Condition], fpb: int) -> list[torch.Tensor]:
         """Blended log-probabilities per voice: 5 x (B, T, V)."""
-        rows, game, composer, meter, weights = self._labels(conds, fpb)
+        rows, game, composer, meter, weights = labels(conds, fpb, self.device)
         logits = self.model(inputs[rows].to(self.device), game, composer, meter)
-        return self._blend(logits, rows, weights, inputs.shape[0])
+        return product_of_experts(logits, rows, weights, inputs.shape[0])
 
     def _infill(self, x, free, batch: Batch, progress, steps: int | None = None) -> torch.Tensor:
         """The infiller's pass over the ``free`` cells: annealed Gibbs with the bidirectional network.
@@ -612,7 +534,7 @@ class Generator:
         fixed ones are read, and every frame sees all the frames before it; ``steer``
         (frames counted from the piece's start) adds a texture plan and a groove."""
         fpb, reqs, constraint = batch.fpb, batch.reqs, batch.constraint
-        rows, game, composer, meter, weights = self._labels(batch.conds, fpb)
+        rows, game, composer, meter, weights = labels(batch.conds, fpb, self.device)
         start = GridModel.mask_ids().expand(len(batch.conds), 1, -1).to(self.device)  # what comes before frame 0
         state = bonus = None
         x = x.clone()
@@ -626,7 +548,7 @@ class Generator:
             logits, state = network.step(inputs, game, composer, meter, fed, state)
             fed = t + 1
             now = [w[:, min(t, w.shape[1] - 1)] if w.dim() == 2 else w for w in weights]
-            logp = [lp[:, None, :] for lp in self._blend(logits, rows, now, x.shape[0])]
+            logp = [lp[:, None, :] for lp in product_of_experts(logits, rows, now, x.shape[0])]
             if bonus is None or t % fpb == 0:  # re-estimate the key once a bar from what is written
                 bonus = scale_bonus(x[:, :t], reqs)
             # The frame with the bars before it, so the leap penalty sees the previous notes.
@@ -717,46 +639,6 @@ class Generator:
         else:
             piece.key = estimate_key(piece)
         return piece
-
-
-def style_experts(style: Style, blend: float | torch.Tensor, none_game: int, none_composer: int) -> list[tuple]:
-    """The label rows a style is predicted with, (game, composer, pitched weight, drums weight):
-    one row for a single label; for a pair, a game row and a composer row weighted by ``blend``
-    (the composer's weight on drums by blend x DRUM_BLEND_SHARE)."""
-    if not style.is_blend:
-        game = style.game_index if style.game_index is not None else none_game
-        composer = style.composer_index if style.composer_index is not None else none_composer
-        return [(game, composer, 1.0, 1.0)]
-    drum_blend = blend * DRUM_BLEND_SHARE
-    return [(style.game_index, none_composer, 1.0 - blend, 1.0 - drum_blend),
-            (none_game, style.composer_index, blend, drum_blend)]
-
-
-def blend_over_frames(request: GenerationRequest, style: Style, fpb: int) -> float | torch.Tensor:
-    """A blend's composer share, per frame: each section (a form's letter, else a phrase of
-    ``BLEND_PHRASE_BARS``) belongs to the game or to the composer, ``blend`` of them to the
-    composer (at least one to each parent when there are two or more), with ``BLEND_HINT``
-    of the other parent mixed in. A single label, a piece too short for two sections, or a
-    request with ``texture`` 0 keeps the request's ``blend`` throughout.
-
-    Mixed note by note, a blend sounded like neither parent: v2's zelda-bach was classified
-    as Dink 0 % and as Bach 14 % of the time. Section by section, each part is clearly one
-    of them and the piece is both."""
-    if not style.is_blend or request.primer is not None or request.texture <= 0:
-        return request.blend  # (texture 0 composes as v2 did, blends included)
-    letters = section_letters(request)
-    if letters is None:
-        phrase = BLEND_PHRASE_BARS if request.bars >= 2 * BLEND_PHRASE_BARS else BLEND_PHRASE_BARS // 2
-        letters = [str(b // phrase) for b in range(request.bars)]
-    distinct = list(dict.fromkeys(letters))
-    if len(distinct) < 2:
-        return request.blend
-    n = len(distinct)
-    k = min(n - (request.blend < 1), max(int(request.blend > 0), round(request.blend * n)))
-    rng = np.random.default_rng([int(request.seed), BLEND_STREAM])
-    composer = set(rng.choice(distinct, size=k, replace=False).tolist()) if k else set()
-    share = torch.tensor([1.0 - BLEND_HINT if letter in composer else BLEND_HINT for letter in letters])
-    return share.repeat_interleave(fpb)
 
 
 def candidate_seeds(seed: int, best_of: int = 1) -> list[int]:
