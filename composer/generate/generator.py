@@ -36,14 +36,14 @@ from composer.nn.folder import ComposerFolder
 from composer.nn.originality import OriginalityIndex
 from composer.music.grid import Piece, clean_holds, estimate_key, frames_per_bar
 from composer.nn.model import GridModel, choose_device
-from composer.generate.conditions import (DRUM_BLEND_SHARE, Condition, blend_over_frames, conditions,
-                                          conditions_over, labels, product_of_experts)
+from composer.generate.batch import Batch, rhythm_constraint
+from composer.generate.conditions import Condition, blend_over_frames, conditions, labels, product_of_experts
 from composer.generate.request import GenerationRequest, new_seed, section_letters, section_lengths
-from composer.generate.seeds import BEST_OF_STREAM, HABITS_STREAM, RETRY_STREAM, TEXTURE_STREAM, derived_seed
-from composer.generate.sampling import draw, leap_sizes, move_to_key, scale_bonus
+from composer.generate.seeds import BEST_OF_STREAM, HABITS_STREAM, RETRY_STREAM, derived_seed
+from composer.generate.sampling import move_to_key, sample_into, scale_bonus
+from composer.generate.steering import Steering, regroove_drums, steering_for
 from composer.generate.styles import Style, StyleCatalog
-from composer.nn.texture import FORCE as FORCE_REST
-from composer.nn.texture import Groove, Plan, TextureBank, regroove
+from composer.nn.texture import TextureBank
 
 if TYPE_CHECKING:
     from composer.feedback.reward import RewardModel
@@ -76,55 +76,6 @@ class Prepared:
 
     request: GenerationRequest
     style: Style
-
-
-@dataclass
-class Steering:
-    """What steers the draft besides the network, per request of a batch: the texture plan,
-    the drum groove, and how strongly (the request's ``texture``)."""
-
-    plans: list[Plan | None]
-    grooves: list[Groove | None]
-    strength: list[float]
-    offset: int = 0  # frame t of the grid drafted is the piece's frame t - offset
-
-    def shifted(self, offset: int) -> Steering:
-        """The plans for a grid whose frame t is the piece's t - ``offset`` (a loop's opening
-        re-drafted after its end); grooves stay with the piece itself."""
-        return Steering(self.plans, [None] * len(self.grooves), self.strength, offset)
-
-    def biases(self, x: torch.Tensor, t: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Nats for frame ``t`` of ``x`` (B, T, 5), as the last of ``width`` frames:
-        (B, width, 5, 3) on [rest, hold, onset] and (B, width, DRUM_VOCAB) on the drum tokens."""
-        kinds = torch.zeros((x.shape[0], width, T.N_VOICES, 3))
-        drums = torch.zeros((x.shape[0], width, T.DRUM_VOCAB))
-        for b, (plan, groove, strength) in enumerate(zip(self.plans, self.grooves, self.strength)):
-            if plan is not None:
-                kinds[b, -1] = plan.kind_bias(x[b], t, strength, self.offset)
-            pull = groove.token_bias(x[b], t, strength) if groove is not None else None
-            if pull is not None and kinds[b, -1, T.DRUM_VOICE, 0] < FORCE_REST:
-                drums[b, -1] = pull
-                kinds[b, -1, T.DRUM_VOICE] = 0.0  # the groove sets the drums' density, not the plan's count
-        return kinds, drums
-
-
-@dataclass
-class Batch:
-    """What every pass over a batch of requests of one shape reads, made once per batch
-    (``Generator._batch``) instead of passed along argument by argument."""
-
-    reqs: list[GenerationRequest]  # one per grid of the batch: its sampling settings and seed
-    conds: list[Condition]  # the forward rows: each request's style experts (and guidance)
-    fpb: int  # frames per bar (one metre per batch)
-    steps: int  # the infiller's Gibbs passes
-    gens: list[torch.Generator]  # one random stream per request, seeded by it: the piece replays
-    constraint: torch.Tensor | None = None  # (B, T, 5, V) allowed tokens (a kept rhythm), or None
-    steer: Steering | None = None  # texture plans and grooves for the draft, or None
-
-    def over(self, index, constraint: torch.Tensor | None) -> Batch:
-        """The batch as seen by a window of frames (``index``: a slice or index tensor) whose allowed
-        tokens are ``constraint``: a re-written window or a loop's seam."""
-        return replace(self, conds=conditions_over(self.conds, index), constraint=constraint)
 
 
 class Generator:
@@ -271,7 +222,7 @@ class Generator:
         if any(a is not None for a in allowed):
             anything = np.ones((x.shape[1], T.N_VOICES, T.PITCHED_VOCAB), bool)
             constraint = torch.from_numpy(np.stack([anything if a is None else a for a in allowed]))
-        x = self._infill(x, hide, Batch(reqs, conds, fpb, steps, gens, constraint), lambda f: None)
+        x = self._infill(x, hide, Batch(reqs, conds, fpb, steps, gens, self.device, constraint), lambda f: None)
         return [clean_holds(g) for g in x.numpy().astype(np.uint8)]
 
     def _unless_silent(self, prepared: Prepared, piece: Piece) -> Piece:
@@ -325,7 +276,7 @@ class Generator:
         def write(x, free, progress):
             if drafting:
                 return self._autoregressive(self.draft, x, free, batch, progress, batch.steer)
-            return self._regroove(self._infill(x, free, batch, progress), free, reqs, fpb)
+            return regroove_drums(self._infill(x, free, batch, progress), free, reqs, fpb)
 
         def close_loop(x, allowed):
             """A loop's seam: drafted (the opening re-written after the end), or infilled."""
@@ -389,43 +340,9 @@ class Generator:
         blends = [blend_over_frames(r, s, fpb) for r, s in zip(reqs, styles)]
         conds = [c for b, (r, s) in enumerate(zip(reqs, styles))
                  for c in conditions(b, s, blends[b], r.guidance, self.none_game, self.none_composer)]
-        constraint = self._rhythm_constraint(reqs, reqs[0].bars * fpb)
-        steering = self._steering(reqs, styles, blends, fpb) if steer else None
-        return Batch(reqs, conds, fpb, reqs[0].steps, gens, constraint, steering)
-
-    def _steering(self, reqs, styles, blends, fpb) -> Steering | None:
-        """Each request's texture plan and drum groove (none when ``texture`` is 0, when the
-        checkpoint has no texture bank, or for an extension, whose texture is its primer's);
-        ``blends``: each request's ``blend_over_frames``."""
-        plans, grooves = [], []
-        for r, style, blend in zip(reqs, styles, blends):
-            if r.texture <= 0 or self.textures is None or r.primer is not None:
-                plans.append(None)
-                grooves.append(None)
-                continue
-            sections = section_letters(r)
-            rng = np.random.default_rng([int(r.seed), TEXTURE_STREAM])
-            if not style.is_blend:
-                blend = 0.0
-            elif isinstance(blend, torch.Tensor):
-                blend = blend[::fpb].numpy()  # per bar: each section's parent
-            plans.append(self.textures.plan(style.game, style.composer, blend, r.bars, fpb, sections, rng,
-                                            DRUM_BLEND_SHARE))
-            grooves.append(Groove(fpb, sections, r.bars))
-        if all(p is None for p in plans):
-            return None
-        return Steering(plans, grooves, [r.texture for r in reqs])
-
-    def _regroove(self, x, free, reqs, fpb) -> torch.Tensor:
-        """Drums a remix re-composed become a groove with variations (``texture.regroove``)."""
-        x = x.clone()
-        for b, r in enumerate(reqs):
-            hidden = free[b, :, T.DRUM_VOICE].numpy()
-            if r.texture > 0 and hidden.any():
-                rng = np.random.default_rng([int(r.seed), TEXTURE_STREAM])
-                column = regroove(x[b, :, T.DRUM_VOICE].numpy(), hidden, fpb, rng)
-                x[b, :, T.DRUM_VOICE] = torch.from_numpy(column.astype(np.int64))
-        return x
+        constraint = rhythm_constraint(reqs, reqs[0].bars * fpb)
+        steering = steering_for(reqs, styles, blends, fpb, self.textures) if steer else None
+        return Batch(reqs, conds, fpb, reqs[0].steps, gens, self.device, constraint, steering)
 
     def _rewrite(self, x, region, batch: Batch) -> torch.Tensor:
         """Hide ``region`` and infill it with the bidirectional network, both sides in view."""
@@ -508,12 +425,12 @@ class Generator:
                 hide = free & (x == mask_ids)
             else:
                 p = max(p_min, p_max - n * (p_max - p_min) / (eta * steps))
-                hide = free & (self._rand(batch.gens, x.shape) < p)
+                hide = free & (batch.uniform(x.shape) < p)
             if not hide.any():
                 continue
             inputs = torch.where(hide, mask_ids, x)
             logp = self._predict(inputs, batch.conds, batch.fpb)
-            x = self._sample_into(x, hide, logp, batch, batch.constraint, scale_bonus(inputs, batch.reqs))
+            x = sample_into(x, hide, logp, batch, batch.constraint, scale_bonus(inputs, batch.reqs))
             progress((n + 1) / steps)
         return x
 
@@ -521,11 +438,11 @@ class Generator:
         """Re-sample a small share of the repeated sections' cells (per request's ``variation``)."""
         share = torch.tensor([r.variation for r in batch.reqs])[:, None, None]
         for _ in range(passes):
-            hide = repeat & (self._rand(batch.gens, x.shape) < share / passes)
+            hide = repeat & (batch.uniform(x.shape) < share / passes)
             if hide.any():
                 inputs = torch.where(hide, GridModel.mask_ids(), x)
                 logp = self._predict(inputs, batch.conds, batch.fpb)
-                x = self._sample_into(x, hide, logp, batch, batch.constraint, scale_bonus(inputs, batch.reqs))
+                x = sample_into(x, hide, logp, batch, batch.constraint, scale_bonus(inputs, batch.reqs))
         return x
 
     def _autoregressive(self, network, x, free, batch: Batch, progress,
@@ -557,70 +474,13 @@ class Generator:
             hide[:, -1] = free[:, t]
             logp = [lp.expand(-1, t + 1 - lo, -1) for lp in logp]
             kinds, drums = steer.biases(x, t, t + 1 - lo) if steer is not None else (None, None)
-            window = self._sample_into(x[:, lo : t + 1], hide, logp, batch,
+            window = sample_into(x[:, lo : t + 1], hide, logp, batch,
                                        None if constraint is None else constraint[:, lo : t + 1], bonus,
                                        kinds, drums)
             x[:, t] = window[:, -1]
             if t % fpb == fpb - 1:
                 progress((t + 1) / x.shape[1])
         return x
-
-    def _sample_into(self, x, hide, logp, batch: Batch, constraint, bonus=None, kind_bias=None,
-                     drum_bias=None) -> torch.Tensor:
-        """Sample every hidden cell (``sampling.draw``): the four pitched voices together, with
-        the tonal pull of ``bonus`` (per request, over pitches) and the request's leap
-        penalty, then the drums; ``constraint`` is the allowed tokens of ``x``'s frames;
-        ``kind_bias`` (B, T, 5, 3) and ``drum_bias`` (B, T, drum tokens) are a texture plan's and
-        a groove's nats (``Steering.biases``)."""
-        gens = batch.gens
-        x = x.clone()
-        pitched = torch.stack(logp[: T.DRUM_VOICE], 2)  # (B, T, 4, V)
-        for b, r in enumerate(batch.reqs):
-            frames, voices = torch.nonzero(hide[b, :, : T.DRUM_VOICE], as_tuple=True)
-            if len(frames):
-                scores = pitched[b, frames, voices]
-                if constraint is not None:
-                    scores = scores.masked_fill(~constraint[b, frames, voices], float("-inf"))
-
-                def shape_notes(rows, b=b, r=r, frames=frames, voices=voices):
-                    extra = torch.zeros((len(rows), T.PITCH_MAX - T.PITCH_MIN + 1))
-                    if bonus is not None and bonus[b] is not None:
-                        extra = extra + bonus[b]
-                    if r.smoothness > 0:
-                        extra = extra - r.smoothness * leap_sizes(x[b, :, : T.DRUM_VOICE], frames[rows], voices[rows])
-                    return extra
-
-                x[b, frames, voices] = draw(scores, T.PITCH_OFFSET, r.temperature, r.top_p, gens[b], shape_notes,
-                                            None if kind_bias is None else kind_bias[b, frames, voices])
-            drums = torch.nonzero(hide[b, :, T.DRUM_VOICE]).flatten()
-            if len(drums):
-                scores = logp[T.DRUM_VOICE][b, drums]
-                if constraint is not None:  # (a kept primer's drums are never hidden, so only infill() constrains them)
-                    scores = scores.masked_fill(~constraint[b, drums, T.DRUM_VOICE, : T.DRUM_VOCAB], float("-inf"))
-                if drum_bias is not None:
-                    scores = scores + drum_bias[b, drums]
-                x[b, drums, T.DRUM_VOICE] = draw(scores, 1, r.temperature, r.top_p, gens[b], None,
-                                                 None if kind_bias is None else kind_bias[b, drums, T.DRUM_VOICE][:, [0, 2]])
-        return x
-
-    def _rhythm_constraint(self, reqs, frames) -> torch.Tensor | None:
-        """(B, T, 5, V) allowed tokens when a request keeps another piece's rhythm."""
-        if all(r.rhythm_of is None for r in reqs):
-            return None
-        allowed = torch.ones((len(reqs), frames, T.N_VOICES, T.PITCHED_VOCAB), dtype=torch.bool)
-        for b, r in enumerate(reqs):
-            if r.rhythm_of is None:
-                continue
-            grid = torch.from_numpy(r.rhythm_of.grid[:frames].astype(np.int64))
-            n = len(grid)
-            kind = torch.where(grid >= T.PITCH_OFFSET, 2, grid)  # 0 rest, 1 hold, 2 onset
-            vocab_kind = torch.clamp(torch.arange(T.PITCHED_VOCAB), max=2)
-            allowed[b, :n] = kind[..., None] == vocab_kind
-        return allowed
-
-    @staticmethod
-    def _rand(gens, shape) -> torch.Tensor:
-        return torch.stack([torch.rand(shape[1:], generator=g) for g in gens])
 
     # -- the finished piece --------------------------------------------------------------
     def _finish(self, prepared: Prepared, grid: np.ndarray) -> Piece:
