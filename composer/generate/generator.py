@@ -1,4 +1,5 @@
-"""Generation: a left-to-right draft, then infilling by the TimeDistributed BiLSTM.
+"""The ``Generator``: requests in, pieces out. It prepares a request (style, seed, habits), composes
+requests of one shape together, keeps the best of ``best_of``'s candidates and finishes each piece.
 
 v2 composers carry two networks. The *draft* (a next-frame ``td_lstm``) writes the music
 frame by frame, each frame seeing everything before it, as a person writes; cells that are
@@ -7,22 +8,21 @@ it reads the end and writes the opening again as its continuation. The *infiller
 ``td_bilstm``) sees both sides: it re-writes the bar before a returning theme (and the
 bar where a loop's new opening meets the rest) so it leads into what follows, varies
 repeats, and does all the work of remixes and variations, whose free cells are scattered
-through the piece.
-
-Infilling is annealed block Gibbs sampling (Coconet, Huang et al. 2017): hide every free
-cell, predict and sample them in one forward pass, then repeatedly hide a shrinking random
-share and re-sample. A v1 checkpoint (no draft) composes this way from scratch; measured,
-that thins the texture (rests in 39 % of pitched cells against 18 % in real music), which
-is why v2 drafts first.
+through the piece. A v1 checkpoint (no draft) composes by infilling alone.
 
 Forms make themes come back: compose section A, copy it into every A slot of the form,
 compose the other sections with the A's around them, then re-sample a small share of the
 repeated A cells so the repeats are varied rather than identical.
+
+Each step is a function of its own module, given the networks and the batch's state (``Batch``,
+batch.py): draft.py (the draft loop), infill.py (Gibbs, the repeats varied, a few bars re-written),
+loops.py (a loop's seam), conditions.py (the style experts), steering.py (texture plans and grooves),
+sampling.py (a pass's cells drawn). What is left here reads top to bottom in ``_compose_group``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -37,11 +37,14 @@ from composer.nn.originality import OriginalityIndex
 from composer.music.grid import Piece, clean_holds, estimate_key, frames_per_bar
 from composer.nn.model import GridModel, choose_device
 from composer.generate.batch import Batch, rhythm_constraint
-from composer.generate.conditions import Condition, blend_over_frames, conditions, labels, product_of_experts
+from composer.generate.conditions import blend_over_frames, conditions
+from composer.generate.draft import draft_left_to_right, is_continuation
+from composer.generate.infill import infill, rewrite, vary_repeats
+from composer.generate.loops import close_loop_by_draft, close_loop_by_infill
 from composer.generate.request import GenerationRequest, new_seed, section_letters, section_lengths
 from composer.generate.seeds import BEST_OF_STREAM, HABITS_STREAM, RETRY_STREAM, derived_seed
-from composer.generate.sampling import move_to_key, sample_into, scale_bonus
-from composer.generate.steering import Steering, regroove_drums, steering_for
+from composer.generate.sampling import move_to_key
+from composer.generate.steering import regroove_drums, steering_for
 from composer.generate.styles import Style, StyleCatalog
 from composer.nn.texture import TextureBank
 
@@ -55,19 +58,9 @@ if TYPE_CHECKING:
 # its own, so it still replays from its stored seed.
 SILENT_NOTES_PER_BAR = 0.5
 SILENCE_RETRIES = 3
-# A loop's seam. With a draft (v2): the draft reads the last LOOP_CONTEXT_BARS and writes the
-# first LOOP_SEAM_BARS again as their continuation; the infiller mends where they meet the rest.
-# Without (v1): the infiller re-composes the last LOOP_SEAM_BARS with LOOP_CONTEXT_BARS of the
-# opening after them. Seam score (evaluate/loops.py; 1 = as smooth as the piece's own bar lines),
-# 16 pieces of 16 bars, median: v2 no loop 2.21, infilled seam 1.30-1.48, drafted opening
-# 0.99-1.00; v1 no loop 1.54, 2 bars infilled 0.98 (1 bar 1.34, 4 bars of context 1.02).
-LOOP_SEAM_BARS = 2
-LOOP_CONTEXT_BARS = 2
 # With a draft, the infiller re-writes this many bars before each returning theme, so the
 # drafted section (which could not see the theme coming) leads into it.
 MEND_BARS = 1
-LEAP_CONTEXT_BARS = 2  # how far back a drafted note looks for the previous note of its voice
-REWRITE_CONTEXT_BARS = 4  # bars either side that the infiller reads when it re-writes a few bars
 
 
 @dataclass(frozen=True)
@@ -222,7 +215,7 @@ class Generator:
         if any(a is not None for a in allowed):
             anything = np.ones((x.shape[1], T.N_VOICES, T.PITCHED_VOCAB), bool)
             constraint = torch.from_numpy(np.stack([anything if a is None else a for a in allowed]))
-        x = self._infill(x, hide, Batch(reqs, conds, fpb, steps, gens, self.device, constraint), lambda f: None)
+        x = infill(self.model, x, hide, Batch(reqs, conds, fpb, steps, gens, self.device, constraint), lambda f: None)
         return [clean_holds(g) for g in x.numpy().astype(np.uint8)]
 
     def _unless_silent(self, prepared: Prepared, piece: Piece) -> Piece:
@@ -275,14 +268,14 @@ class Generator:
 
         def write(x, free, progress):
             if drafting:
-                return self._autoregressive(self.draft, x, free, batch, progress, batch.steer)
-            return regroove_drums(self._infill(x, free, batch, progress), free, reqs, fpb)
+                return draft_left_to_right(self.draft, x, free, batch, progress, batch.steer)
+            return regroove_drums(infill(self.model, x, free, batch, progress), free, reqs, fpb)
 
         def close_loop(x, allowed):
             """A loop's seam: drafted (the opening re-written after the end), or infilled."""
             if drafting:
-                return self._loop_by_draft(x, allowed, batch)
-            return self._close_loop(x, allowed, batch)
+                return close_loop_by_draft(self.draft, self.model, x, allowed, batch)
+            return close_loop_by_infill(self.model, x, allowed, batch)
 
         sections = r0.sections
         if not sections:
@@ -310,8 +303,8 @@ class Generator:
             for i, (label, start) in enumerate(zip(sections, starts)):
                 if label == "A" and i > 0 and sections[i - 1] != "A":
                     before_theme[:, max(0, start - MEND_BARS * fpb) : start] = True
-            x = self._rewrite(x, before_theme & free, batch)
-        x = self._vary(x, repeat, batch)
+            x = rewrite(self.model, x, before_theme & free, batch)
+        x = vary_repeats(self.model, x, repeat, batch)
         if r0.loop:
             x = close_loop(x, writable if drafting else free | repeat)
         progress(1.0)
@@ -343,144 +336,6 @@ class Generator:
         constraint = rhythm_constraint(reqs, reqs[0].bars * fpb)
         steering = steering_for(reqs, styles, blends, fpb, self.textures) if steer else None
         return Batch(reqs, conds, fpb, reqs[0].steps, gens, self.device, constraint, steering)
-
-    def _rewrite(self, x, region, batch: Batch) -> torch.Tensor:
-        """Hide ``region`` and infill it with the bidirectional network, both sides in view."""
-        if not region.any():
-            return x
-        # Only the bars around the region are read: REWRITE_CONTEXT_BARS either side is context enough.
-        fpb, constraint = batch.fpb, batch.constraint
-        frames = torch.nonzero(region.any(-1).any(0)).flatten()
-        lo = max(0, int(frames[0]) // fpb - REWRITE_CONTEXT_BARS) * fpb  # on a bar line: positions count from it
-        hi = min(x.shape[1], int(frames[-1]) + 1 + REWRITE_CONTEXT_BARS * fpb)
-        part = torch.where(region[:, lo:hi], GridModel.mask_ids(), x[:, lo:hi])
-        window = batch.over(slice(lo, hi), None if constraint is None else constraint[:, lo:hi])
-        part = self._infill(part, region[:, lo:hi], window, lambda f: None, steps=max(4, batch.steps // 2))
-        x = x.clone()
-        x[:, lo:hi] = part
-        return x
-
-    def _loop_by_draft(self, x, free, batch: Batch) -> torch.Tensor:
-        """A drafted loop: the draft reads the last bars and writes the opening again as their
-        continuation, so the seam is one of its own bar lines; the infiller then mends the
-        bar where the new opening meets the rest."""
-        fpb, constraint = batch.fpb, batch.constraint
-        frames = x.shape[1]
-        bars = frames // fpb
-        head = min(LOOP_SEAM_BARS, max(1, bars // 2)) * fpb
-        tail = min(LOOP_CONTEXT_BARS, bars - head // fpb) * fpb
-        z = torch.cat([x[:, frames - tail :], x[:, :head]], 1)
-        redo = torch.zeros_like(z, dtype=torch.bool)
-        redo[:, tail:] = free[:, :head]
-        z = torch.where(redo, GridModel.mask_ids(), z)
-        if constraint is not None:
-            constraint = torch.cat([constraint[:, frames - tail :], constraint[:, :head]], 1)
-        seam = batch.over(torch.cat([torch.arange(frames - tail, frames), torch.arange(head)]), constraint)
-        z = self._autoregressive(self.draft, z, redo, seam, lambda f: None,
-                                 None if batch.steer is None else batch.steer.shifted(tail))
-        x = x.clone()
-        x[:, :head] = z[:, tail:]
-        joint = torch.zeros_like(free)
-        joint[:, head - fpb : head] = free[:, head - fpb : head]
-        # (the mend reads the seam's constraint, as it always has: no request both drafts and keeps a rhythm)
-        return self._rewrite(x, joint, replace(batch, constraint=constraint))
-
-    def _close_loop(self, x, free, batch: Batch) -> torch.Tensor:
-        """Re-compose the last bars with the opening placed after them, so the model sees where
-        the music goes next and the end leads back into the beginning (game music loops)."""
-        fpb, constraint = batch.fpb, batch.constraint
-        frames = x.shape[1]
-        bars = frames // fpb
-        context = min(LOOP_CONTEXT_BARS, bars) * fpb
-        seam = min(LOOP_SEAM_BARS, max(1, bars // 2)) * fpb
-        looped = torch.cat([x, x[:, :context]], 1)
-        redo = torch.zeros_like(looped, dtype=torch.bool)
-        redo[:, frames - seam : frames] = free[:, frames - seam :]
-        if constraint is not None:
-            constraint = torch.cat([constraint, constraint[:, :context]], 1)
-        around = batch.over(torch.cat([torch.arange(frames), torch.arange(context)]), constraint)
-        return self._rewrite(looped, redo, around)[:, :frames]
-
-    def _predict(self, inputs: torch.Tensor, conds: list[Condition], fpb: int) -> list[torch.Tensor]:
-        """Blended log-probabilities per voice: 5 x (B, T, V)."""
-        rows, game, composer, meter, weights = labels(conds, fpb, self.device)
-        logits = self.model(inputs[rows].to(self.device), game, composer, meter)
-        return product_of_experts(logits, rows, weights, inputs.shape[0])
-
-    def _infill(self, x, free, batch: Batch, progress, steps: int | None = None) -> torch.Tensor:
-        """The infiller's pass over the ``free`` cells: annealed Gibbs with the bidirectional network.
-        A v1 causal baseline checkpoint has no bidirectional network, so its one network drafts the
-        free cells instead (left to right, without a texture plan)."""
-        if self.model.config.causal:
-            return self._autoregressive(self.model, x, free, batch, progress)
-        return self._gibbs(x, free, batch, progress, batch.steps if steps is None else steps)
-
-    def _gibbs(self, x, free, batch: Batch, progress, steps: int,
-               p_max=0.9, p_min=0.05, eta=0.75) -> torch.Tensor:
-        """Annealed block Gibbs: at step n hide each free cell with probability
-        max(p_min, p_max - n (p_max - p_min) / (eta N)), re-predict, re-sample."""
-        mask_ids = GridModel.mask_ids()
-        for n in range(steps):
-            if n == 0:
-                hide = free & (x == mask_ids)
-            else:
-                p = max(p_min, p_max - n * (p_max - p_min) / (eta * steps))
-                hide = free & (batch.uniform(x.shape) < p)
-            if not hide.any():
-                continue
-            inputs = torch.where(hide, mask_ids, x)
-            logp = self._predict(inputs, batch.conds, batch.fpb)
-            x = sample_into(x, hide, logp, batch, batch.constraint, scale_bonus(inputs, batch.reqs))
-            progress((n + 1) / steps)
-        return x
-
-    def _vary(self, x, repeat, batch: Batch, passes=2) -> torch.Tensor:
-        """Re-sample a small share of the repeated sections' cells (per request's ``variation``)."""
-        share = torch.tensor([r.variation for r in batch.reqs])[:, None, None]
-        for _ in range(passes):
-            hide = repeat & (batch.uniform(x.shape) < share / passes)
-            if hide.any():
-                inputs = torch.where(hide, GridModel.mask_ids(), x)
-                logp = self._predict(inputs, batch.conds, batch.fpb)
-                x = sample_into(x, hide, logp, batch, batch.constraint, scale_bonus(inputs, batch.reqs))
-        return x
-
-    def _autoregressive(self, network, x, free, batch: Batch, progress,
-                        steer: Steering | None = None) -> torch.Tensor:
-        """Frame-by-frame sampling with a next-frame ``network``: free cells are written,
-        fixed ones are read, and every frame sees all the frames before it; ``steer``
-        (frames counted from the piece's start) adds a texture plan and a groove."""
-        fpb, reqs, constraint = batch.fpb, batch.reqs, batch.constraint
-        rows, game, composer, meter, weights = labels(batch.conds, fpb, self.device)
-        start = GridModel.mask_ids().expand(len(batch.conds), 1, -1).to(self.device)  # what comes before frame 0
-        state = bonus = None
-        x = x.clone()
-        written = torch.nonzero(free.any(-1).any(0)).flatten()  # frames with a cell to write
-        fed = 0  # frames whose inputs the network has read
-        for t in written.tolist():
-            # The inputs for frames fed..t: the frames before them (fixed ones read in one call).
-            inputs = x[rows, max(0, fed - 1) : t].to(self.device)
-            if fed == 0:
-                inputs = torch.cat([start, inputs], 1)
-            logits, state = network.step(inputs, game, composer, meter, fed, state)
-            fed = t + 1
-            now = [w[:, min(t, w.shape[1] - 1)] if w.dim() == 2 else w for w in weights]
-            logp = [lp[:, None, :] for lp in product_of_experts(logits, rows, now, x.shape[0])]
-            if bonus is None or t % fpb == 0:  # re-estimate the key once a bar from what is written
-                bonus = scale_bonus(x[:, :t], reqs)
-            # The frame with the bars before it, so the leap penalty sees the previous notes.
-            lo = max(0, t - LEAP_CONTEXT_BARS * fpb)
-            hide = torch.zeros((x.shape[0], t + 1 - lo, T.N_VOICES), dtype=torch.bool)
-            hide[:, -1] = free[:, t]
-            logp = [lp.expand(-1, t + 1 - lo, -1) for lp in logp]
-            kinds, drums = steer.biases(x, t, t + 1 - lo) if steer is not None else (None, None)
-            window = sample_into(x[:, lo : t + 1], hide, logp, batch,
-                                       None if constraint is None else constraint[:, lo : t + 1], bonus,
-                                       kinds, drums)
-            x[:, t] = window[:, -1]
-            if t % fpb == fpb - 1:
-                progress((t + 1) / x.shape[1])
-        return x
 
     # -- the finished piece --------------------------------------------------------------
     def _finish(self, prepared: Prepared, grid: np.ndarray) -> Piece:
@@ -516,14 +371,6 @@ def retry_seeds(seed: int) -> list[int]:
 def notes_per_bar(piece: Piece) -> float:
     """Pitched notes (drums aside) per bar."""
     return float((piece.grid[:, : T.DRUM_VOICE] >= T.PITCH_OFFSET).sum()) / max(1, piece.n_bars)
-
-
-def is_continuation(free: torch.Tensor) -> bool:
-    """Whether the free cells of one grid (T, 5) are whole frames after every fixed cell:
-    what a left-to-right draft can write (a new piece, or an extension of one)."""
-    whole = free.all(-1)
-    partial = free.any(-1) & ~whole
-    return not bool(partial.any()) and bool((whole.int().diff() >= 0).all())
 
 
 def compose_on_one_cpu_thread(device: str | torch.device) -> None:
