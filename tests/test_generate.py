@@ -225,7 +225,7 @@ def test_a_near_silent_piece_is_composed_again_and_still_replays(generator, monk
 
 
 def test_a_blend_gives_each_section_to_one_parent(generator):
-    from composer.generate.generator import BLEND_HINT, blend_over_frames
+    from composer.generate.conditions import BLEND_HINT, blend_over_frames
 
     style = generator.catalog.resolve("doom-bach")
     request = generator.prepare(GenerationRequest(style="doom-bach", bars=16, form="AABA", seed=3, blend=0.5)).request
@@ -245,3 +245,31 @@ def test_a_blend_gives_each_section_to_one_parent(generator):
     piece = generator.generate(request)
     again = generator.generate(request)
     assert (piece.grid == again.grid).all()
+
+
+def test_a_next_frame_network_infills_by_drafting_and_gibbs_refuses_it():
+    """A v1 causal baseline's one network cannot see ahead: ``infill`` drafts with it, left to
+    right, and ``gibbs`` refuses it rather than sampling from a network that reads one side only."""
+    import torch
+
+    from composer.generate.batch import Batch
+    from composer.generate.conditions import Condition
+    from composer.generate.draft import draft_left_to_right
+    from composer.generate.infill import gibbs, infill
+    from composer.nn.model import GridModel, ModelConfig
+
+    torch.manual_seed(0)
+    network = GridModel(ModelConfig.tiny(arch="td_lstm")).eval()
+
+    def batch():
+        return Batch([GenerationRequest(bars=1, seed=1)], [Condition(0, 1, 1, 1.0, 1.0)], 16, 4,
+                     [torch.Generator().manual_seed(1)], torch.device("cpu"))
+
+    x = GridModel.mask_ids().expand(1, 16, -1).clone()
+    free = torch.ones((1, 16, T.N_VOICES), dtype=torch.bool)
+    with torch.no_grad():
+        drafted = infill(network, x, free, batch(), lambda f: None)
+        assert not drafted.eq(GridModel.mask_ids()).any()
+        assert torch.equal(drafted, draft_left_to_right(network, x, free, batch(), lambda f: None))
+        with pytest.raises(ValueError, match="bidirectional"):
+            gibbs(network, x, free, batch(), lambda f: None, 4)

@@ -9,7 +9,8 @@ import torch
 from composer.music import tokens as T
 from composer.nn.data import WindowSampler
 from composer.errors import MozartError
-from composer.generate.generator import Generator, is_continuation
+from composer.generate.draft import is_continuation
+from composer.generate.generator import Generator
 from composer.nn.recipe import run_recipe, stage_finished
 from composer.generate.request import GenerationRequest, extend_request
 from tests.conftest import write_recipe
@@ -111,7 +112,7 @@ def test_the_model_card_describes_both_networks_and_the_recipe(composer_dir, enc
 
 
 def test_a_drafted_loop_rewrites_only_its_opening_to_follow_its_end(composer_dir):
-    from composer.generate.generator import LOOP_SEAM_BARS
+    from composer.generate.loops import LOOP_SEAM_BARS
 
     _, recipe, out = composer_dir
     generator = Generator.load(run_recipe(recipe, out, quiet=True), device="cpu")

@@ -12,6 +12,7 @@ from composer.corpus.encoded import load_split
 from composer.analysis.metrics import drum_groove, upper_line_share
 from composer.generate.generator import Generator
 from composer.generate.request import GenerationRequest
+from composer.generate.steering import steering_for
 from composer.nn.texture import FORCE, TextureBank, bar_textures, regroove
 
 LEAD, COUNTER, HARMONY, BASS, DRUMS = range(5)
@@ -115,7 +116,7 @@ def test_the_composer_carries_its_textures_and_follows_its_plan(composer):
     assert composer.textures is not None and set(composer.textures.labels) >= {"doom", "bach"}
     request = GenerationRequest(style="doom", bars=16, form="through", seed=11)
     prepared = composer.prepare(request)
-    plan = composer._steering([prepared.request], [prepared.style], [prepared.request.blend], 16).plans[0]
+    plan = steering_for([prepared.request], [prepared.style], [prepared.request.blend], 16, composer.textures).plans[0]
     silent = plan.silent()
     active = ~silent[:, :T.DRUM_VOICE]
 

@@ -11,7 +11,7 @@ import torch
 
 from composer.errors import MozartError, UnknownStyleError
 from composer.feedback.records import RatedRecord
-from composer.generate.generator import style_experts
+from composer.generate.conditions import style_experts
 from composer.generate.styles import StyleCatalog
 from composer.music import tokens as T
 from composer.music.grid import drop_leading_holds

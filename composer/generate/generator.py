@@ -1,4 +1,5 @@
-"""Generation: a left-to-right draft, then infilling by the TimeDistributed BiLSTM.
+"""The ``Generator``: requests in, pieces out. It prepares a request (style, seed, habits), composes
+requests of one shape together, keeps the best of ``best_of``'s candidates and finishes each piece.
 
 v2 composers carry two networks. The *draft* (a next-frame ``td_lstm``) writes the music
 frame by frame, each frame seeing everything before it, as a person writes; cells that are
@@ -7,22 +8,21 @@ it reads the end and writes the opening again as its continuation. The *infiller
 ``td_bilstm``) sees both sides: it re-writes the bar before a returning theme (and the
 bar where a loop's new opening meets the rest) so it leads into what follows, varies
 repeats, and does all the work of remixes and variations, whose free cells are scattered
-through the piece.
-
-Infilling is annealed block Gibbs sampling (Coconet, Huang et al. 2017): hide every free
-cell, predict and sample them in one forward pass, then repeatedly hide a shrinking random
-share and re-sample. A v1 checkpoint (no draft) composes this way from scratch; measured,
-that thins the texture (rests in 39 % of pitched cells against 18 % in real music), which
-is why v2 drafts first.
+through the piece. A v1 checkpoint (no draft) composes by infilling alone.
 
 Forms make themes come back: compose section A, copy it into every A slot of the form,
 compose the other sections with the A's around them, then re-sample a small share of the
 repeated A cells so the repeats are varied rather than identical.
+
+Each step is a function of its own module, given the networks and the batch's state (``Batch``,
+batch.py): draft.py (the draft loop), infill.py (Gibbs, the repeats varied, a few bars re-written),
+loops.py (a loop's seam), conditions.py (the style experts), steering.py (texture plans and grooves),
+sampling.py (a pass's cells drawn). What is left here reads top to bottom in ``_compose_group``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -36,45 +36,31 @@ from composer.nn.folder import ComposerFolder
 from composer.nn.originality import OriginalityIndex
 from composer.music.grid import Piece, clean_holds, estimate_key, frames_per_bar
 from composer.nn.model import GridModel, choose_device
-from composer.generate.request import MAX_SEED, GenerationRequest, new_seed, section_lengths
-from composer.generate.sampling import draw, leap_sizes, move_to_key, scale_bonus
+from composer.generate.batch import Batch, rhythm_constraint
+from composer.generate.conditions import blend_over_frames, conditions
+from composer.generate.draft import draft_left_to_right, is_continuation
+from composer.generate.infill import infill, rewrite, vary_repeats
+from composer.generate.loops import close_loop_by_draft, close_loop_by_infill
+from composer.generate.request import GenerationRequest, new_seed, section_letters, section_lengths
+from composer.generate.seeds import BEST_OF_STREAM, HABITS_STREAM, RETRY_STREAM, derived_seed
+from composer.generate.sampling import move_to_key
+from composer.generate.steering import regroove_drums, steering_for
 from composer.generate.styles import Style, StyleCatalog
-from composer.nn.texture import FORCE as FORCE_REST
-from composer.nn.texture import Groove, Plan, TextureBank, regroove
+from composer.nn.texture import TextureBank
 
 if TYPE_CHECKING:
     from composer.judge.critic import Critic
     from composer.judge.reward import RewardModel
 
-DRUM_BLEND_SHARE = 0.3  # the composer's weight on drums is blend x this: games bring the groove
-HABITS_STREAM = 1  # the seed's random stream for a style's habits (metre, tempo, key), apart from sampling
-BEST_OF_STREAM = 2  # the seed's stream for the seeds of best_of's other candidates
-RETRY_STREAM = 3  # the seed's stream for the seeds of a near-silent piece's new attempts
-TEXTURE_STREAM = 4  # the seed's stream for its texture plan and a remix's groove
-BLEND_STREAM = 5  # the seed's stream for which sections of a blend are the composer's
-LAYER_STREAM = 6  # the seed's stream for a piece's intensity layers (composer/generate/layers.py)
-STINGER_STREAM = 7  # the seed's stream for a piece's stingers (composer/generate/stingers.py)
-BLEND_HINT = 0.15  # the other parent's share inside a blend's section
-BLEND_PHRASE_BARS = 8  # a through-composed blend changes parent every phrase of this many bars
 # Silence feeds on itself in a left-to-right draft: a piece that opens with rests can stay
 # silent (1 of 360 pieces in the feedback loop, style dink-folk, had no pitched note at all).
 # A piece with fewer pitched notes per bar than this is composed again from seeds drawn from
 # its own, so it still replays from its stored seed.
 SILENT_NOTES_PER_BAR = 0.5
 SILENCE_RETRIES = 3
-# A loop's seam. With a draft (v2): the draft reads the last LOOP_CONTEXT_BARS and writes the
-# first LOOP_SEAM_BARS again as their continuation; the infiller mends where they meet the rest.
-# Without (v1): the infiller re-composes the last LOOP_SEAM_BARS with LOOP_CONTEXT_BARS of the
-# opening after them. Seam score (analysis/loops.py; 1 = as smooth as the piece's own bar lines),
-# 16 pieces of 16 bars, median: v2 no loop 2.21, infilled seam 1.30-1.48, drafted opening
-# 0.99-1.00; v1 no loop 1.54, 2 bars infilled 0.98 (1 bar 1.34, 4 bars of context 1.02).
-LOOP_SEAM_BARS = 2
-LOOP_CONTEXT_BARS = 2
 # With a draft, the infiller re-writes this many bars before each returning theme, so the
 # drafted section (which could not see the theme coming) leads into it.
 MEND_BARS = 1
-LEAP_CONTEXT_BARS = 2  # how far back a drafted note looks for the previous note of its voice
-REWRITE_CONTEXT_BARS = 4  # bars either side that the infiller reads when it re-writes a few bars
 
 
 @dataclass(frozen=True)
@@ -83,79 +69,6 @@ class Prepared:
 
     request: GenerationRequest
     style: Style
-
-
-@dataclass
-class Condition:
-    """One forward-pass row: a style label pair and its weight in the product of experts
-    (a number, or one per frame when a blend moves between its parents section by section)."""
-
-    item: int
-    game: int
-    composer: int
-    weight_pitched: float | torch.Tensor
-    weight_drums: float | torch.Tensor
-
-    def frames(self, index) -> Condition:
-        """The condition over the frames ``index`` selects (a slice or index tensor) of the piece."""
-        def pick(w):
-            return w[index] if isinstance(w, torch.Tensor) else w
-        return Condition(self.item, self.game, self.composer, pick(self.weight_pitched), pick(self.weight_drums))
-
-
-def conditions_over(conds: list[Condition], index) -> list[Condition]:
-    """Every condition over the frames ``index`` selects: what a re-written window or a loop's
-    seam sees of a blend's sections."""
-    return [c.frames(index) for c in conds]
-
-
-@dataclass
-class Steering:
-    """What steers the draft besides the network, per request of a batch: the texture plan,
-    the drum groove, and how strongly (the request's ``texture``)."""
-
-    plans: list[Plan | None]
-    grooves: list[Groove | None]
-    strength: list[float]
-    offset: int = 0  # frame t of the grid drafted is the piece's frame t - offset
-
-    def shifted(self, offset: int) -> Steering:
-        """The plans for a grid whose frame t is the piece's t - ``offset`` (a loop's opening
-        re-drafted after its end); grooves stay with the piece itself."""
-        return Steering(self.plans, [None] * len(self.grooves), self.strength, offset)
-
-    def biases(self, x: torch.Tensor, t: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Nats for frame ``t`` of ``x`` (B, T, 5), as the last of ``width`` frames:
-        (B, width, 5, 3) on [rest, hold, onset] and (B, width, DRUM_VOCAB) on the drum tokens."""
-        kinds = torch.zeros((x.shape[0], width, T.N_VOICES, 3))
-        drums = torch.zeros((x.shape[0], width, T.DRUM_VOCAB))
-        for b, (plan, groove, strength) in enumerate(zip(self.plans, self.grooves, self.strength)):
-            if plan is not None:
-                kinds[b, -1] = plan.kind_bias(x[b], t, strength, self.offset)
-            pull = groove.token_bias(x[b], t, strength) if groove is not None else None
-            if pull is not None and kinds[b, -1, T.DRUM_VOICE, 0] < FORCE_REST:
-                drums[b, -1] = pull
-                kinds[b, -1, T.DRUM_VOICE] = 0.0  # the groove sets the drums' density, not the plan's count
-        return kinds, drums
-
-
-@dataclass
-class Batch:
-    """What every pass over a batch of requests of one shape reads, made once per batch
-    (``Generator._batch``) instead of passed along argument by argument."""
-
-    reqs: list[GenerationRequest]  # one per grid of the batch: its sampling settings and seed
-    conds: list[Condition]  # the forward rows: each request's style experts (and guidance)
-    fpb: int  # frames per bar (one metre per batch)
-    steps: int  # the infiller's Gibbs passes
-    gens: list[torch.Generator]  # one random stream per request, seeded by it: the piece replays
-    constraint: torch.Tensor | None = None  # (B, T, 5, V) allowed tokens (a kept rhythm), or None
-    steer: Steering | None = None  # texture plans and grooves for the draft, or None
-
-    def over(self, index, constraint: torch.Tensor | None) -> Batch:
-        """The batch as seen by a window of frames (``index``: a slice or index tensor) whose allowed
-        tokens are ``constraint``: a re-written window or a loop's seam."""
-        return replace(self, conds=conditions_over(self.conds, index), constraint=constraint)
 
 
 class Generator:
@@ -293,7 +206,8 @@ class Generator:
         fpb = frames_per_bar(reqs[0].meter)
         gens = [torch.Generator().manual_seed(int(r.seed)) for r in reqs]
         conds = [c for b, p in enumerate(prepared)
-                 for c in self._conditions(b, p.style, blend_over_frames(p.request, p.style, fpb), p.request.guidance)]
+                 for c in conditions(b, p.style, blend_over_frames(p.request, p.style, fpb), p.request.guidance,
+                                     self.none_game, self.none_composer)]
         x = torch.from_numpy(np.stack(grids).astype(np.int64))
         hide = torch.from_numpy(np.stack(free))
         x = torch.where(hide, GridModel.mask_ids(), x)
@@ -301,7 +215,7 @@ class Generator:
         if any(a is not None for a in allowed):
             anything = np.ones((x.shape[1], T.N_VOICES, T.PITCHED_VOCAB), bool)
             constraint = torch.from_numpy(np.stack([anything if a is None else a for a in allowed]))
-        x = self._infill(x, hide, Batch(reqs, conds, fpb, steps, gens, constraint), lambda f: None)
+        x = infill(self.model, x, hide, Batch(reqs, conds, fpb, steps, gens, self.device, constraint), lambda f: None)
         return [clean_holds(g) for g in x.numpy().astype(np.uint8)]
 
     def _unless_silent(self, prepared: Prepared, piece: Piece) -> Piece:
@@ -354,14 +268,14 @@ class Generator:
 
         def write(x, free, progress):
             if drafting:
-                return self._autoregressive(self.draft, x, free, batch, progress, batch.steer)
-            return self._regroove(self._infill(x, free, batch, progress), free, reqs, fpb)
+                return draft_left_to_right(self.draft, x, free, batch, progress, batch.steer)
+            return regroove_drums(infill(self.model, x, free, batch, progress), free, reqs, fpb)
 
         def close_loop(x, allowed):
             """A loop's seam: drafted (the opening re-written after the end), or infilled."""
             if drafting:
-                return self._loop_by_draft(x, allowed, batch)
-            return self._close_loop(x, allowed, batch)
+                return close_loop_by_draft(self.draft, self.model, x, allowed, batch)
+            return close_loop_by_infill(self.model, x, allowed, batch)
 
         sections = r0.sections
         if not sections:
@@ -389,8 +303,8 @@ class Generator:
             for i, (label, start) in enumerate(zip(sections, starts)):
                 if label == "A" and i > 0 and sections[i - 1] != "A":
                     before_theme[:, max(0, start - MEND_BARS * fpb) : start] = True
-            x = self._rewrite(x, before_theme & free, batch)
-        x = self._vary(x, repeat, batch)
+            x = rewrite(self.model, x, before_theme & free, batch)
+        x = vary_repeats(self.model, x, repeat, batch)
         if r0.loop:
             x = close_loop(x, writable if drafting else free | repeat)
         progress(1.0)
@@ -417,293 +331,11 @@ class Generator:
         draft) texture plans and grooves."""
         gens = [torch.Generator().manual_seed(int(r.seed)) for r in reqs]
         blends = [blend_over_frames(r, s, fpb) for r, s in zip(reqs, styles)]
-        conds = [c for b, (r, s) in enumerate(zip(reqs, styles)) for c in self._conditions(b, s, blends[b], r.guidance)]
-        constraint = self._rhythm_constraint(reqs, reqs[0].bars * fpb)
-        steering = self._steering(reqs, styles, blends, fpb) if steer else None
-        return Batch(reqs, conds, fpb, reqs[0].steps, gens, constraint, steering)
-
-    def _steering(self, reqs, styles, blends, fpb) -> Steering | None:
-        """Each request's texture plan and drum groove (none when ``texture`` is 0, when the
-        checkpoint has no texture bank, or for an extension, whose texture is its primer's);
-        ``blends``: each request's ``blend_over_frames``."""
-        plans, grooves = [], []
-        for r, style, blend in zip(reqs, styles, blends):
-            if r.texture <= 0 or self.textures is None or r.primer is not None:
-                plans.append(None)
-                grooves.append(None)
-                continue
-            sections = section_letters(r)
-            rng = np.random.default_rng([int(r.seed), TEXTURE_STREAM])
-            if not style.is_blend:
-                blend = 0.0
-            elif isinstance(blend, torch.Tensor):
-                blend = blend[::fpb].numpy()  # per bar: each section's parent
-            plans.append(self.textures.plan(style.game, style.composer, blend, r.bars, fpb, sections, rng,
-                                            DRUM_BLEND_SHARE))
-            grooves.append(Groove(fpb, sections, r.bars))
-        if all(p is None for p in plans):
-            return None
-        return Steering(plans, grooves, [r.texture for r in reqs])
-
-    def _regroove(self, x, free, reqs, fpb) -> torch.Tensor:
-        """Drums a remix re-composed become a groove with variations (``texture.regroove``)."""
-        x = x.clone()
-        for b, r in enumerate(reqs):
-            hidden = free[b, :, T.DRUM_VOICE].numpy()
-            if r.texture > 0 and hidden.any():
-                rng = np.random.default_rng([int(r.seed), TEXTURE_STREAM])
-                column = regroove(x[b, :, T.DRUM_VOICE].numpy(), hidden, fpb, rng)
-                x[b, :, T.DRUM_VOICE] = torch.from_numpy(column.astype(np.int64))
-        return x
-
-    def _rewrite(self, x, region, batch: Batch) -> torch.Tensor:
-        """Hide ``region`` and infill it with the bidirectional network, both sides in view."""
-        if not region.any():
-            return x
-        # Only the bars around the region are read: REWRITE_CONTEXT_BARS either side is context enough.
-        fpb, constraint = batch.fpb, batch.constraint
-        frames = torch.nonzero(region.any(-1).any(0)).flatten()
-        lo = max(0, int(frames[0]) // fpb - REWRITE_CONTEXT_BARS) * fpb  # on a bar line: positions count from it
-        hi = min(x.shape[1], int(frames[-1]) + 1 + REWRITE_CONTEXT_BARS * fpb)
-        part = torch.where(region[:, lo:hi], GridModel.mask_ids(), x[:, lo:hi])
-        window = batch.over(slice(lo, hi), None if constraint is None else constraint[:, lo:hi])
-        part = self._infill(part, region[:, lo:hi], window, lambda f: None, steps=max(4, batch.steps // 2))
-        x = x.clone()
-        x[:, lo:hi] = part
-        return x
-
-    def _loop_by_draft(self, x, free, batch: Batch) -> torch.Tensor:
-        """A drafted loop: the draft reads the last bars and writes the opening again as their
-        continuation, so the seam is one of its own bar lines; the infiller then mends the
-        bar where the new opening meets the rest."""
-        fpb, constraint = batch.fpb, batch.constraint
-        frames = x.shape[1]
-        bars = frames // fpb
-        head = min(LOOP_SEAM_BARS, max(1, bars // 2)) * fpb
-        tail = min(LOOP_CONTEXT_BARS, bars - head // fpb) * fpb
-        z = torch.cat([x[:, frames - tail :], x[:, :head]], 1)
-        redo = torch.zeros_like(z, dtype=torch.bool)
-        redo[:, tail:] = free[:, :head]
-        z = torch.where(redo, GridModel.mask_ids(), z)
-        if constraint is not None:
-            constraint = torch.cat([constraint[:, frames - tail :], constraint[:, :head]], 1)
-        seam = batch.over(torch.cat([torch.arange(frames - tail, frames), torch.arange(head)]), constraint)
-        z = self._autoregressive(self.draft, z, redo, seam, lambda f: None,
-                                 None if batch.steer is None else batch.steer.shifted(tail))
-        x = x.clone()
-        x[:, :head] = z[:, tail:]
-        joint = torch.zeros_like(free)
-        joint[:, head - fpb : head] = free[:, head - fpb : head]
-        # (the mend reads the seam's constraint, as it always has: no request both drafts and keeps a rhythm)
-        return self._rewrite(x, joint, replace(batch, constraint=constraint))
-
-    def _close_loop(self, x, free, batch: Batch) -> torch.Tensor:
-        """Re-compose the last bars with the opening placed after them, so the model sees where
-        the music goes next and the end leads back into the beginning (game music loops)."""
-        fpb, constraint = batch.fpb, batch.constraint
-        frames = x.shape[1]
-        bars = frames // fpb
-        context = min(LOOP_CONTEXT_BARS, bars) * fpb
-        seam = min(LOOP_SEAM_BARS, max(1, bars // 2)) * fpb
-        looped = torch.cat([x, x[:, :context]], 1)
-        redo = torch.zeros_like(looped, dtype=torch.bool)
-        redo[:, frames - seam : frames] = free[:, frames - seam :]
-        if constraint is not None:
-            constraint = torch.cat([constraint, constraint[:, :context]], 1)
-        around = batch.over(torch.cat([torch.arange(frames), torch.arange(context)]), constraint)
-        return self._rewrite(looped, redo, around)[:, :frames]
-
-    def _conditions(self, item: int, style: Style, blend: float | torch.Tensor, guidance: float = 0.0) -> list[Condition]:
-        """Product of experts: the game-conditioned and composer-conditioned predictions,
-        mixed by ``blend`` (a single label is one expert with weight 1; per frame for a blend
-        whose sections alternate between its parents, ``blend_over_frames``).
-
-        ``guidance`` g > 0 adds classifier-free guidance: (1 + g) x the styled prediction
-        - g x the unlabelled one (the model learnt both: labels are dropped in training).
-        Measured with v2 (96 pieces, tonality 0.5): guidance 0 -> 1 raised style-classifier
-        accuracy on game styles from 44 % to 78 % at the same statistics overlap (0.775,
-        0.777); 1.5 gave 82 % on another 192 pieces but less overlap (0.80 against 0.82). The
-        draft pays little for the extra row (one LSTM step batches it); the infiller's passes
-        cost about a third more."""
-        experts = [Condition(item, *expert) for expert in style_experts(style, blend, self.none_game, self.none_composer)]
-        if guidance <= 0:
-            return experts
-        scale = 1.0 + guidance
-        guided = [Condition(c.item, c.game, c.composer, c.weight_pitched * scale, c.weight_drums * scale)
-                  for c in experts]
-        return guided + [Condition(item, self.none_game, self.none_composer, -guidance, -guidance)]
-
-    def _labels(self, conds: list[Condition], fpb: int):
-        """One forward row per condition: the request each row belongs to, its label tensors,
-        and per voice the rows' weights in the product of experts."""
-        rows = torch.tensor([c.item for c in conds])
-        game = torch.tensor([c.game for c in conds], device=self.device)
-        composer = torch.tensor([c.composer for c in conds], device=self.device)
-        meter = torch.full((len(conds),), fpb, device=self.device)
-        weights = []
-        for v in range(T.N_VOICES):
-            ws = [c.weight_drums if v == T.DRUM_VOICE else c.weight_pitched for c in conds]
-            length = max((len(w) for w in ws if isinstance(w, torch.Tensor)), default=0)
-            if length:  # (rows, frames): a blend that moves between its parents
-                weights.append(torch.stack([w.float() if isinstance(w, torch.Tensor) else torch.full((length,), float(w))
-                                            for w in ws]).to(self.device))
-            else:
-                weights.append(torch.tensor(ws, device=self.device))
-        return rows, game, composer, meter, weights
-
-    def _blend(self, logits: list[torch.Tensor], rows: torch.Tensor, weights: list[torch.Tensor],
-               batch: int) -> list[torch.Tensor]:
-        """Product of experts: each row's log-probabilities times its weight, summed per
-        request: 5 x (batch, ..., V), on the CPU."""
-        out = []
-        for lg, w in zip(logits, weights):
-            if w.dim() == 2:  # weights per frame (a blend's sections): (rows, frames, 1)
-                w = w[:, : lg.shape[1], None]
-            else:
-                w = w.view(len(w), *([1] * (lg.dim() - 1)))
-            logp = torch.log_softmax(lg.float(), -1) * w
-            combined = torch.zeros((batch,) + logp.shape[1:], device=logp.device)
-            combined.index_add_(0, rows.to(logp.device), logp)
-            out.append(combined.cpu())
-        return out
-
-    def _predict(self, inputs: torch.Tensor, conds: list[Condition], fpb: int) -> list[torch.Tensor]:
-        """Blended log-probabilities per voice: 5 x (B, T, V)."""
-        rows, game, composer, meter, weights = self._labels(conds, fpb)
-        logits = self.model(inputs[rows].to(self.device), game, composer, meter)
-        return self._blend(logits, rows, weights, inputs.shape[0])
-
-    def _infill(self, x, free, batch: Batch, progress, steps: int | None = None) -> torch.Tensor:
-        """The infiller's pass over the ``free`` cells: annealed Gibbs with the bidirectional network.
-        A v1 causal baseline checkpoint has no bidirectional network, so its one network drafts the
-        free cells instead (left to right, without a texture plan)."""
-        if self.model.config.causal:
-            return self._autoregressive(self.model, x, free, batch, progress)
-        return self._gibbs(x, free, batch, progress, batch.steps if steps is None else steps)
-
-    def _gibbs(self, x, free, batch: Batch, progress, steps: int,
-               p_max=0.9, p_min=0.05, eta=0.75) -> torch.Tensor:
-        """Annealed block Gibbs: at step n hide each free cell with probability
-        max(p_min, p_max - n (p_max - p_min) / (eta N)), re-predict, re-sample."""
-        mask_ids = GridModel.mask_ids()
-        for n in range(steps):
-            if n == 0:
-                hide = free & (x == mask_ids)
-            else:
-                p = max(p_min, p_max - n * (p_max - p_min) / (eta * steps))
-                hide = free & (self._rand(batch.gens, x.shape) < p)
-            if not hide.any():
-                continue
-            inputs = torch.where(hide, mask_ids, x)
-            logp = self._predict(inputs, batch.conds, batch.fpb)
-            x = self._sample_into(x, hide, logp, batch, batch.constraint, scale_bonus(inputs, batch.reqs))
-            progress((n + 1) / steps)
-        return x
-
-    def _vary(self, x, repeat, batch: Batch, passes=2) -> torch.Tensor:
-        """Re-sample a small share of the repeated sections' cells (per request's ``variation``)."""
-        share = torch.tensor([r.variation for r in batch.reqs])[:, None, None]
-        for _ in range(passes):
-            hide = repeat & (self._rand(batch.gens, x.shape) < share / passes)
-            if hide.any():
-                inputs = torch.where(hide, GridModel.mask_ids(), x)
-                logp = self._predict(inputs, batch.conds, batch.fpb)
-                x = self._sample_into(x, hide, logp, batch, batch.constraint, scale_bonus(inputs, batch.reqs))
-        return x
-
-    def _autoregressive(self, network, x, free, batch: Batch, progress,
-                        steer: Steering | None = None) -> torch.Tensor:
-        """Frame-by-frame sampling with a next-frame ``network``: free cells are written,
-        fixed ones are read, and every frame sees all the frames before it; ``steer``
-        (frames counted from the piece's start) adds a texture plan and a groove."""
-        fpb, reqs, constraint = batch.fpb, batch.reqs, batch.constraint
-        rows, game, composer, meter, weights = self._labels(batch.conds, fpb)
-        start = GridModel.mask_ids().expand(len(batch.conds), 1, -1).to(self.device)  # what comes before frame 0
-        state = bonus = None
-        x = x.clone()
-        written = torch.nonzero(free.any(-1).any(0)).flatten()  # frames with a cell to write
-        fed = 0  # frames whose inputs the network has read
-        for t in written.tolist():
-            # The inputs for frames fed..t: the frames before them (fixed ones read in one call).
-            inputs = x[rows, max(0, fed - 1) : t].to(self.device)
-            if fed == 0:
-                inputs = torch.cat([start, inputs], 1)
-            logits, state = network.step(inputs, game, composer, meter, fed, state)
-            fed = t + 1
-            now = [w[:, min(t, w.shape[1] - 1)] if w.dim() == 2 else w for w in weights]
-            logp = [lp[:, None, :] for lp in self._blend(logits, rows, now, x.shape[0])]
-            if bonus is None or t % fpb == 0:  # re-estimate the key once a bar from what is written
-                bonus = scale_bonus(x[:, :t], reqs)
-            # The frame with the bars before it, so the leap penalty sees the previous notes.
-            lo = max(0, t - LEAP_CONTEXT_BARS * fpb)
-            hide = torch.zeros((x.shape[0], t + 1 - lo, T.N_VOICES), dtype=torch.bool)
-            hide[:, -1] = free[:, t]
-            logp = [lp.expand(-1, t + 1 - lo, -1) for lp in logp]
-            kinds, drums = steer.biases(x, t, t + 1 - lo) if steer is not None else (None, None)
-            window = self._sample_into(x[:, lo : t + 1], hide, logp, batch,
-                                       None if constraint is None else constraint[:, lo : t + 1], bonus,
-                                       kinds, drums)
-            x[:, t] = window[:, -1]
-            if t % fpb == fpb - 1:
-                progress((t + 1) / x.shape[1])
-        return x
-
-    def _sample_into(self, x, hide, logp, batch: Batch, constraint, bonus=None, kind_bias=None,
-                     drum_bias=None) -> torch.Tensor:
-        """Sample every hidden cell (``sampling.draw``): the four pitched voices together, with
-        the tonal pull of ``bonus`` (per request, over pitches) and the request's leap
-        penalty, then the drums; ``constraint`` is the allowed tokens of ``x``'s frames;
-        ``kind_bias`` (B, T, 5, 3) and ``drum_bias`` (B, T, drum tokens) are a texture plan's and
-        a groove's nats (``Steering.biases``)."""
-        gens = batch.gens
-        x = x.clone()
-        pitched = torch.stack(logp[: T.DRUM_VOICE], 2)  # (B, T, 4, V)
-        for b, r in enumerate(batch.reqs):
-            frames, voices = torch.nonzero(hide[b, :, : T.DRUM_VOICE], as_tuple=True)
-            if len(frames):
-                scores = pitched[b, frames, voices]
-                if constraint is not None:
-                    scores = scores.masked_fill(~constraint[b, frames, voices], float("-inf"))
-
-                def shape_notes(rows, b=b, r=r, frames=frames, voices=voices):
-                    extra = torch.zeros((len(rows), T.PITCH_MAX - T.PITCH_MIN + 1))
-                    if bonus is not None and bonus[b] is not None:
-                        extra = extra + bonus[b]
-                    if r.smoothness > 0:
-                        extra = extra - r.smoothness * leap_sizes(x[b, :, : T.DRUM_VOICE], frames[rows], voices[rows])
-                    return extra
-
-                x[b, frames, voices] = draw(scores, T.PITCH_OFFSET, r.temperature, r.top_p, gens[b], shape_notes,
-                                            None if kind_bias is None else kind_bias[b, frames, voices])
-            drums = torch.nonzero(hide[b, :, T.DRUM_VOICE]).flatten()
-            if len(drums):
-                scores = logp[T.DRUM_VOICE][b, drums]
-                if constraint is not None:  # (a kept primer's drums are never hidden, so only infill() constrains them)
-                    scores = scores.masked_fill(~constraint[b, drums, T.DRUM_VOICE, : T.DRUM_VOCAB], float("-inf"))
-                if drum_bias is not None:
-                    scores = scores + drum_bias[b, drums]
-                x[b, drums, T.DRUM_VOICE] = draw(scores, 1, r.temperature, r.top_p, gens[b], None,
-                                                 None if kind_bias is None else kind_bias[b, drums, T.DRUM_VOICE][:, [0, 2]])
-        return x
-
-    def _rhythm_constraint(self, reqs, frames) -> torch.Tensor | None:
-        """(B, T, 5, V) allowed tokens when a request keeps another piece's rhythm."""
-        if all(r.rhythm_of is None for r in reqs):
-            return None
-        allowed = torch.ones((len(reqs), frames, T.N_VOICES, T.PITCHED_VOCAB), dtype=torch.bool)
-        for b, r in enumerate(reqs):
-            if r.rhythm_of is None:
-                continue
-            grid = torch.from_numpy(r.rhythm_of.grid[:frames].astype(np.int64))
-            n = len(grid)
-            kind = torch.where(grid >= T.PITCH_OFFSET, 2, grid)  # 0 rest, 1 hold, 2 onset
-            vocab_kind = torch.clamp(torch.arange(T.PITCHED_VOCAB), max=2)
-            allowed[b, :n] = kind[..., None] == vocab_kind
-        return allowed
-
-    @staticmethod
-    def _rand(gens, shape) -> torch.Tensor:
-        return torch.stack([torch.rand(shape[1:], generator=g) for g in gens])
+        conds = [c for b, (r, s) in enumerate(zip(reqs, styles))
+                 for c in conditions(b, s, blends[b], r.guidance, self.none_game, self.none_composer)]
+        constraint = rhythm_constraint(reqs, reqs[0].bars * fpb)
+        steering = steering_for(reqs, styles, blends, fpb, self.textures) if steer else None
+        return Batch(reqs, conds, fpb, reqs[0].steps, gens, self.device, constraint, steering)
 
     # -- the finished piece --------------------------------------------------------------
     def _finish(self, prepared: Prepared, grid: np.ndarray) -> Piece:
@@ -724,59 +356,6 @@ class Generator:
         return piece
 
 
-def style_experts(style: Style, blend: float | torch.Tensor, none_game: int, none_composer: int) -> list[tuple]:
-    """The label rows a style is predicted with, (game, composer, pitched weight, drums weight):
-    one row for a single label; for a pair, a game row and a composer row weighted by ``blend``
-    (the composer's weight on drums by blend x DRUM_BLEND_SHARE)."""
-    if not style.is_blend:
-        game = style.game_index if style.game_index is not None else none_game
-        composer = style.composer_index if style.composer_index is not None else none_composer
-        return [(game, composer, 1.0, 1.0)]
-    drum_blend = blend * DRUM_BLEND_SHARE
-    return [(style.game_index, none_composer, 1.0 - blend, 1.0 - drum_blend),
-            (none_game, style.composer_index, blend, drum_blend)]
-
-
-def section_letters(request: GenerationRequest) -> list[str] | None:
-    """The form letter of every bar (``["A", "A", "B", ...]``), or None when through-composed."""
-    if not request.sections:
-        return None
-    return [label for label, n in zip(request.sections, section_lengths(request.bars, request.sections))
-            for _ in range(n)]
-
-
-def blend_over_frames(request: GenerationRequest, style: Style, fpb: int) -> float | torch.Tensor:
-    """A blend's composer share, per frame: each section (a form's letter, else a phrase of
-    ``BLEND_PHRASE_BARS``) belongs to the game or to the composer, ``blend`` of them to the
-    composer (at least one to each parent when there are two or more), with ``BLEND_HINT``
-    of the other parent mixed in. A single label, a piece too short for two sections, or a
-    request with ``texture`` 0 keeps the request's ``blend`` throughout.
-
-    Mixed note by note, a blend sounded like neither parent: v2's zelda-bach was classified
-    as Dink 0 % and as Bach 14 % of the time. Section by section, each part is clearly one
-    of them and the piece is both."""
-    if not style.is_blend or request.primer is not None or request.texture <= 0:
-        return request.blend  # (texture 0 composes as v2 did, blends included)
-    letters = section_letters(request)
-    if letters is None:
-        phrase = BLEND_PHRASE_BARS if request.bars >= 2 * BLEND_PHRASE_BARS else BLEND_PHRASE_BARS // 2
-        letters = [str(b // phrase) for b in range(request.bars)]
-    distinct = list(dict.fromkeys(letters))
-    if len(distinct) < 2:
-        return request.blend
-    n = len(distinct)
-    k = min(n - (request.blend < 1), max(int(request.blend > 0), round(request.blend * n)))
-    rng = np.random.default_rng([int(request.seed), BLEND_STREAM])
-    composer = set(rng.choice(distinct, size=k, replace=False).tolist()) if k else set()
-    share = torch.tensor([1.0 - BLEND_HINT if letter in composer else BLEND_HINT for letter in letters])
-    return share.repeat_interleave(fpb)
-
-
-def derived_seed(seed: int, stream: int, k: int) -> int:
-    """The k-th seed drawn from ``seed`` in one of its streams: always the same."""
-    return int(np.random.SeedSequence([int(seed), stream, k]).generate_state(1)[0]) % (MAX_SEED + 1)
-
-
 def candidate_seeds(seed: int, best_of: int = 1) -> list[int]:
     """The sampling seeds of a request's ``best_of`` candidates: its own seed first (so
     best_of 1 is the plain piece and a larger best_of only adds rivals), then seeds drawn
@@ -792,14 +371,6 @@ def retry_seeds(seed: int) -> list[int]:
 def notes_per_bar(piece: Piece) -> float:
     """Pitched notes (drums aside) per bar."""
     return float((piece.grid[:, : T.DRUM_VOICE] >= T.PITCH_OFFSET).sum()) / max(1, piece.n_bars)
-
-
-def is_continuation(free: torch.Tensor) -> bool:
-    """Whether the free cells of one grid (T, 5) are whole frames after every fixed cell:
-    what a left-to-right draft can write (a new piece, or an extension of one)."""
-    whole = free.all(-1)
-    partial = free.any(-1) & ~whole
-    return not bool(partial.any()) and bool((whole.int().diff() >= 0).all())
 
 
 def compose_on_one_cpu_thread(device: str | torch.device) -> None:

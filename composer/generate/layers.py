@@ -33,7 +33,8 @@ import numpy as np
 
 from composer.music import tokens as T
 from composer.music.grid import Piece, estimate_key
-from composer.generate.request import GenerationRequest
+from composer.generate.request import GenerationRequest, section_letters
+from composer.generate.seeds import LAYER_STREAM, derived_seed
 
 if TYPE_CHECKING:
     from composer.generate.generator import Generator
@@ -176,8 +177,6 @@ def piece_request(piece: Piece, stream: int, k: int = 0) -> GenerationRequest:
     """The request a piece was composed with, on the piece's own shape (bars, metre, tempo,
     key, form when its sections match one), with a seed drawn from the piece's own in
     ``stream``: what its layers and stingers are infilled with."""
-    from composer.generate.generator import derived_seed, section_letters  # noqa: PLC0415
-
     base = GenerationRequest.from_params(piece.extra.get("params") or {})
     spec = GenerationRequest.specs()["tempo"]
     request = base.replace(
@@ -193,8 +192,6 @@ def piece_request(piece: Piece, stream: int, k: int = 0) -> GenerationRequest:
 def compose_layers(generator: Generator, piece: Piece, steps: int = LAYER_STEPS) -> dict[str, Piece]:
     """``LAYERS`` of ``piece``, by name, softest first; each as long as the piece, with its
     tempo, metre, key, sections and loop."""
-    from composer.generate.generator import LAYER_STREAM  # noqa: PLC0415
-
     piece = piece.pad_to_bars()
     request = piece_request(piece, LAYER_STREAM)
     made = {name: layer.cells(piece) for name, layer in LAYERS.items() if layer.cells is not None}

@@ -268,6 +268,14 @@ def section_lengths(bars: int, sections: str) -> list[int]:
     return lengths
 
 
+def section_letters(request: GenerationRequest) -> list[str] | None:
+    """The form letter of every bar (``["A", "A", "B", ...]``), or None when through-composed."""
+    if not request.sections:
+        return None
+    return [label for label, n in zip(request.sections, section_lengths(request.bars, request.sections))
+            for _ in range(n)]
+
+
 # -- requests that start from a piece ----------------------------------------------------
 def _from_piece(piece: Piece, base: GenerationRequest, **changes) -> GenerationRequest:
     """``base``'s sampling settings on ``piece``'s shape: same metre, tempo and length."""

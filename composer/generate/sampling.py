@@ -1,9 +1,12 @@
-"""Sampling helpers: tonal pull, leap penalty, nucleus filtering, tidy holds, key moves.
+"""Sampling: the hidden cells of a pass drawn (``sample_into``), with its helpers (tonal pull, leap
+penalty, nucleus filtering), and key moves.
 
-Pure functions over tensors and grids; the ``Generator`` calls them between forward passes.
+Pure functions over tensors and grids; the draft and the infiller's loops call them between forward passes.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -11,6 +14,9 @@ import torch
 from composer.music import tokens as T
 from composer.music.grid import Piece, estimate_key, key_from_histogram, key_name, parse_key
 from composer.generate.request import GenerationRequest
+
+if TYPE_CHECKING:
+    from composer.generate.batch import Batch
 
 
 # Scale degrees (semitones above the tonic) that count as in key: the major scale, and the
@@ -114,6 +120,46 @@ def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     sorted_p = sorted_p.masked_fill(drop, 0.0)
     filtered = torch.zeros_like(probs).scatter(-1, order, sorted_p)
     return filtered / filtered.sum(-1, keepdim=True)
+
+
+def sample_into(x: torch.Tensor, hide: torch.Tensor, logp: list[torch.Tensor], batch: Batch,
+                constraint: torch.Tensor | None, bonus: list[torch.Tensor | None] | None = None,
+                kind_bias: torch.Tensor | None = None, drum_bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Sample every hidden cell (``draw``): the four pitched voices together, with
+    the tonal pull of ``bonus`` (per request, over pitches) and the request's leap
+    penalty, then the drums; ``constraint`` is the allowed tokens of ``x``'s frames;
+    ``kind_bias`` (B, T, 5, 3) and ``drum_bias`` (B, T, drum tokens) are a texture plan's and
+    a groove's nats (``Steering.biases``)."""
+    gens = batch.gens
+    x = x.clone()
+    pitched = torch.stack(logp[: T.DRUM_VOICE], 2)  # (B, T, 4, V)
+    for b, r in enumerate(batch.reqs):
+        frames, voices = torch.nonzero(hide[b, :, : T.DRUM_VOICE], as_tuple=True)
+        if len(frames):
+            scores = pitched[b, frames, voices]
+            if constraint is not None:
+                scores = scores.masked_fill(~constraint[b, frames, voices], float("-inf"))
+
+            def shape_notes(rows, b=b, r=r, frames=frames, voices=voices):
+                extra = torch.zeros((len(rows), T.PITCH_MAX - T.PITCH_MIN + 1))
+                if bonus is not None and bonus[b] is not None:
+                    extra = extra + bonus[b]
+                if r.smoothness > 0:
+                    extra = extra - r.smoothness * leap_sizes(x[b, :, : T.DRUM_VOICE], frames[rows], voices[rows])
+                return extra
+
+            x[b, frames, voices] = draw(scores, T.PITCH_OFFSET, r.temperature, r.top_p, gens[b], shape_notes,
+                                        None if kind_bias is None else kind_bias[b, frames, voices])
+        drums = torch.nonzero(hide[b, :, T.DRUM_VOICE]).flatten()
+        if len(drums):
+            scores = logp[T.DRUM_VOICE][b, drums]
+            if constraint is not None:  # (a kept primer's drums are never hidden, so only infill() constrains them)
+                scores = scores.masked_fill(~constraint[b, drums, T.DRUM_VOICE, : T.DRUM_VOCAB], float("-inf"))
+            if drum_bias is not None:
+                scores = scores + drum_bias[b, drums]
+            x[b, drums, T.DRUM_VOICE] = draw(scores, 1, r.temperature, r.top_p, gens[b], None,
+                                             None if kind_bias is None else kind_bias[b, drums, T.DRUM_VOICE][:, [0, 2]])
+    return x
 
 
 def move_to_key(piece: Piece, key: str) -> Piece:

@@ -20,6 +20,7 @@ import numpy as np
 from composer.music import tokens as T
 from composer.music.grid import Piece, estimate_key, parse_key
 from composer.generate.layers import piece_request
+from composer.generate.seeds import STINGER_STREAM
 
 if TYPE_CHECKING:
     from composer.generate.generator import Generator
@@ -62,8 +63,6 @@ def stinger_bars(piece: Piece) -> int:
 
 def compose_stinger(generator: Generator, piece: Piece, kind: str) -> Piece:
     """A ``kind`` stinger (one of ``STINGERS``) for ``piece``: its key, tempo, metre and style."""
-    from composer.generate.generator import STINGER_STREAM  # noqa: PLC0415
-
     if kind not in STINGERS:
         raise ValueError(f"Unknown stinger {kind!r}. Choose from: {', '.join(STINGERS)}.")
     piece = piece.pad_to_bars()
