@@ -107,6 +107,23 @@ def _drums_piece(column):
     return Piece(grid=grid)
 
 
+def test_a_composers_voice_that_sounds_through_the_bar_ends_a_gap_with_a_note(bank):
+    plan = bank.plan(None, "bach", 1.0, 2, 16, None, np.random.default_rng(0), 0.3)
+    assert plan.composed.all()  # a chorale's texture: its voices sound through
+    plan.onsets[1], plan.sounding[1] = [4, 4, 4, 4, 0], [16, 16, 12, 16, 0]
+    x = torch.full((32, 5), T.HOLD, dtype=torch.long)
+    x[16:20, LEAD] = T.REST  # the lead has been silent for a beat of bar 2; the others hold
+    x[19, BASS] = T.REST  # the bass only for a cell
+    bias = plan.kind_bias(x, 20, 1.0)
+    assert bias[LEAD, 2] > 2.0 and bias[LEAD, 0] < -2.0  # the gap ends with a note
+    assert abs(bias[BASS, 2]) < 1.0  # a short breath stays the network's choice
+    assert abs(bias[HARMONY, 2]) < 1.0  # (the harmony sounds only three quarters of the bar)
+    assert plan.kind_bias(torch.full((32, 5), T.REST), 0, 1.0)[LEAD, 2] > 2.0  # the piece's opening too
+    doom = bank.plan("doom", None, 0.0, 2, 16, None, np.random.default_rng(0), 0.3)
+    doom.onsets[1], doom.sounding[1] = plan.onsets[1], plan.sounding[1]
+    assert not doom.composed.any() and doom.kind_bias(x, 20, 1.0)[LEAD, 2] < 2.0  # a game's texture: left alone
+
+
 @pytest.fixture(scope="module")
 def composer(tiny_composer):
     return Generator.load(tiny_composer, device="cpu")
