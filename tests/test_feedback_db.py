@@ -342,3 +342,12 @@ def test_export_command_writes_the_file_and_a_summary(tmp_path, monkeypatch, dat
                                 env={'DATABASE_URL': database_url, 'MOZART_EXPORT_SALT': 'pepper'})
     assert result.exit_code == 0 and 'cannot be matched' not in result.output, result.output
     assert read_records(again)[0].ratings == {rater_hash(BOB, 'pepper'): 1}
+
+
+def test_the_engines_export_command_points_to_the_bots():
+    from composer.cli.ratings import ratings as engine_ratings
+
+    moved = CliRunner().invoke(engine_ratings, ["export", "--out", "ratings.jsonl"])
+    assert moved.exit_code == 2 and "mozart ratings export" in moved.output  # it moved: say where
+    assert "export" not in CliRunner().invoke(engine_ratings, ["--help"]).output.split("Commands:")[1]
+    assert "salted" in CliRunner().invoke(ratings, ["export", "--help"]).output  # the bot's own export
