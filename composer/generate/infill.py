@@ -53,9 +53,7 @@ def gibbs(network: GridModel, x: torch.Tensor, free: torch.Tensor, batch: Batch,
             hide = free & (batch.uniform(x.shape) < p)
         if not hide.any():
             continue
-        inputs = torch.where(hide, mask_ids, x)
-        logp = predict(network, inputs, batch)
-        x = sample_into(x, hide, logp, batch, batch.constraint, scale_bonus(inputs, batch.reqs))
+        x = resample(network, x, hide, batch)
         progress((n + 1) / steps)
     return x
 
@@ -66,9 +64,7 @@ def vary_repeats(network: GridModel, x: torch.Tensor, repeat: torch.Tensor, batc
     for _ in range(passes):
         hide = repeat & (batch.uniform(x.shape) < share / passes)
         if hide.any():
-            inputs = torch.where(hide, GridModel.mask_ids(), x)
-            logp = predict(network, inputs, batch)
-            x = sample_into(x, hide, logp, batch, batch.constraint, scale_bonus(inputs, batch.reqs))
+            x = resample(network, x, hide, batch)
     return x
 
 
@@ -87,6 +83,12 @@ def rewrite(network: GridModel, x: torch.Tensor, region: torch.Tensor, batch: Ba
     x = x.clone()
     x[:, lo:hi] = part
     return x
+
+
+def resample(network: GridModel, x: torch.Tensor, hide: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """One infilling step: hide the ``hide`` cells of ``x``, predict them from the rest, draw them again."""
+    inputs = torch.where(hide, GridModel.mask_ids(), x)
+    return sample_into(x, hide, predict(network, inputs, batch), batch, batch.constraint, scale_bonus(inputs, batch.reqs))
 
 
 def predict(network: GridModel, inputs: torch.Tensor, batch: Batch) -> list[torch.Tensor]:

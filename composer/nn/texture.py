@@ -167,9 +167,8 @@ class TextureBank:
         runs = section_runs(sections)
         onsets = np.zeros((bars, T.N_VOICES))
         sounding = np.zeros((bars, T.N_VOICES))
-        chosen: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         composed = np.zeros(bars, bool)  # bars whose pitched texture is a composer's
-        from_composer: dict[str, bool] = {}
+        chosen: dict[str, tuple[np.ndarray, np.ndarray, bool]] = {}  # letter -> onsets, sounding, a composer's
         for start, stop, letter in runs:
             n = stop - start
             if letter not in chosen or len(chosen[letter][0]) < n:
@@ -192,10 +191,9 @@ class TextureBank:
                 d_on, d_snd = self._window(drums, n, fpb, rng) if drums is not source else (on, snd)
                 on, snd = on.copy(), snd.copy()
                 on[:, T.DRUM_VOICE], snd[:, T.DRUM_VOICE] = d_on[:, T.DRUM_VOICE], d_snd[:, T.DRUM_VOICE]
-                chosen[letter] = (on, snd)
-                from_composer[letter] = source is composers
-            onsets[start:stop], sounding[start:stop] = (a[:n] for a in chosen[letter])
-            composed[start:stop] = from_composer[letter]
+                chosen[letter] = (on, snd, source is composers)
+            on, snd, from_composer = chosen[letter]
+            onsets[start:stop], sounding[start:stop], composed[start:stop] = on[:n], snd[:n], from_composer
         self._fill_upper(onsets, sounding, games if len(games) else composers)
         return Plan(onsets, sounding, fpb, sections, composed)
 
