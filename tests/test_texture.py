@@ -13,7 +13,7 @@ from composer.analysis.metrics import drum_groove, upper_line_share
 from composer.generate.generator import Generator
 from composer.generate.request import GenerationRequest
 from composer.generate.steering import steering_for
-from composer.nn.texture import FORCE, TextureBank, bar_textures, regroove
+from composer.nn.texture import FORCE, TextureBank, bar_breaks, bar_textures, regroove
 
 LEAD, COUNTER, HARMONY, BASS, DRUMS = range(5)
 
@@ -62,7 +62,7 @@ def test_a_plan_always_has_a_line_above_the_bass():
     onsets[:, BASS] = 4
     onsets[:4, LEAD] = 6  # half of another piece's bars have a lead: the typical lead bar
     bank = TextureBank(["solo"], np.array([0, 0], np.int16), np.array([16, 16], np.int16), np.array([0, 4, 8]),
-                       onsets, onsets * 2)
+                       onsets, onsets * 2, np.zeros(8, np.uint16))
     for seed in range(5):
         plan = bank.plan("solo", None, 0.0, 8, 16, None, np.random.default_rng(seed), 0.3)
         above = (plan.sounding[:, [LEAD, COUNTER, HARMONY]] > 0).any(1)
@@ -124,6 +124,33 @@ def test_a_composers_voice_that_sounds_through_the_bar_ends_a_gap_with_a_note(ba
     assert not doom.composed.any() and doom.kind_bias(x, 20, 1.0)[LEAD, 2] < 2.0  # a game's texture: left alone
 
 
+def test_bar_breaks_mark_the_beats_where_the_whole_band_rests():
+    grid = np.zeros((48, 5), np.uint8)
+    grid[0, LEAD], grid[1:4, LEAD] = T.onset(72), T.HOLD  # bar 1: the first beat only
+    grid[20, DRUMS] = T.drum_token("kick")  # bar 2: a drum on its second beat
+    grid[40, BASS], grid[41:48, BASS] = T.onset(40), T.HOLD  # bar 3: a bass note through its last two beats
+    assert bar_breaks(grid, 16).tolist() == [0b1110, 0b1101, 0b0011]
+
+
+def test_a_break_in_the_plan_silences_every_voice_for_its_beat(bank, composer):
+    plan = bank.plan("doom", None, 0.0, 2, 16, None, np.random.default_rng(0), 0.3)
+    plan.breaks[:] = 0b0100  # the third beat of every bar
+    plan.onsets[0], plan.sounding[0] = [4] * 5, [16] * 5  # every voice plays in bar 1
+    x = torch.full((32, 5), T.HOLD, dtype=torch.long)
+    assert (plan.kind_bias(x, 8, 1.0)[:, 0] == FORCE).all() and (plan.kind_bias(x, 8, 1.0)[:, 1:] == -FORCE).all()
+    assert (plan.kind_bias(x, 4, 1.0)[:, 0] < FORCE).all()  # other beats: the plan's counts
+    # composed: a bank whose every bar breaks on its third beat gives a piece that does
+    kept = composer.textures
+    try:
+        composer.textures = TextureBank(kept.labels, kept.piece_label, kept.piece_fpb, kept.offsets, kept.onsets,
+                                        kept.sounding, np.full(len(kept.breaks), 0b0100, np.uint16))
+        piece = composer.generate(GenerationRequest(style="doom", bars=8, form="through", seed=4))
+    finally:
+        composer.textures = kept
+    beats = piece.grid[: 8 * 16].reshape(8, 4, 4, 5)
+    assert (beats[:, 2] == T.REST).all()
+
+
 @pytest.fixture(scope="module")
 def composer(tiny_composer):
     return Generator.load(tiny_composer, device="cpu")
@@ -152,7 +179,9 @@ def test_the_composer_carries_its_textures_and_follows_its_plan(composer):
 
 def test_texture_zero_composes_as_before(composer):
     request = GenerationRequest(style="doom-bach", bars=8, seed=5)
-    plain = Generator(composer.model, composer.meta, "cpu", composer.originality, composer.draft)  # no textures
+    plain = Generator(composer.model, composer.meta, "cpu", composer.originality, composer.draft,
+                      intervals=composer.intervals)  # no textures
+    assert composer.intervals is not None  # the recipe's folder has its corpus's intervals
     before = composer.generate(request.replace(texture=0.0)).grid
     assert np.array_equal(before, plain.generate(request.replace(texture=0.0)).grid)
     assert not np.array_equal(composer.generate(request).grid, before)

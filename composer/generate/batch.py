@@ -12,6 +12,7 @@ import torch
 from composer.music import tokens as T
 from composer.generate.conditions import Condition, conditions_over
 from composer.generate.request import GenerationRequest
+from composer.nn.intervals import Lines
 
 if TYPE_CHECKING:
     from composer.generate.steering import Steering
@@ -30,11 +31,13 @@ class Batch:
     device: torch.device  # where the networks run
     constraint: torch.Tensor | None = None  # (B, T, 5, V) allowed tokens (a kept rhythm), or None
     steer: Steering | None = None  # texture plans and grooves for the draft, or None
+    lines: list[Lines] | None = None  # each request's style's melodic intervals, when the model has them
 
     def over(self, index, constraint: torch.Tensor | None) -> Batch:
         """The batch as seen by a window of frames (``index``: a slice or index tensor) whose allowed
         tokens are ``constraint``: a re-written window or a loop's seam."""
-        return replace(self, conds=conditions_over(self.conds, index), constraint=constraint)
+        return replace(self, conds=conditions_over(self.conds, index), constraint=constraint,
+                       lines=None if self.lines is None else [lines.frames(index) for lines in self.lines])
 
     def uniform(self, shape) -> torch.Tensor:
         """A uniform number per cell of ``shape`` (B, ...), each grid's from its own request's stream."""

@@ -46,6 +46,7 @@ from composer.generate.seeds import BEST_OF_STREAM, HABITS_STREAM, RETRY_STREAM,
 from composer.generate.sampling import move_to_key
 from composer.generate.steering import regroove_drums, steering_for
 from composer.generate.styles import Style, StyleCatalog
+from composer.nn.intervals import IntervalBank, Lines
 from composer.nn.texture import TextureBank
 
 if TYPE_CHECKING:
@@ -76,13 +77,15 @@ class Generator:
 
     def __init__(self, model: GridModel, meta: CheckpointMeta, device: str | torch.device = "cpu",
                  originality: OriginalityIndex | None = None, draft: GridModel | None = None,
-                 reward: RewardModel | None = None, textures: TextureBank | None = None, critic: Critic | None = None):
+                 reward: RewardModel | None = None, textures: TextureBank | None = None, critic: Critic | None = None,
+                 intervals: IntervalBank | None = None):
         self.model = model.eval()  # the infiller (a bidirectional network, or a v1 causal baseline)
         self.draft = draft.eval() if draft is not None else None  # the next-frame network, when v2
         self.originality = originality  # the training corpus index, when the checkpoint has one
         self.reward = reward  # P(👍) of a piece (judge/reward.py), when the checkpoint has one: best_of
         self.textures = textures  # the training pieces' bar textures (texture.py), when the checkpoint has them
         self.critic = critic  # log-odds that a piece is real music (judge/critic.py), when trained: best_of
+        self.intervals = intervals  # the training pieces' melodic intervals (intervals.py), when the checkpoint has them
         self.meta = meta
         self.device = torch.device(device)
         self.catalog = StyleCatalog.from_meta(meta)
@@ -107,7 +110,8 @@ class Generator:
             from composer.judge.critic import Critic
 
             critic = Critic.load(folder.path)
-        generator = cls(model, meta, dev, originality, draft, reward, textures, critic)
+        intervals = IntervalBank.load(folder.intervals) if folder.intervals.exists() else None
+        generator = cls(model, meta, dev, originality, draft, reward, textures, critic, intervals)
         generator.folder = folder.path.resolve()
         return generator
 
@@ -205,9 +209,10 @@ class Generator:
         reqs = [p.request for p in prepared]
         fpb = frames_per_bar(reqs[0].meter)
         gens = [torch.Generator().manual_seed(int(r.seed)) for r in reqs]
-        conds = [c for b, p in enumerate(prepared)
-                 for c in conditions(b, p.style, blend_over_frames(p.request, p.style, fpb), p.request.guidance,
-                                     self.none_game, self.none_composer)]
+        styles = [p.style for p in prepared]
+        blends = [blend_over_frames(r, s, fpb) for r, s in zip(reqs, styles)]
+        conds = [c for b, (r, s) in enumerate(zip(reqs, styles))
+                 for c in conditions(b, s, blends[b], r.guidance, self.none_game, self.none_composer)]
         x = torch.from_numpy(np.stack(grids).astype(np.int64))
         hide = torch.from_numpy(np.stack(free))
         x = torch.where(hide, GridModel.mask_ids(), x)
@@ -215,7 +220,8 @@ class Generator:
         if any(a is not None for a in allowed):
             anything = np.ones((x.shape[1], T.N_VOICES, T.PITCHED_VOCAB), bool)
             constraint = torch.from_numpy(np.stack([anything if a is None else a for a in allowed]))
-        x = infill(self.model, x, hide, Batch(reqs, conds, fpb, steps, gens, self.device, constraint), lambda f: None)
+        batch = Batch(reqs, conds, fpb, steps, gens, self.device, constraint, None, self._lines(styles, blends))
+        x = infill(self.model, x, hide, batch, lambda f: None)
         return [clean_holds(g) for g in x.numpy().astype(np.uint8)]
 
     def _unless_silent(self, prepared: Prepared, piece: Piece) -> Piece:
@@ -327,15 +333,23 @@ class Generator:
         return x, free
 
     def _batch(self, reqs, styles, fpb: int, steer: bool) -> Batch:
-        """The batch's random streams, style experts, rhythm constraint and (``steer``: for a
-        draft) texture plans and grooves."""
+        """The batch's random streams, style experts, rhythm constraint, melodic intervals and
+        (``steer``: for a draft) texture plans and grooves."""
         gens = [torch.Generator().manual_seed(int(r.seed)) for r in reqs]
         blends = [blend_over_frames(r, s, fpb) for r, s in zip(reqs, styles)]
         conds = [c for b, (r, s) in enumerate(zip(reqs, styles))
                  for c in conditions(b, s, blends[b], r.guidance, self.none_game, self.none_composer)]
         constraint = rhythm_constraint(reqs, reqs[0].bars * fpb)
         steering = steering_for(reqs, styles, blends, fpb, self.textures) if steer else None
-        return Batch(reqs, conds, fpb, reqs[0].steps, gens, self.device, constraint, steering)
+        return Batch(reqs, conds, fpb, reqs[0].steps, gens, self.device, constraint, steering,
+                     self._lines(styles, blends))
+
+    def _lines(self, styles: list[Style], blends: list) -> list[Lines] | None:
+        """Each request's style's melodic intervals (a blend's mixed section by section), when the
+        checkpoint has them."""
+        if self.intervals is None:
+            return None
+        return [self.intervals.lines(s.game, s.composer, blend) for s, blend in zip(styles, blends)]
 
     # -- the finished piece --------------------------------------------------------------
     def _finish(self, prepared: Prepared, grid: np.ndarray) -> Piece:

@@ -37,6 +37,7 @@ from composer.nn.originality import OriginalityIndex
 from composer.nn.folder import ComposerFolder
 from composer.nn.distributed import Ranks, global_batch_loss, process_group, rank_seed
 from composer.nn.style_facts import label_info_from_manifest
+from composer.nn.intervals import IntervalBank
 from composer.nn.texture import TextureBank
 
 DEFAULT_ALIASES = {"zelda": "dink"}  # no Zelda music is free: the closest free action-RPG answers
@@ -268,10 +269,12 @@ def _train(cfg: TrainConfig, model_cfg: ModelConfig, out: Path, resume: bool, co
         best_meta.training["total_seconds"] = round(time.time() - started, 1)
         best_meta.training["curve"] = progress["history"]
         save_checkpoint(out, best_model, best_meta)
-        # The originality index and the bar textures travel with the model: the corpus this model saw.
+        # The originality index, the bar textures and the intervals travel with the model: the corpus this model saw.
         folder = ComposerFolder(out)
         OriginalityIndex.from_encoded(cfg.data, ("train",)).save(folder.originality)
-        TextureBank.from_split(load_split(cfg.data, "train")).save(folder.textures)
+        train_split = load_split(cfg.data, "train")
+        TextureBank.from_split(train_split).save(folder.textures)
+        IntervalBank.from_split(train_split).save(folder.intervals)
         summary = best_meta.training
     return ranks.share(summary)
 
