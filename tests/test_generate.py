@@ -171,20 +171,6 @@ def test_leap_sizes_measure_semitones_beyond_a_third_from_both_neighbours():
     assert sizes[2].sum() == 0  # another voice's notes are not this voice's neighbours
 
 
-def test_smoothness_keeps_melodic_lines_from_leaping(generator):
-    def wide_leaps(smoothness):
-        share = []
-        for seed in range(4):
-            piece = generator.generate(GenerationRequest(style="doom", bars=8, seed=seed, steps=16,
-                                                         smoothness=smoothness))
-            for v in range(T.DRUM_VOICE):
-                pitches = T.pitch_of(piece.grid[:, v][piece.grid[:, v] >= T.PITCH_OFFSET])
-                share += list(np.abs(np.diff(pitches)) > 7)
-        return np.mean(share)
-
-    assert wide_leaps(2.0) < 0.6 * wide_leaps(0.0)  # even with the tiny, untrained test model
-
-
 def test_guidance_is_reproducible_and_changes_the_piece(generator):
     guided = generator.generate(GenerationRequest(style="doom-bach", bars=4, seed=3, steps=4, guidance=1.0))
     again = generator.generate(GenerationRequest(style="doom-bach", bars=4, seed=3, steps=4, guidance=1.0))

@@ -71,16 +71,28 @@ def test_a_blend_keeps_each_sections_parents_intervals():
     assert window.log_probs(torch.tensor([0]), voice[:1])[0].argmax() == 12 + SPAN
 
 
+def _intervals(generator, smoothness: float, voices, seeds) -> np.ndarray:
+    """Every melodic interval (semitones) of ``voices`` in 8-bar doom pieces of ``seeds``."""
+    out = []
+    for seed in seeds:
+        piece = generator.generate(GenerationRequest(style="doom", bars=8, seed=seed, steps=8, smoothness=smoothness))
+        for v in voices:
+            out += list(np.diff(T.pitch_of(piece.grid[:, v][piece.grid[:, v] >= T.PITCH_OFFSET])))
+    return np.abs(np.array(out))
+
+
+def test_smoothness_keeps_melodic_lines_from_leaping(generator):
+    """The tiny, untrained test model leaps; its corpus's lines mostly step."""
+    def wide_leaps(smoothness):
+        return np.mean(_intervals(generator, smoothness, range(T.DRUM_VOICE), range(4)) > 7)
+
+    assert wide_leaps(2.0) < 0.6 * wide_leaps(0.0)
+
+
 def test_lines_keep_the_styles_intervals(generator):
     """Even the tiny test model's bass moves by octaves once its style's basses do."""
     def octaves(smoothness):
-        share = []
-        for seed in range(3):
-            piece = generator.generate(GenerationRequest(style="doom", bars=8, seed=seed, steps=8,
-                                                         smoothness=smoothness))
-            pitches = T.pitch_of(piece.grid[:, BASS][piece.grid[:, BASS] >= T.PITCH_OFFSET])
-            share += list(np.abs(np.diff(pitches)) == 12)
-        return np.mean(share)
+        return np.mean(_intervals(generator, smoothness, [BASS], range(3)) == 12)
 
     kept = generator.intervals
     try:
