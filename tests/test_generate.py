@@ -222,6 +222,10 @@ def test_a_blend_gives_each_section_to_one_parent(generator):
     for blend, expected in ((0.0, BLEND_HINT), (1.0, 1 - BLEND_HINT)):
         one = blend_over_frames(request.replace(blend=blend), style, 16)
         assert one.eq(expected).all()
+    for seed in range(4):  # blend moves the bars towards the composer: the bridge at 0.2, the theme at 0.8
+        for blend, theme, bridge in ((0.2, BLEND_HINT, 1 - BLEND_HINT), (0.8, 1 - BLEND_HINT, BLEND_HINT)):
+            moved = blend_over_frames(request.replace(blend=blend, seed=seed), style, 16)[::16]
+            assert moved[0].item() == pytest.approx(theme) and moved[8].item() == pytest.approx(bridge)
     through = request.replace(form="through", bars=32, blend=0.25)
     per_phrase = blend_over_frames(through, style, 16)[::16 * 8]
     assert sorted(per_phrase.tolist()) == pytest.approx([BLEND_HINT] * 3 + [1 - BLEND_HINT])  # a quarter of the phrases

@@ -16,6 +16,7 @@ from composer.generate.styles import Style
 DRUM_BLEND_SHARE = 0.3  # the composer's weight on drums is blend x this: games bring the groove
 BLEND_HINT = 0.15  # the other parent's share inside a blend's section
 BLEND_PHRASE_BARS = 8  # a through-composed blend changes parent every phrase of this many bars
+MAX_BLEND_SECTIONS = 10  # up to this many sections, every way of sharing them is weighed
 
 
 @dataclass
@@ -57,9 +58,8 @@ def style_experts(style: Style, blend: float | torch.Tensor, none_game: int, non
 
 def blend_over_frames(request: GenerationRequest, style: Style, fpb: int) -> float | torch.Tensor:
     """A blend's composer share, per frame: each section (a form's letter, else a phrase of
-    ``BLEND_PHRASE_BARS``) belongs to the game or to the composer, ``blend`` of them to the
-    composer (at least one to each parent when there are two or more), with ``BLEND_HINT``
-    of the other parent mixed in. A single label, a piece too short for two sections, or a
+    ``BLEND_PHRASE_BARS``) belongs to the game or to the composer, about ``blend`` of the bars to
+    the composer (``composer_sections``), with ``BLEND_HINT`` of the other parent mixed in. A single label, a piece too short for two sections, or a
     request with ``texture`` 0 keeps the request's ``blend`` throughout.
 
     Mixed note by note, a blend sounded like neither parent: v2's zelda-bach was classified
@@ -71,15 +71,32 @@ def blend_over_frames(request: GenerationRequest, style: Style, fpb: int) -> flo
     if letters is None:
         phrase = BLEND_PHRASE_BARS if request.bars >= 2 * BLEND_PHRASE_BARS else BLEND_PHRASE_BARS // 2
         letters = [str(b // phrase) for b in range(request.bars)]
-    distinct = list(dict.fromkeys(letters))
-    if len(distinct) < 2:
+    if len(set(letters)) < 2:
         return request.blend
-    n = len(distinct)
-    k = min(n - (request.blend < 1), max(int(request.blend > 0), round(request.blend * n)))
-    rng = np.random.default_rng([int(request.seed), BLEND_STREAM])
-    composer = set(rng.choice(distinct, size=k, replace=False).tolist()) if k else set()
+    composer = composer_sections(letters, request.blend, np.random.default_rng([int(request.seed), BLEND_STREAM]))
     share = torch.tensor([1.0 - BLEND_HINT if letter in composer else BLEND_HINT for letter in letters])
     return share.repeat_interleave(fpb)
+
+
+def composer_sections(letters: list[str], blend: float, rng: np.random.Generator) -> set[str]:
+    """The sections (letters; one per bar) a blend gives to the composer: those whose share of the
+    bars comes closest to ``blend``, at least one to each parent when 0 < blend < 1 (a tie, such
+    as AABA's theme or bridge at 0.5, drawn at random).
+
+    Counting sections instead of bars, every blend between 0 and 1 gave AABA one section each,
+    and ``blend`` changed nothing a listener could hear in the default form."""
+    distinct = list(dict.fromkeys(letters))
+    n = len(distinct)
+    if blend <= 0 or blend >= 1:
+        return set(distinct) if blend >= 1 else set()
+    if n > MAX_BLEND_SECTIONS:  # phrases of a long through-composed piece: equal lengths, so count them
+        k = min(n - 1, max(1, round(blend * n)))
+        return set(rng.choice(distinct, size=k, replace=False).tolist())
+    bars = np.array([letters.count(letter) for letter in distinct]) / len(letters)
+    subsets = np.array([[(m >> i) & 1 for i in range(n)] for m in range(1, 2 ** n - 1)], bool)
+    gap = np.abs(subsets @ bars - blend)
+    best = np.flatnonzero(gap <= gap.min() + 1e-9)
+    return {letter for letter, chosen in zip(distinct, subsets[int(rng.choice(best))]) if chosen}
 
 
 def conditions(item: int, style: Style, blend: float | torch.Tensor, guidance: float, none_game: int,
