@@ -148,10 +148,10 @@ def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
 def sample_into(x: torch.Tensor, hide: torch.Tensor, logp: list[torch.Tensor], batch: Batch,
                 constraint: torch.Tensor | None, bonus: list[torch.Tensor | None] | None = None,
                 kind_bias: torch.Tensor | None = None, drum_bias: torch.Tensor | None = None) -> torch.Tensor:
-    """Sample every hidden cell (``draw``): the four pitched voices together, with
-    the tonal pull of ``bonus`` (per request, over pitches) and the pull of the style's melodic
-    intervals (``batch.lines``; else the leap penalty), then the drums; ``constraint`` is the allowed tokens of ``x``'s frames;
-    ``kind_bias`` (B, T, 5, 3) and ``drum_bias`` (B, T, drum tokens) are a texture plan's and
+    """Sample every hidden cell (``draw``): the four pitched voices together, with the tonal
+    pull of ``bonus`` (per request, over pitches) and the pull of the style's melodic intervals
+    (``batch.lines``; else the leap penalty), then the drums; ``constraint`` is the allowed
+    tokens of ``x``'s frames; ``kind_bias`` (B, T, 5, 3) and ``drum_bias`` (B, T, drum tokens) are a texture plan's and
     a groove's nats (``Steering.biases``)."""
     gens = batch.gens
     x = x.clone()
