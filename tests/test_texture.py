@@ -3,6 +3,8 @@ followed by the draft; drums that repeat as a groove."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -142,8 +144,7 @@ def test_a_break_in_the_plan_silences_every_voice_for_its_beat(bank, composer):
     # composed: a bank whose every bar breaks on its third beat gives a piece that does
     kept = composer.textures
     try:
-        composer.textures = TextureBank(kept.labels, kept.piece_label, kept.piece_fpb, kept.offsets, kept.onsets,
-                                        kept.sounding, np.full(len(kept.breaks), 0b0100, np.uint16))
+        composer.textures = replace(kept, breaks=np.full(len(kept.breaks), 0b0100, np.uint16))
         piece = composer.generate(GenerationRequest(style="doom", bars=8, form="through", seed=4))
     finally:
         composer.textures = kept

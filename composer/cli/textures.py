@@ -25,13 +25,12 @@ def textures_command(folder: Path, data: str) -> None:
 
     _, meta = load_checkpoint(folder, "cpu")
     split = load_split(data, "train")
+    into = ComposerFolder(folder)
     bank = TextureBank.from_split(split, meta.games + meta.composers)
-    target = ComposerFolder(folder).textures
-    bank.save(target)
-    click.echo(f"{target}: {len(bank.piece_label)} pieces, {len(bank.onsets)} bars, "
-               f"{len(bank.labels)} labels ({target.stat().st_size / 1e3:.0f} kB)")
+    bank.save(into.textures)
+    click.echo(f"{into.textures}: {len(bank.piece_label)} pieces, {len(bank.onsets)} bars, "
+               f"{len(bank.labels)} labels ({into.textures.stat().st_size / 1e3:.0f} kB)")
     intervals = IntervalBank.from_split(split)
-    target = ComposerFolder(folder).intervals
-    intervals.save(target)
-    click.echo(f"{target}: {int(intervals.counts[-1].sum())} intervals, {len(intervals.labels)} labels "
-               f"({target.stat().st_size / 1e3:.0f} kB)")
+    intervals.save(into.intervals)
+    click.echo(f"{into.intervals}: {int(intervals.counts[-1].sum())} intervals, {len(intervals.labels)} labels "
+               f"({into.intervals.stat().st_size / 1e3:.0f} kB)")

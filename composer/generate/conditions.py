@@ -93,7 +93,7 @@ def composer_sections(letters: list[str], blend: float, rng: np.random.Generator
         k = min(n - 1, max(1, round(blend * n)))
         return set(rng.choice(distinct, size=k, replace=False).tolist())
     bars = np.array([letters.count(letter) for letter in distinct]) / len(letters)
-    subsets = np.array([[(m >> i) & 1 for i in range(n)] for m in range(1, 2 ** n - 1)], bool)
+    subsets = (np.arange(1, 2 ** n - 1)[:, None] >> np.arange(n) & 1).astype(bool)  # each sharing, by bitmask
     gap = np.abs(subsets @ bars - blend)
     best = np.flatnonzero(gap <= gap.min() + 1e-9)
     return {letter for letter, chosen in zip(distinct, subsets[int(rng.choice(best))]) if chosen}

@@ -14,7 +14,7 @@ from composer.generate.sampling import sample_into, scale_bonus
 from composer.generate.steering import Steering
 from composer.nn.model import GridModel
 
-LEAP_CONTEXT_BARS = 2  # how far back a drafted note looks for the previous note of its voice
+LINE_CONTEXT_BARS = 2  # how far back a drafted note looks for the previous note of its voice
 
 
 def draft_left_to_right(network: GridModel, x: torch.Tensor, free: torch.Tensor, batch: Batch,
@@ -40,8 +40,8 @@ def draft_left_to_right(network: GridModel, x: torch.Tensor, free: torch.Tensor,
         logp = [lp[:, None, :] for lp in product_of_experts(logits, rows, now, x.shape[0])]
         if bonus is None or t % fpb == 0:  # re-estimate the key once a bar from what is written
             bonus = scale_bonus(x[:, :t], reqs)
-        # The frame with the bars before it, so the leap penalty sees the previous notes.
-        lo = max(0, t - LEAP_CONTEXT_BARS * fpb)
+        # The frame with the bars before it, so the intervals (or the leap penalty) see the previous notes.
+        lo = max(0, t - LINE_CONTEXT_BARS * fpb)
         hide = torch.zeros((x.shape[0], t + 1 - lo, T.N_VOICES), dtype=torch.bool)
         hide[:, -1] = free[:, t]
         logp = [lp.expand(-1, t + 1 - lo, -1) for lp in logp]

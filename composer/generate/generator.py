@@ -22,7 +22,7 @@ sampling.py (a pass's cells drawn). What is left here reads top to bottom in ``_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -208,11 +208,6 @@ class Generator:
         prepared = [self.prepare(r) for r in requests]
         reqs = [p.request for p in prepared]
         fpb = frames_per_bar(reqs[0].meter)
-        gens = [torch.Generator().manual_seed(int(r.seed)) for r in reqs]
-        styles = [p.style for p in prepared]
-        blends = [blend_over_frames(r, s, fpb) for r, s in zip(reqs, styles)]
-        conds = [c for b, (r, s) in enumerate(zip(reqs, styles))
-                 for c in conditions(b, s, blends[b], r.guidance, self.none_game, self.none_composer)]
         x = torch.from_numpy(np.stack(grids).astype(np.int64))
         hide = torch.from_numpy(np.stack(free))
         x = torch.where(hide, GridModel.mask_ids(), x)
@@ -220,7 +215,8 @@ class Generator:
         if any(a is not None for a in allowed):
             anything = np.ones((x.shape[1], T.N_VOICES, T.PITCHED_VOCAB), bool)
             constraint = torch.from_numpy(np.stack([anything if a is None else a for a in allowed]))
-        batch = Batch(reqs, conds, fpb, steps, gens, self.device, constraint, None, self._lines(styles, blends))
+        batch = replace(self._batch(reqs, [p.style for p in prepared], fpb, steer=False), steps=steps,
+                        constraint=constraint)
         x = infill(self.model, x, hide, batch, lambda f: None)
         return [clean_holds(g) for g in x.numpy().astype(np.uint8)]
 
