@@ -10,7 +10,9 @@ Typical use::
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 from pathlib import Path
 
 from alembic import command
@@ -21,6 +23,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .engine import DEFAULT_URL, make_engine
+from .errors import DatabaseBusyError
 from .queries import classify_error
 
 __all__ = ('ALEMBIC_INI', 'alembic_config', 'upgrade', 'upgrade_sql', 'current_revision', 'head_revision', 'revision')
@@ -29,6 +32,9 @@ ALEMBIC_INI = Path(__file__).with_name('alembic.ini')
 # Bot processes (shards) and composing workers all migrate at start-up and take turns: on PostgreSQL
 # on this transaction-scoped advisory lock, on SQLite on the database's write lock (BEGIN IMMEDIATE).
 MIGRATION_LOCK_ID = 0x6D6F7A61  # "moza"
+# How long a process starting up waits for another one's migration (or a busy database) before it
+# gives up: longer than one busy timeout, as a migration on a loaded machine can outlast it.
+MIGRATION_WAIT_S = 60.0
 
 
 def alembic_config(url: str = DEFAULT_URL, *, configure_logger: bool = False) -> Config:
@@ -47,11 +53,14 @@ def _url_of(engine: AsyncEngine) -> str:
     return engine.url.render_as_string(hide_password=False)
 
 
-async def upgrade(target: str | AsyncEngine = DEFAULT_URL, revision: str = 'head') -> None:
+async def upgrade(target: str | AsyncEngine = DEFAULT_URL, revision: str = 'head', *,
+                  wait_s: float = MIGRATION_WAIT_S) -> None:
     """Migrate the database to ``revision`` (default: the newest); safe to call on every start.
 
     ``target`` is a URL or the bot's engine; with an engine, migrations run on
-    one of its connections (so SQLite PRAGMAs apply) in one transaction.
+    one of its connections (so SQLite PRAGMAs apply) in one transaction. While
+    the database stays busy (another process migrating) it tries again for up
+    to ``wait_s`` seconds, then raises ``DatabaseBusyError``.
     """
     engine = make_engine(target) if isinstance(target, str) else target
     try:
@@ -65,14 +74,21 @@ async def upgrade(target: str | AsyncEngine = DEFAULT_URL, revision: str = 'head
             config.attributes['connection'] = connection
             command.upgrade(config, revision)
 
-        try:
-            async with engine.begin() as connection:
-                await connection.run_sync(run)
-        except Exception as exc:  # locked / unreachable: a clear error, not a driver traceback
-            error = classify_error(exc)
-            if error is None:
-                raise
-            raise error() from exc
+        deadline = time.monotonic() + wait_s
+        pause = 0.1
+        while True:
+            try:
+                async with engine.begin() as connection:
+                    await connection.run_sync(run)
+                return
+            except Exception as exc:  # locked / unreachable: a clear error, not a driver traceback
+                error = classify_error(exc)
+                if error is None:
+                    raise
+                if error is not DatabaseBusyError or time.monotonic() + pause > deadline:
+                    raise error() from exc
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, 2.0)
     finally:
         if isinstance(target, str):
             await engine.dispose()

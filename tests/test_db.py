@@ -384,6 +384,24 @@ async def test_locked_database_raises_busy_error_and_loses_nothing(database_url)
         await engine.dispose()
 
 
+async def test_a_start_waits_for_another_process_migrating(tmp_path):
+    """A worker starting while another process holds the write lock (migrating on a loaded machine)
+    waits for it, longer than one busy timeout, and gives up with a clear error only after wait_s."""
+    url = url_for(tmp_path / 'mozart.db')
+    engine = db.make_engine(url, busy_timeout_ms=50)
+    try:
+        async with lock_held_elsewhere(url):
+            with pytest.raises(db.DatabaseBusyError, match='busy'):
+                await db.upgrade(engine, wait_s=0.3)
+        other = sqlite3.connect(tmp_path / 'mozart.db', isolation_level=None)
+        other.execute('BEGIN EXCLUSIVE')
+        asyncio.get_running_loop().call_later(1.0, lambda: (other.execute('ROLLBACK'), other.close()))
+        await db.upgrade(engine)  # waits out the lock, then migrates
+        assert await current_revision(engine) == head_revision()
+    finally:
+        await engine.dispose()
+
+
 def closed_port() -> int:
     with socket.socket() as s:  # free once closed: nobody listens there, connections are refused
         s.bind(('127.0.0.1', 0))
