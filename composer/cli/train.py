@@ -67,6 +67,9 @@ def _train_or_recipe(config_path, recipe_path, out, data, arch, hidden, max_step
         except MozartError as e:
             raise click.ClickException(str(e)) from None
         if main_rank:
+            from composer.generate.calibrate import calibrate_folder
+
+            calibrate_folder(folder)  # the intervals its networks write alone (generate/calibrate.py)
             click.echo(f"composer assembled in {folder}")
         return
     cfg, model_cfg = load_config_file(config_path)
