@@ -69,7 +69,8 @@ def _train_or_recipe(config_path, recipe_path, out, data, arch, hidden, max_step
         if main_rank:
             from composer.generate.calibrate import calibrate_folder
 
-            calibrate_folder(folder)  # the intervals its networks write alone (generate/calibrate.py)
+            click.echo("calibrating: the intervals its networks write alone (generate/calibrate.py, a few minutes)")
+            calibrate_folder(folder)
             click.echo(f"composer assembled in {folder}")
         return
     cfg, model_cfg = load_config_file(config_path)

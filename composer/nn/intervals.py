@@ -178,6 +178,7 @@ class Lines:
 
     odds: dict[str, list[torch.Tensor]]  # table -> one or two (*SHAPES[table]) tensors
     share: float | torch.Tensor  # of the second: a number, or one per frame
+    logs: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)  # ``_logs``' cache, shared by ``frames``
 
     def log_odds(self, table: str, frames: torch.Tensor, voices: torch.Tensor) -> torch.Tensor | None:
         """(len(frames), *SHAPES[table][1:]): the log-odds of each interval at each cell (its voice,
@@ -185,13 +186,19 @@ class Lines:
         if table not in self.odds:
             return None
         first, *rest = self.odds[table]
+        if not rest:
+            return self._logs(table)[voices]
         p = first[voices]
-        if rest:
-            share = self.share[frames] if isinstance(self.share, torch.Tensor) else torch.full((len(frames),), self.share)
-            share = share.reshape(-1, *[1] * (p.dim() - 1))
-            p = (1 - share) * p + share * rest[0][voices]
-        return torch.log(p)
+        share = self.share[frames] if isinstance(self.share, torch.Tensor) else torch.full((len(frames),), self.share)
+        share = share.reshape(-1, *[1] * (p.dim() - 1))
+        return torch.log((1 - share) * p + share * rest[0][voices])
+
+    def _logs(self, table: str) -> torch.Tensor:
+        """The log of a one-label request's odds, taken once (the sampler asks for them every frame)."""
+        if table not in self.logs:
+            self.logs[table] = torch.log(self.odds[table][0])
+        return self.logs[table]
 
     def frames(self, index) -> Lines:
         """The intervals over the frames ``index`` selects (a slice or index tensor) of the piece."""
-        return Lines(self.odds, self.share[index] if isinstance(self.share, torch.Tensor) else self.share)
+        return Lines(self.odds, self.share[index] if isinstance(self.share, torch.Tensor) else self.share, self.logs)
