@@ -1,5 +1,6 @@
-"""Melodic intervals: counted per label and voice from the training pieces, mixed section by
-section in a blend, and kept by the drafted lines."""
+"""Intervals: counted per label and voice from the training pieces (melodic, and vertical between
+voices), calibrated by the networks' own, mixed section by section in a blend, and kept by the
+drafted lines and chords."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from composer.music import tokens as T
 from composer.corpus.encoded import load_split
 from composer.analysis.metrics import voice_notes
 from composer.generate.request import GenerationRequest
-from composer.generate.sampling import interval_scores
-from composer.nn.intervals import SPAN, IntervalBank
+from composer.generate.calibrate import calibrate
+from composer.generate.sampling import vertical_scores, interval_scores
+from composer.nn.intervals import SPAN, IntervalBank, count
 
 BASS = T.VOICE_INDEX["bass"]
+LEAD = T.VOICE_INDEX["lead"]
 
 
 def _bank(labels, habits):
@@ -24,7 +27,18 @@ def _bank(labels, habits):
             for step in steps:
                 counts[[k, -1], v, step + SPAN] += 1000
     counts[-1] += 1  # every interval happens somewhere
-    return IntervalBank(labels, counts)
+    return IntervalBank(labels, {"melodic": counts})
+
+
+def _chords(labels, habits):
+    """A bank whose labels' voices sound only the given intervals above the bass ({label: {voice: [interval]}})."""
+    vertical = np.ones((len(labels) + 1, T.DRUM_VOICE, T.DRUM_VOICE, 12))
+    for k, label in enumerate(labels):
+        for v, intervals in habits.get(label, {}).items():
+            for interval in intervals:
+                vertical[[k, -1], v, BASS, interval % 12] += 1000
+    melodic = np.ones((len(labels) + 1, T.DRUM_VOICE, 2 * SPAN + 1))
+    return IntervalBank(labels, {"melodic": melodic, "vertical": vertical})
 
 
 def test_the_bank_counts_every_voices_steps_under_each_label(encoded_dir, tmp_path):
@@ -40,7 +54,8 @@ def test_the_bank_counts_every_voices_steps_under_each_label(encoded_dir, tmp_pa
         assert bank.counts[k, lead].sum() == lead_steps(np.flatnonzero(split.game == k)), game
     bank.save(tmp_path / "intervals.npz")
     again = IntervalBank.load(tmp_path / "intervals.npz")
-    assert again.labels == bank.labels and np.allclose(again.counts, bank.counts)
+    assert again.labels == bank.labels and again.tables.keys() == bank.tables.keys()
+    assert all(np.allclose(again.tables[name], bank.tables[name]) for name in bank.tables)
     p = bank.probabilities("no such label")
     assert np.allclose(p.sum(-1), 1) and np.allclose(p, bank.probabilities(None))
 
@@ -65,10 +80,10 @@ def test_a_blend_keeps_each_sections_parents_intervals():
     share = torch.tensor([0.0, 0.0, 1.0, 1.0])  # two frames of the game, two of the composer
     lines = bank.lines("doom", "bach", share)
     voice = torch.tensor([BASS, BASS])
-    logp = lines.log_probs(torch.tensor([0, 3]), voice)
+    logp = lines.log_odds("melodic", torch.tensor([0, 3]), voice)
     assert logp[0].argmax() == 7 + SPAN and logp[1].argmax() == 12 + SPAN
     window = lines.frames(slice(2, 4))  # a re-written window sees its own frames' parents
-    assert window.log_probs(torch.tensor([0]), voice[:1])[0].argmax() == 12 + SPAN
+    assert window.log_odds("melodic", torch.tensor([0]), voice[:1])[0].argmax() == 12 + SPAN
 
 
 def _intervals(generator, smoothness: float, voices, seeds) -> np.ndarray:
@@ -100,3 +115,81 @@ def test_lines_keep_the_styles_intervals(generator):
         assert octaves(2.0) > 2 * octaves(0.0) + 0.1
     finally:
         generator.intervals = kept
+
+
+def test_vertical_intervals_are_counted_at_each_onset_above_every_voice_sounding():
+    grid = np.full((8, T.N_VOICES), T.REST)
+    grid[:, BASS] = [T.onset(48)] + [T.HOLD] * 7  # C3 held through
+    grid[[0, 4], LEAD] = [T.onset(64), T.onset(67)]  # E4 then G4 over it
+    grid[[1, 2, 3, 5, 6, 7], LEAD] = T.HOLD
+    vertical = count(grid)["vertical"]
+    assert vertical[LEAD, BASS, 4] == 1 and vertical[LEAD, BASS, 7] == 1 and vertical[LEAD, BASS].sum() == 2
+    assert vertical[BASS, LEAD, (48 - 64) % 12] == 1 and vertical[BASS, LEAD].sum() == 1  # the bass's one onset
+    assert vertical[T.VOICE_INDEX["counter"]].sum() == 0  # a silent voice sounds nothing
+
+
+def test_calibration_scores_what_the_networks_miss_not_what_they_already_do():
+    bank = _bank(["doom"], {"doom": {BASS: [0, 0, 12]}})
+    grid = np.full((8, T.N_VOICES), T.REST)
+    grid[:, BASS] = [T.onset(48)] * 8  # the networks' own bass repeats its note and never leaps an octave
+    calibrated = bank.calibrated([(grid, ["doom"])] * 20)
+    before, after = bank.odds("doom", "melodic")[BASS], calibrated.odds("doom", "melodic")[BASS]
+    assert before[SPAN] > before[SPAN + 12]  # the style alone favours the repeat, which the networks overdo
+    assert after[SPAN + 12] > after[SPAN]  # calibrated: the octave they miss counts most
+
+
+def test_a_candidate_is_scored_by_the_intervals_it_sounds_above_the_bass():
+    bank = _chords(["bach"], {"bach": {LEAD: [4, 7]}})
+    columns = torch.full((3, T.DRUM_VOICE), T.REST)
+    columns[:, BASS] = torch.tensor([T.onset(48), T.HOLD, T.HOLD])  # C3 sounding
+    columns[2, LEAD] = T.PITCHED_VOCAB  # hidden: being drawn
+    scores = vertical_scores(columns, torch.tensor([2]), torch.tensor([LEAD]), bank.lines(None, "bach", 0.0))[0]
+    at = lambda pitch: pitch - T.PITCH_MIN  # noqa: E731
+    assert scores[at(64)] > scores[at(62)] and scores[at(67)] > scores[at(66)]  # E and G over C, not D or F#
+    assert torch.isclose(scores[at(76)], scores[at(64)])  # modulo the octave
+
+
+def test_consonance_keeps_the_styles_chords(generator):
+    """The tiny model's lead sounds its style's interval above the bass far more often with consonance on."""
+    def thirds(consonance):
+        hits = total = 0
+        for seed in range(3):
+            piece = generator.generate(GenerationRequest(style="doom", bars=8, seed=seed, steps=8, consonance=consonance))
+            vertical = count(piece.grid)["vertical"][LEAD, BASS]
+            hits, total = hits + vertical[4], total + vertical.sum()
+        return hits / max(total, 1)
+
+    kept = generator.intervals
+    try:
+        generator.intervals = _chords(["doom"], {"doom": {LEAD: [4]}})
+        assert thirds(2.0) > 2 * thirds(0.0) + 0.1
+    finally:
+        generator.intervals = kept
+
+
+def test_calibrate_counts_the_networks_own_pieces_for_every_label(generator, tmp_path):
+    bank = calibrate(generator, pieces_per_label=1, bars=4)
+    assert set(bank.own) == {"melodic", "vertical"}
+    for k, label in enumerate(generator.catalog.games + generator.catalog.composers):
+        assert bank.own["melodic"][bank.labels.index(label)].sum() > 0, label
+    bank.save(tmp_path / "intervals.npz")
+    again = IntervalBank.load(tmp_path / "intervals.npz")
+    assert all(np.allclose(again.own[name], bank.own[name]) for name in bank.own)
+
+
+def test_the_textures_command_rebuilds_and_calibrates_a_folders_intervals(tiny_checkpoint, encoded_dir, tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from composer.cli.textures import textures_command
+    from composer.generate.generator import Generator
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_checkpoint, folder)
+    (folder / "intervals.npz").unlink()  # a folder from before the tables
+    result = CliRunner().invoke(textures_command, ["--checkpoint", str(folder), "--data", str(encoded_dir), "--pieces-per-label", "1"])
+    assert result.exit_code == 0, result.output
+    assert "calibrated" in result.output and "not calibrated" not in result.output
+    bank = Generator.load(folder, device="cpu").intervals
+    assert set(bank.tables) == {"melodic", "vertical", "register"} and set(bank.own) == {"melodic", "vertical"}

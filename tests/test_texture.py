@@ -159,20 +159,24 @@ def composer(tiny_composer):
 
 def test_the_composer_carries_its_textures_and_follows_its_plan(composer):
     assert composer.textures is not None and set(composer.textures.labels) >= {"doom", "bach"}
-    request = GenerationRequest(style="doom", bars=16, form="through", seed=11)
-    prepared = composer.prepare(request)
-    plan = steering_for([prepared.request], [prepared.style], [prepared.request.blend], 16, composer.textures).plans[0]
-    silent = plan.silent()
-    active = ~silent[:, :T.DRUM_VOICE]
+    steered, free = [], []
+    for seed in (11, 12, 13):  # one free piece can follow a plan by chance (-0.33..0.15 over seeds 11-18)
+        request = GenerationRequest(style="doom", bars=16, form="through", seed=seed)
+        prepared = composer.prepare(request)
+        plan = steering_for([prepared.request], [prepared.style], [prepared.request.blend], 16, composer.textures).plans[0]
+        silent = plan.silent()
+        active = ~silent[:, :T.DRUM_VOICE]
 
-    def follows(piece):
-        """(how closely the piece's onsets per voice and bar follow the plan's, its onsets there)"""
-        made = bar_textures(piece.grid, 16)[0][:, :T.DRUM_VOICE][active]
-        return np.corrcoef(made, plan.onsets[:, :T.DRUM_VOICE][active])[0, 1], made.sum()
+        def follows(piece):
+            """(how closely the piece's onsets per voice and bar follow the plan's, its onsets there)"""
+            made = bar_textures(piece.grid, 16)[0][:, :T.DRUM_VOICE][active]
+            return np.corrcoef(made, plan.onsets[:, :T.DRUM_VOICE][active])[0, 1], made.sum()
 
-    piece = composer.generate(request)
-    assert silent.any() and (bar_textures(piece.grid, 16)[1][silent] == 0).all()  # a voice the plan rests, rests
-    steered, free = follows(piece), follows(composer.generate(request.replace(texture=0.0)))
+        piece = composer.generate(request)
+        assert silent.any() and (bar_textures(piece.grid, 16)[1][silent] == 0).all()  # a voice the plan rests, rests
+        steered.append(follows(piece))
+        free.append(follows(composer.generate(request.replace(texture=0.0))))
+    steered, free = np.mean(steered, 0), np.mean(free, 0)
     # the tiny network wants a note in nearly every cell; steered, it is busier where the plan is busier
     assert steered[0] > 0.2 and steered[0] > free[0] + 0.2 and steered[1] < free[1]
     assert upper_line_share(piece) >= 0.75

@@ -19,7 +19,7 @@ from composer.generate.layers import LAYERS
 from composer.generate.request import FORMS, MAX_BARS, MAX_REMIX_BARS, GenerationRequest, remix_request
 from composer.generate.stingers import STINGERS
 
-SAMPLING = ("blend", "temperature", "top_p", "steps", "tonality", "guidance", "smoothness", "seed")
+SAMPLING = ("blend", "temperature", "top_p", "steps", "tonality", "guidance", "smoothness", "consonance", "seed")
 
 checkpoint_option = click.option("--checkpoint", type=click.Path(file_okay=False),
                                  help="Model folder (default: the shipped model or $MOZART_CHECKPOINT).")

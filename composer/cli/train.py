@@ -67,6 +67,10 @@ def _train_or_recipe(config_path, recipe_path, out, data, arch, hidden, max_step
         except MozartError as e:
             raise click.ClickException(str(e)) from None
         if main_rank:
+            from composer.generate.calibrate import calibrate_folder
+
+            click.echo("calibrating: the intervals its networks write alone (generate/calibrate.py, a few minutes)")
+            calibrate_folder(folder)
             click.echo(f"composer assembled in {folder}")
         return
     cfg, model_cfg = load_config_file(config_path)

@@ -135,13 +135,15 @@ class GenerationRequest:
                        low=1, high=200)
     variation: float = param(0.3, "Share of a repeated section's cells re-composed (real repeats are rarely exact)",
                              low=0.0, high=1.0)
-    # tonality and guidance chosen on 192 pieces (eval seed 1000, v2): see docs/EVALUATION.md.
-    tonality: float = param(0.5, "Pull towards the key's scale while choosing pitches (0 = off)", low=0.0, high=3.0)
+    # guidance chosen on 192 pieces (eval seed 1000, v2); tonality, smoothness and consonance on 450 (selection
+    # seeds 1000+ and 2000+, v3.3): see docs/EVALUATION.md.
+    tonality: float = param(1.0, "Pull towards the key's scale while choosing pitches (0 = off)", low=0.0, high=3.0)
     guidance: float = param(1.0, "Push towards the style (higher is more typical of it; 0 = off, a little faster)",
                             low=0.0, high=3.0)
-    # smoothness chosen on 450 pieces (selection seeds 1000+, v3.1): see docs/EVALUATION.md.
-    smoothness: float = param(0.6, "How closely melodic lines keep the style's own intervals "
+    smoothness: float = param(1.0, "How closely melodic lines keep the style's own intervals and register "
                                    "(0 = the model's own, wider lines)", low=0.0, high=2.0)
+    consonance: float = param(0.5, "How closely voices sounding together keep the style's own intervals "
+                                   "(0 = the model's own, more clashes)", low=0.0, high=2.0)
     texture: float = param(1.0, "How closely each bar follows a texture of the style's real music: which voices "
                                 "play, how busily (0 = left to the model)", low=0.0, high=2.0)
     loop: bool = param(False, "Make the end lead back into the beginning, so the piece loops in a game")

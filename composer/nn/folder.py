@@ -6,7 +6,7 @@ extended and fine-tuned.
       draft/                           the next-frame network that drafts (a checkpoint itself), v2 on
       originality.npz                  lead-line n-grams of the training corpus (nn/originality.py)
       textures.npz                     the training pieces' bar textures plans are drawn from (nn/texture.py)
-      intervals.npz                    the training pieces' melodic intervals lines keep to (nn/intervals.py)
+      intervals.npz                    the intervals lines and chords keep to, calibrated (nn/intervals.py)
       reward.json                      the reward model best_of chooses with (judge/reward.py), when trained
       critic.safetensors, critic.json  the realism critic best_of chooses with too (judge/critic.py), when trained
 
@@ -30,7 +30,7 @@ from composer.nn.model import GridModel
 DRAFT = "draft"  # sub-folder holding the next-frame draft network (a checkpoint itself)
 ORIGINALITY_INDEX = "originality.npz"  # lead-line n-gram index of the training corpus
 TEXTURES = "textures.npz"  # the training pieces' bar textures that texture plans are drawn from
-INTERVALS = "intervals.npz"  # the training pieces' melodic intervals, per label and voice
+INTERVALS = "intervals.npz"  # the training pieces' intervals per label and voice, and the networks' own
 REWARD = "reward.json"  # the reward model best_of chooses with, when trained
 CRITIC_WEIGHTS = "critic.safetensors"  # the realism critic best_of chooses with too, when trained
 CRITIC_CONFIG = "critic.json"  # ... its settings and how well it did
