@@ -70,7 +70,7 @@ def count(grid: np.ndarray) -> dict[str, np.ndarray]:
             melodic[v] = np.bincount(np.clip(np.diff(pitches), -SPAN, SPAN) + SPAN, minlength=2 * SPAN + 1)
     tokens = grid[:, : T.DRUM_VOICE]
     pitch = sounding(tokens)
-    onset = (tokens >= T.PITCH_OFFSET) & (tokens < T.PITCHED_VOCAB)
+    onset = T.is_onset(tokens)
     vertical = np.zeros(SHAPES["vertical"])
     for v in range(T.DRUM_VOICE):
         for u in range(T.DRUM_VOICE):
@@ -143,15 +143,15 @@ class IntervalBank:
 
     def probabilities(self, label: str | None, table: str = "melodic", own: bool = False) -> np.ndarray:
         """How often each voice of ``label`` moves by each interval ("melodic": (pitched voices,
-        2 * SPAN + 1)), or sounds each interval above each other voice ("vertical": (voices, voices,
-        12)), in the training split (or in the networks' own pieces: ``own``), smoothed towards
-        every label's habits (``PSEUDO_COUNTS``)."""
+        2 * SPAN + 1)), sounds each interval above each other voice ("vertical": (voices, voices,
+        12)) or sounds each pitch ("register": (voices, pitches)), in the training split (or in the
+        networks' own pieces: ``own``), smoothed towards every label's habits (``PSEUDO_COUNTS``)."""
         counts = (self.own if own else self.tables)[table]
+        every = counts[-1]
+        mine = counts[self.labels.index(label)] if label in self.labels else every
         if table == "register":  # an octave's moving sum: where a voice lies, not which notes of a key
-            kernel = np.ones(12)
-            counts = np.apply_along_axis(lambda row: np.convolve(row, kernel, "same"), -1, counts)
-        every = counts[-1] / counts[-1].sum(-1, keepdims=True).clip(min=1)
-        mine = counts[self.labels.index(label)] if label in self.labels else counts[-1]
+            every, mine = (np.apply_along_axis(np.convolve, -1, rows, np.ones(12), "same") for rows in (every, mine))
+        every = every / every.sum(-1, keepdims=True).clip(min=1)
         p = (mine + PSEUDO_COUNTS * every) / (mine.sum(-1, keepdims=True) + PSEUDO_COUNTS)
         p = p + FLOOR
         return p / p.sum(-1, keepdims=True)
