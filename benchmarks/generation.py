@@ -13,6 +13,7 @@ import click
 
 from composer.generate.generator import Generator, compose_on_one_cpu_thread
 from composer.generate.request import GenerationRequest
+from composer.cli.options import precision_option
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -46,17 +47,18 @@ def competing_load(processes: int):
 @click.option("--runs", default=7, show_default=True, help="Timed runs per length (after one warm-up).")
 @click.option("--bars", "bar_counts", multiple=True, type=int, default=(8, 32, 128), show_default=True)
 @click.option("--device", default="auto", show_default=True)
+@precision_option
 @click.option("--threads", type=click.IntRange(1, 256),
               help="torch CPU threads (default: one, as the CLI and the bot compose).")
 @click.option("--load", "load", default=0, show_default=True, type=click.IntRange(0, 64),
               help="Also time it with this many busy-looping processes competing for the CPU "
                    f"(this machine has {os.cpu_count()} cores).")
-def generate_bench(checkpoint, style, form, runs, bar_counts, device, threads, load):
+def generate_bench(checkpoint, style, form, runs, bar_counts, device, precision, threads, load):
     """Seconds to compose 8, 32 and 128 bars (p50/p95), how cost grows with length, peak memory;
     with --load, the same under a competing load and the slowdown."""
     import torch
 
-    generator = Generator.load(checkpoint, device=device)
+    generator = Generator.load(checkpoint, device=device, precision=precision)
     if threads:
         torch.set_num_threads(threads)
     else:
@@ -66,7 +68,8 @@ def generate_bench(checkpoint, style, form, runs, bar_counts, device, threads, l
                + (f"; draft {generator.draft.config.arch}, {generator.draft.num_parameters() / 1e6:.2f} M"
                   if generator.draft is not None else "")
                + f") on {generator.device}, "
-               f"{torch.get_num_threads()} CPU threads; style {style}, form {form}")
+               f"{torch.get_num_threads()} CPU threads, infiller in {generator.precision or torch.float32}; "
+               f"style {style}, form {form}")
     p50s = {}
 
     def timed(bars: int) -> list[float]:

@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from composer.errors import GenerationParameterError  # noqa: E402
 from composer.generate.generator import Generator, compose_on_one_cpu_thread  # noqa: E402
 from composer.music.midi_io import import_midi, to_midi  # noqa: E402
+from composer.nn.model import PRECISIONS  # noqa: E402
 from composer.generate.request import GenerationRequest, extend_request, remix_request, variation_request  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "ode-to-joy.mid"
@@ -42,8 +43,8 @@ def requests() -> dict[str, GenerationRequest]:
     }
 
 
-def fingerprints(checkpoint: str | None) -> dict[str, str]:
-    generator = Generator.load(checkpoint, device="cpu")
+def fingerprints(checkpoint: str | None, precision: str = "auto") -> dict[str, str]:
+    generator = Generator.load(checkpoint, device="cpu", precision=precision)
     compose_on_one_cpu_thread("cpu")
     out, made = {}, {}
     for name, request in requests().items():
@@ -69,11 +70,13 @@ def _line(piece) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="model folder (default: the shipped model)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="the infiller's precision (auto: bfloat16 where this CPU has it natively)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--write", type=Path, help="save the fingerprints here")
     group.add_argument("--check", type=Path, help="compare with fingerprints saved by --write")
     args = parser.parse_args()
-    now = fingerprints(args.checkpoint)
+    now = fingerprints(args.checkpoint, args.precision)
     for name, line in now.items():
         print(f"{name:10s} {line}")
     if args.write:

@@ -14,6 +14,7 @@ import click
 
 from composer.errors import MozartError
 from composer.evaluate.plan import EvalConfig
+from composer.cli.options import precision_option
 from composer.cli.versus import versus_command
 from composer.generate.request import MAX_BARS
 
@@ -73,12 +74,13 @@ def _threads(threads: int | None) -> None:
 @click.option("--positions", default=EvalConfig.continuation_positions, show_default=True, type=int, help="Test frames scored for continuation NLL.")
 @click.option("--windows", default=EvalConfig.masked_windows, show_default=True, type=int, help="Test windows scored for masked-cell NLL.")
 @click.option("--device", default="auto", show_default=True, help="cuda, mps, cpu or auto.")
+@precision_option
 @click.option("--no-likelihood", is_flag=True, help="Skip the likelihood section.")
 @click.option("--threads", type=click.IntRange(1, 256), help=THREADS_HELP)
 @click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE",
               help="Set a request field for every piece, e.g. --set smoothness=0 (repeatable): to measure a sampler change.")
 def run_command(checkpoint, n, bars, out, data, seed, steps, styles, baseline_lstm, positions, windows, device,
-                no_likelihood, threads, settings):
+                precision, no_likelihood, threads, settings):
     """Generate N pieces and measure them against held-out real music: report.md + figures.json."""
     from composer.nn.checkpoint import default_checkpoint_path
     from composer.evaluate.report import evaluate_checkpoint
@@ -87,7 +89,8 @@ def run_command(checkpoint, n, bars, out, data, seed, steps, styles, baseline_ls
     _threads(threads)
     checkpoint = Path(checkpoint) if checkpoint else default_checkpoint_path()
     out = Path(out) if out else Path("reports") / checkpoint.name
-    cfg = EvalConfig(n=n, bars=bars, seed=seed, steps=steps, device=device, baseline_lstm=baseline_lstm,
+    cfg = EvalConfig(n=n, bars=bars, seed=seed, steps=steps, device=device, precision=precision,
+                     baseline_lstm=baseline_lstm,
                      styles=[s.strip() for s in styles.split(",") if s.strip()] if styles else None,
                      continuation_positions=positions, masked_windows=windows, likelihood=not no_likelihood,
                      request=_request_settings(settings),

@@ -15,6 +15,12 @@ import click
 
 from composer.render.presets import DEFAULT_SOUND, SOUNDS
 from composer.generate.request import GenerationRequest, Spec
+from composer.nn.model import PRECISIONS
+
+# The infiller's precision (``choose_precision``), for the commands that time or measure composing.
+precision_option = click.option(
+    "--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+    help="The infiller's precision (auto: bfloat16 where this CPU multiplies it natively, else float32).")
 
 
 def _parse_words(spec: Spec) -> Callable:

@@ -44,6 +44,7 @@ class EvalConfig:
     train_excerpts: int = 400  # train excerpts (one per piece, seeded sample)
     style_windows_per_piece: int = 32  # style classifier: windows per training piece at most
     device: str = "auto"
+    precision: str = "auto"  # the infiller's (choose_precision)
     baseline_lstm: str | None = None  # checkpoint of the original's approach (unidirectional LSTM)
     likelihood: bool = True
     quiet: bool = False

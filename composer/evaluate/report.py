@@ -58,7 +58,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, cfg: EvalConfi
 
     stage.t = time.time()
     bar.set_postfix_str(stages[0])
-    generator = Generator.load(checkpoint, device=cfg.device)
+    generator = Generator.load(checkpoint, device=cfg.device, precision=cfg.precision)
     device = generator.device
     real = RealData.load(data)
     frames = cfg.bars * 16

@@ -32,6 +32,7 @@ class Batch:
     constraint: torch.Tensor | None = None  # (B, T, 5, V) allowed tokens (a kept rhythm), or None
     steer: Steering | None = None  # texture plans and grooves for the draft, or None
     lines: list[Lines] | None = None  # each request's style's melodic intervals, when the model has them
+    precision: torch.dtype | None = None  # the dtype the infiller's forward passes run in (None: float32)
 
     def over(self, index, constraint: torch.Tensor | None) -> Batch:
         """The batch as seen by a window of frames (``index``: a slice or index tensor) whose allowed

@@ -35,7 +35,7 @@ from composer.nn.checkpoint import CheckpointMeta
 from composer.nn.folder import ComposerFolder
 from composer.nn.originality import OriginalityIndex
 from composer.music.grid import Piece, clean_holds, estimate_key, frames_per_bar
-from composer.nn.model import GridModel, choose_device
+from composer.nn.model import GridModel, choose_device, choose_precision
 from composer.generate.batch import Batch, rhythm_constraint
 from composer.generate.conditions import blend_over_frames, conditions
 from composer.generate.draft import draft_left_to_right, is_continuation
@@ -78,7 +78,7 @@ class Generator:
     def __init__(self, model: GridModel, meta: CheckpointMeta, device: str | torch.device = "cpu",
                  originality: OriginalityIndex | None = None, draft: GridModel | None = None,
                  reward: RewardModel | None = None, textures: TextureBank | None = None, critic: Critic | None = None,
-                 intervals: IntervalBank | None = None):
+                 intervals: IntervalBank | None = None, precision: torch.dtype | None = None):
         self.model = model.eval()  # the infiller (a bidirectional network, or a v1 causal baseline)
         self.draft = draft.eval() if draft is not None else None  # the next-frame network, when v2
         self.originality = originality  # the training corpus index, when the checkpoint has one
@@ -88,13 +88,16 @@ class Generator:
         self.intervals = intervals  # the training pieces' melodic intervals (intervals.py), when the checkpoint has them
         self.meta = meta
         self.device = torch.device(device)
+        self.precision = precision  # the infiller's forward passes' dtype under autocast (None: float32)
         self.catalog = StyleCatalog.from_meta(meta)
         self.none_game = meta.model.n_games
         self.none_composer = meta.model.n_composers
         self.folder: Path | None = None  # the model folder it was loaded from (``load``): a child process loads it too
 
     @classmethod
-    def load(cls, path=None, device: str = "auto") -> Generator:
+    def load(cls, path=None, device: str = "auto", precision: str = "auto") -> Generator:
+        """The composer in model folder ``path`` (default: the shipped one) on ``device``, its
+        infiller running in ``precision`` (``choose_precision``)."""
         dev = choose_device(device)
         folder = ComposerFolder.at(path)
         model, meta, draft, _ = folder.networks(dev)
@@ -111,7 +114,8 @@ class Generator:
 
             critic = Critic.load(folder.path)
         intervals = IntervalBank.load(folder.intervals) if folder.intervals.exists() else None
-        generator = cls(model, meta, dev, originality, draft, reward, textures, critic, intervals)
+        generator = cls(model, meta, dev, originality, draft, reward, textures, critic, intervals,
+                        choose_precision(precision, dev))
         generator.folder = folder.path.resolve()
         return generator
 
@@ -338,7 +342,7 @@ class Generator:
         constraint = rhythm_constraint(reqs, reqs[0].bars * fpb)
         steering = steering_for(reqs, styles, blends, fpb, self.textures) if steer else None
         return Batch(reqs, conds, fpb, reqs[0].steps, gens, self.device, constraint, steering,
-                     self._lines(styles, blends))
+                     self._lines(styles, blends), self.precision)
 
     def _lines(self, styles: list[Style], blends: list) -> list[Lines] | None:
         """Each request's style's melodic intervals (a blend's mixed section by section), when the

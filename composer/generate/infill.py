@@ -93,7 +93,9 @@ def resample(network: GridModel, x: torch.Tensor, hide: torch.Tensor, batch: Bat
 
 def predict(network: GridModel, inputs: torch.Tensor, batch: Batch) -> list[torch.Tensor]:
     """Blended log-probabilities per voice, 5 x (B, T, V): one forward pass of ``network`` over
-    ``inputs`` for every row of the batch's conditions, combined by the product of experts."""
+    ``inputs`` for every row of the batch's conditions (in the batch's precision), combined by the
+    product of experts."""
     rows, game, composer, meter, weights = labels(batch.conds, batch.fpb, batch.device)
-    logits = network(inputs[rows].to(batch.device), game, composer, meter)
-    return product_of_experts(logits, rows, weights, inputs.shape[0])
+    with torch.autocast(batch.device.type, dtype=batch.precision or torch.float32, enabled=batch.precision is not None):
+        logits = network(inputs[rows].to(batch.device), game, composer, meter)
+    return product_of_experts([lg.float() for lg in logits], rows, weights, inputs.shape[0])
