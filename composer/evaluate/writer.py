@@ -198,6 +198,14 @@ def render_markdown(fig: dict, images: dict, title: str = "Mozart evaluation") -
               f"valid and test splits, in the generated pieces' style mix) from generated ones "
               f"({rvg['n_generated']}), {rvg['folds']}-fold cross-validated by piece, reaches a balanced accuracy of "
               f"{fmt(rvg['balanced_accuracy'], pct=True)} (50 % = cannot tell them apart)."]
+    if sy.get("real_vs_training_music"):
+        lines += [f"The same classifier against excerpts of the training music in the same mix (what a model that "
+                  f"wrote its training music back would score): "
+                  f"{fmt(sy['real_vs_training_music']['balanced_accuracy'], pct=True)}."]
+    if sy.get("real_vs_generated_by_excerpt"):
+        lines += [f"Grouped by excerpt instead of by real piece, as reports before 2026-12-06 were (a label's few "
+                  f"held-out pieces then sit in every fold and are learnt): "
+                  f"{fmt(sy['real_vs_generated_by_excerpt']['balanced_accuracy'], pct=True)}."]
     if sy.get("real_vs_generated_unmatched"):
         lines += [f"Against every test excerpt regardless of style (mostly monophonic folk tunes, so it partly "
                   f"tells styles apart): {fmt(sy['real_vs_generated_unmatched']['balanced_accuracy'], pct=True)}."]
