@@ -193,3 +193,57 @@ def test_the_textures_command_rebuilds_and_calibrates_a_folders_intervals(tiny_c
     assert "calibrated" in result.output and "not calibrated" not in result.output
     bank = Generator.load(folder, device="cpu").intervals
     assert set(bank.tables) == {"melodic", "vertical", "register"} and set(bank.own) == {"melodic", "vertical"}
+
+
+def _blend_bass_moves(generator, form: str, seeds) -> dict[str, np.ndarray]:
+    """The bass's melodic steps (semitones) in zelda-bach pieces of ``form``, by the parent that the
+    piece's main parent ("main") or the other ("other") owns the bar of the step's second note; the
+    game's basses move by fifths, the composer's by octaves."""
+    from composer.generate.conditions import blend_over_frames
+
+    style = generator.catalog.resolve("zelda-bach")
+    generator.intervals = _bank([style.game, style.composer],
+                                {style.game: {BASS: [7, -7]}, style.composer: {BASS: [12, -12]}})
+    moves = {"game": [], "composer": []}
+    for seed in seeds:
+        request = GenerationRequest(style="zelda-bach", bars=8, form=form, seed=seed, smoothness=2.0, tonality=0.0,
+                                    consonance=0.0, variation=0.0)
+        piece = generator.generate(request)
+        share = blend_over_frames(generator.prepare(request).request, style, piece.frames_per_bar)
+        column = piece.grid[:, BASS]
+        onsets = np.flatnonzero(column >= T.PITCH_OFFSET)
+        steps = np.abs(np.diff(T.pitch_of(column[onsets])))
+        for frame, step in zip(onsets[1:], steps):
+            moves["composer" if float(share[frame]) > 0.5 else "game"].append(step)
+    return {k: np.array(v) for k, v in moves.items()}
+
+
+def test_a_drafted_blend_keeps_each_sections_parents_lines(tiny_composer, monkeypatch):
+    """The draft samples each frame in a window of the bars before it; lines given per frame (each
+    section its parent's) must be the frame's own section's there, not the piece's opening's,
+    which every window's first frames used to read."""
+    from composer.generate import generator as module
+    from composer.generate.generator import Generator
+
+    monkeypatch.setattr(module, "lines_share", lambda blend: blend)  # each section its own parent's lines
+    moves = _blend_bass_moves(Generator.load(tiny_composer, device="cpu"), "AB", range(4))
+    game, composer = moves["game"], moves["composer"]
+    assert len(game) >= 10 and len(composer) >= 10
+    assert np.mean(game == 7) > np.mean(game == 12) + 0.1
+    assert np.mean(composer == 12) > np.mean(composer == 7) + 0.1
+
+
+def test_a_blends_lines_are_its_main_parents_throughout():
+    """Each section keeps its parent's texture, but the lines speak the language of the parent
+    with most of the bars (a hint of the other; a tie goes to the opening's parent)."""
+    from composer.generate.conditions import BLEND_HINT, lines_share
+
+    low, high = BLEND_HINT, 1 - BLEND_HINT
+    assert lines_share(torch.tensor([high] * 12 + [low] * 4)) == high  # AABA, the theme the composer's
+    assert lines_share(torch.tensor([low] * 12 + [high] * 4)) == low
+    assert lines_share(torch.tensor([low] * 8 + [high] * 8)) == low  # a tie: the opening's
+    assert lines_share(0.3) == 0.3  # one share throughout (a remix, texture 0)
+    bank = _bank(["doom", "bach"], {"doom": {BASS: [7]}, "bach": {BASS: [12]}})
+    lines = bank.lines("doom", "bach", lines_share(torch.tensor([high] * 12 + [low] * 4)))
+    bass = torch.tensor([BASS])
+    assert all(lines.log_odds("melodic", torch.tensor([t]), bass)[0].argmax() == 12 + SPAN for t in (0, 15))

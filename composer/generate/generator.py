@@ -37,7 +37,7 @@ from composer.nn.originality import OriginalityIndex
 from composer.music.grid import Piece, clean_holds, estimate_key, frames_per_bar
 from composer.nn.model import GridModel, choose_device, choose_precision
 from composer.generate.batch import Batch, rhythm_constraint
-from composer.generate.conditions import blend_over_frames, conditions
+from composer.generate.conditions import blend_over_frames, conditions, lines_share
 from composer.generate.draft import draft_left_to_right, is_continuation
 from composer.generate.infill import infill, rewrite, vary_repeats
 from composer.generate.loops import close_loop_by_draft, close_loop_by_infill
@@ -345,11 +345,11 @@ class Generator:
                      self._lines(styles, blends), self.precision)
 
     def _lines(self, styles: list[Style], blends: list) -> list[Lines] | None:
-        """Each request's style's melodic intervals (a blend's mixed section by section), when the
-        checkpoint has them."""
+        """Each request's style's intervals and register (a blend's: its main parent's, ``lines_share``),
+        when the checkpoint has them."""
         if self.intervals is None:
             return None
-        return [self.intervals.lines(s.game, s.composer, blend) for s, blend in zip(styles, blends)]
+        return [self.intervals.lines(s.game, s.composer, lines_share(blend)) for s, blend in zip(styles, blends)]
 
     # -- the finished piece --------------------------------------------------------------
     def _finish(self, prepared: Prepared, grid: np.ndarray) -> Piece:
