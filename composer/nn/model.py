@@ -263,18 +263,18 @@ def choose_precision(name: str, device: torch.device) -> torch.dtype | None:
     """The dtype the infiller's forward passes run in under autocast; None: float32.
 
     ``auto`` is bfloat16 on a CPU that multiplies it natively (AMX or AVX512-BF16), float32
-    elsewhere. The BiLSTM over a 32-bar blend (2 rows x 512 frames, hidden 192 x 3 layers, one
-    thread) takes 29 ms in bfloat16 against 81 ms in float32 on the Sapphire Rapids CI machine;
-    on a CPU without those units bfloat16 is emulated and slower. The draft's one-frame steps
-    stay in float32: at batch 2 a step's cost is overhead, and bfloat16 made it slower (1.12 ms
-    against 0.78 ms)."""
+    elsewhere (a GPU included). The BiLSTM over a 32-bar blend (2 rows x 512 frames, hidden 192 x
+    3 layers, one thread) takes 29 ms in bfloat16 against 81 ms in float32 on the development and
+    CI machines (with AMX). The draft's one-frame steps stay in float32: at batch 2 a step's cost
+    is overhead, and bfloat16 made it slower (1.12 ms against 0.78 ms)."""
     if name not in PRECISIONS:
         raise ValueError(f"unknown precision {name!r}: choose one of {', '.join(PRECISIONS)}")
     if name == "float32":
         return None
     if name == "bfloat16":
         return torch.bfloat16
-    native = device.type == "cpu" and (torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+    native = device.type == "cpu" and any(probe is not None and probe() for probe in probes)
     return torch.bfloat16 if native else None
 
 
