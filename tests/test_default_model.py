@@ -69,3 +69,24 @@ def test_shipped_voices_sound_together_as_real_music_does(shipped):
     pieces = shipped.generate_many([GenerationRequest(style=s, bars=16, seed=200 + i) for i, s in enumerate(styles)])
     over_bass = sum(count(p.grid)["vertical"][: T.VOICE_INDEX["bass"], T.VOICE_INDEX["bass"]] for p in pieces).sum(0)
     assert over_bass[[0, 3, 4, 7, 8, 9]].sum() / over_bass.sum() >= 0.65
+
+
+@pytest.mark.slow
+def test_shipped_pieces_are_in_the_key_they_state(shipped):
+    """A piece composed under its key's pull keeps that key. Moved again to where the key estimate
+    put its tonic (the dominant or the subdominant in about half the pieces), Mozart's and
+    zelda-bach's notes sat in the stated key's scale a median 76 % and 88 % of the time; kept, 88 % and 95 %."""
+    import numpy as np
+
+    from composer.generate.sampling import SCALES
+    from composer.music import tokens as T
+    from composer.music.grid import parse_key
+
+    requests = [GenerationRequest(style=s, bars=8, seed=k) for s in ("mozart", "zelda-bach") for k in range(8)]
+    shares = []
+    for piece in shipped.generate_many(requests):
+        tonic, mode = parse_key(piece.key)
+        pitched = piece.grid[:, : T.DRUM_VOICE]
+        notes = pitched[(pitched >= T.PITCH_OFFSET) & (pitched < T.PITCHED_VOCAB)]
+        shares.append(np.isin((T.pitch_of(notes) - tonic) % 12, SCALES[mode]).mean())
+    assert np.median(shares) >= 0.88, np.round(shares, 2)

@@ -363,7 +363,13 @@ class Generator:
             extra={"seed": int(request.seed), "style": style.name, "model_version": self.version,
                    "params": request.params(), "loop": request.loop},
         )
-        if request.key:
+        if request.key and request.tonality > 0 and request.primer is None:
+            # Composed under the key's pull, it is in that key. Moved to where estimate_key put its
+            # tonic, it was not: the estimate hears the dominant or the subdominant in about half the
+            # pieces, and moving those by a fourth took 16 Mozart pieces' notes in the stated key's
+            # scale from a median 88 % to 83 %.
+            piece.key = request.key
+        elif request.key:
             piece = move_to_key(piece, request.key)
         else:
             piece.key = estimate_key(piece)
