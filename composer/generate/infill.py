@@ -98,4 +98,4 @@ def predict(network: GridModel, inputs: torch.Tensor, batch: Batch) -> list[torc
     rows, game, composer, meter, weights = labels(batch.conds, batch.fpb, batch.device)
     with torch.autocast(batch.device.type, dtype=batch.precision or torch.float32, enabled=batch.precision is not None):
         logits = network(inputs[rows].to(batch.device), game, composer, meter)
-    return product_of_experts([lg.float() for lg in logits], rows, weights, inputs.shape[0])
+    return product_of_experts(logits, rows, weights, inputs.shape[0])  # (which takes them to float32)
