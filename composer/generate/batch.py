@@ -37,8 +37,7 @@ class Batch:
     def over(self, index, constraint: torch.Tensor | None) -> Batch:
         """The batch as seen by a window of frames (``index``: a slice or index tensor) whose allowed
         tokens are ``constraint``: a re-written window or a loop's seam."""
-        return replace(self, conds=conditions_over(self.conds, index), constraint=constraint,
-                       lines=None if self.lines is None else [lines.frames(index) for lines in self.lines])
+        return replace(self, conds=conditions_over(self.conds, index), constraint=constraint)
 
     def uniform(self, shape) -> torch.Tensor:
         """A uniform number per cell of ``shape`` (B, ...), each grid's from its own request's stream."""

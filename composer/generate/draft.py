@@ -46,10 +46,9 @@ def draft_left_to_right(network: GridModel, x: torch.Tensor, free: torch.Tensor,
         hide[:, -1] = free[:, t]
         logp = [lp.expand(-1, t + 1 - lo, -1) for lp in logp]
         kinds, drums = steer.biases(x, t, t + 1 - lo) if steer is not None else (None, None)
-        # The batch as the window sees it: what it holds per frame (lines) is read at the window's
-        # own frames, not at the piece's first ones.
-        window = batch.over(slice(lo, t + 1), None if constraint is None else constraint[:, lo : t + 1])
-        x[:, t] = sample_into(x[:, lo : t + 1], hide, logp, window, window.constraint, bonus, kinds, drums)[:, -1]
+        window = sample_into(x[:, lo : t + 1], hide, logp, batch,
+                             None if constraint is None else constraint[:, lo : t + 1], bonus, kinds, drums)
+        x[:, t] = window[:, -1]
         if t % fpb == fpb - 1:
             progress((t + 1) / x.shape[1])
     return x

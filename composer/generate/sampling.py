@@ -89,7 +89,7 @@ def interval_scores(columns: torch.Tensor, frames: torch.Tensor, voices: torch.T
     """(len(frames), pitches): for each candidate pitch at each cell, the log-odds in the style's
     ``lines`` of the intervals it makes with its voice's previous and next notes as they stand in
     ``columns`` (T, voices)."""
-    logp = lines.log_odds("melodic", frames, voices)  # (cells, intervals)
+    logp = lines.log_odds("melodic", voices)  # (cells, intervals)
     out = torch.zeros((len(frames), len(CANDIDATES)))
     rows = torch.arange(len(frames))[:, None]
     for k, (pitch, found) in enumerate(neighbours(columns, frames, voices)):
@@ -104,7 +104,7 @@ def vertical_scores(columns: torch.Tensor, frames: torch.Tensor, voices: torch.T
     ``lines`` of the intervals it sounds above the other voices at that frame, as they stand in
     ``columns`` (T, voices); a voice not drawn there yet counts with the pitch it had just before
     (most cells hold). None when ``lines`` has no vertical table."""
-    logp = lines.log_odds("vertical", frames, voices)  # (cells, voices, 12)
+    logp = lines.log_odds("vertical", voices)  # (cells, voices, 12)
     if logp is None:
         return None
     pitch = sounding(columns.numpy())
@@ -211,7 +211,7 @@ def sample_into(x: torch.Tensor, hide: torch.Tensor, logp: list[torch.Tensor], b
                 columns = x[b, :, : T.DRUM_VOICE]
                 if r.smoothness > 0 and lines is not None:
                     extra = extra + r.smoothness * interval_scores(columns, frames[rows], voices[rows], lines)
-                    register = lines.log_odds("register", frames[rows], voices[rows])
+                    register = lines.log_odds("register", voices[rows])
                     if register is not None:
                         extra = extra + REGISTER_SHARE * r.smoothness * register
                 elif r.smoothness > 0:

@@ -164,41 +164,29 @@ class IntervalBank:
             p = p / self.probabilities(label, table, own=True)
         return torch.from_numpy(p).float()
 
-    def lines(self, game: str | None, composer: str | None, share: float | torch.Tensor) -> Lines:
-        """The intervals a request's lines keep: its game's and its composer's, ``share`` (a number,
-        or one per frame: a blend's sections) of them the composer's."""
+    def lines(self, game: str | None, composer: str | None, share: float) -> Lines:
+        """The intervals a request's lines keep: its game's and its composer's, ``share`` of them
+        the composer's (a blend's: its main parent's, ``generate.conditions.lines_share``)."""
         labels = [x for x in (game, composer) if x is not None] or [None]
-        odds = {name: [self.odds(label, name) for label in labels] for name in self.tables}
-        return Lines(odds, share if len(labels) > 1 else 0.0)
+        odds = {}
+        for name in self.tables:
+            first, *rest = (self.odds(label, name) for label in labels)
+            odds[name] = (1 - share) * first + share * rest[0] if rest else first
+        return Lines(odds)
 
 
 @dataclass
 class Lines:
-    """One request's interval odds per table: its first label's, mixed with its second's by ``share``."""
+    """One request's interval odds per table (a blend's two labels already mixed)."""
 
-    odds: dict[str, list[torch.Tensor]]  # table -> one or two (*SHAPES[table]) tensors
-    share: float | torch.Tensor  # of the second: a number, or one per frame
-    logs: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)  # ``_logs``' cache, shared by ``frames``
+    odds: dict[str, torch.Tensor]  # table -> (*SHAPES[table])
+    logs: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)  # taken once: asked for every frame
 
-    def log_odds(self, table: str, frames: torch.Tensor, voices: torch.Tensor) -> torch.Tensor | None:
-        """(len(frames), *SHAPES[table][1:]): the log-odds of each interval at each cell (its voice,
-        its frame's mix of parents); None when the bank has no such table."""
+    def log_odds(self, table: str, voices: torch.Tensor) -> torch.Tensor | None:
+        """(len(voices), *SHAPES[table][1:]): the log-odds of each interval for each cell's voice;
+        None when the bank has no such table."""
         if table not in self.odds:
             return None
-        first, *rest = self.odds[table]
-        if not rest:
-            return self._logs(table)[voices]
-        p = first[voices]
-        share = self.share[frames] if isinstance(self.share, torch.Tensor) else torch.full((len(frames),), self.share)
-        share = share.reshape(-1, *[1] * (p.dim() - 1))
-        return torch.log((1 - share) * p + share * rest[0][voices])
-
-    def _logs(self, table: str) -> torch.Tensor:
-        """The log of a one-label request's odds, taken once (the sampler asks for them every frame)."""
         if table not in self.logs:
-            self.logs[table] = torch.log(self.odds[table][0])
-        return self.logs[table]
-
-    def frames(self, index) -> Lines:
-        """The intervals over the frames ``index`` selects (a slice or index tensor) of the piece."""
-        return Lines(self.odds, self.share[index] if isinstance(self.share, torch.Tensor) else self.share, self.logs)
+            self.logs[table] = torch.log(self.odds[table])
+        return self.logs[table][voices]
