@@ -132,9 +132,12 @@ def conditions(item: int, style: Style, blend: float | torch.Tensor, guidance: f
     - g x the unlabelled one (the model learnt both: labels are dropped in training).
     Measured with v2 (96 pieces, tonality 0.5): guidance 0 -> 1 raised style-classifier
     accuracy on game styles from 44 % to 78 % at the same statistics overlap (0.775,
-    0.777); 1.5 gave 82 % on another 192 pieces but less overlap (0.80 against 0.82). The
-    draft pays little for the extra row (one LSTM step batches it); the infiller's passes
-    cost about a third more."""
+    0.777); 1.5 gave 82 % on another 192 pieces but less overlap (0.80 against 0.82). With v3's
+    interval pulls, 1 -> 1.5 kept the overlap (0.852 / 0.856 -> 0.851 / 0.861 on the two selection
+    sets), made the pieces harder to tell from real (71.4 / 69.2 -> 69.5 / 67.0 %) and the blends
+    easier to hear as a parent (300 of each, zelda-bach / doom-mozart / simutrans-bach 79 / 57 / 85
+    -> 81 / 63 / 84 %); 2 lost overlap (0.847 / 0.847). The draft pays little for the extra row (one
+    LSTM step batches it); the infiller's passes cost about a third more."""
     experts = [Condition(item, *expert) for expert in style_experts(style, blend, none_game, none_composer)]
     if guidance <= 0:
         return experts

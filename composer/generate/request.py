@@ -135,10 +135,10 @@ class GenerationRequest:
                        low=1, high=200)
     variation: float = param(0.3, "Share of a repeated section's cells re-composed (real repeats are rarely exact)",
                              low=0.0, high=1.0)
-    # guidance chosen on 192 pieces (eval seed 1000, v2); tonality, smoothness and consonance on 450 (selection
-    # seeds 1000+ and 2000+, v3.3): see docs/EVALUATION.md.
+    # guidance chosen on 450 pieces (selection seeds 1000+ and 2000+) and 300 of each headline blend
+    # (3000+), v3.5; tonality, smoothness and consonance on the same 450, v3.3: see docs/EVALUATION.md.
     tonality: float = param(1.0, "Pull towards the key's scale while choosing pitches (0 = off)", low=0.0, high=3.0)
-    guidance: float = param(1.0, "Push towards the style (higher is more typical of it; 0 = off, a little faster)",
+    guidance: float = param(1.5, "Push towards the style (higher is more typical of it; 0 = off, a little faster)",
                             low=0.0, high=3.0)
     smoothness: float = param(1.0, "How closely melodic lines keep the style's own intervals and register "
                                    "(0 = the model's own, wider lines)", low=0.0, high=2.0)
