@@ -185,7 +185,7 @@ def test_the_composer_carries_its_textures_and_follows_its_plan(composer):
 def test_texture_zero_composes_as_before(composer):
     request = GenerationRequest(style="doom-bach", bars=8, seed=5)
     plain = Generator(composer.model, composer.meta, "cpu", composer.originality, composer.draft,
-                      intervals=composer.intervals)  # no textures
+                      intervals=composer.intervals, precision=composer.precision)  # no textures
     assert composer.intervals is not None  # the recipe's folder has its corpus's intervals
     before = composer.generate(request.replace(texture=0.0)).grid
     assert np.array_equal(before, plain.generate(request.replace(texture=0.0)).grid)
