@@ -273,7 +273,7 @@ def choose_precision(name: str, device: torch.device) -> torch.dtype | None:
         return None
     if name == "bfloat16":
         return torch.bfloat16
-    probes = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+    probes = [getattr(torch.cpu, helper, None) for helper in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
     native = device.type == "cpu" and any(probe is not None and probe() for probe in probes)
     return torch.bfloat16 if native else None
 
