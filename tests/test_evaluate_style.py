@@ -95,3 +95,39 @@ def test_real_excerpts_of_one_piece_share_a_fold():
     by_piece = real_vs_generated(real_X, real_piece, gen_X, gen_piece, epochs=100)
     assert by_excerpt["balanced_accuracy"] > 0.8
     assert by_piece["balanced_accuracy"] < 0.65
+
+
+def test_real_splices_show_what_the_parents_themselves_score():
+    """A blend's figure beside what real music of its two parents scores, laid out alike: each of
+    the piece's runs of windows filled from a held-out piece of that parent. Parents the classifier
+    knows are heard as a parent every time; a composer whose real pieces it hears as a third label
+    is not, wherever the composer has most of the windows."""
+    from composer.evaluate.splices import SPLICES_PER_PIECE, real_splices
+
+    rng = np.random.default_rng(4)
+    classes = ["beat", "calm", "other"]
+    manners = {"beat": (True, 2), "calm": (False, 4), "other": (True, 4)}
+    X, y = [], []
+    for k, label in enumerate(classes * 6):
+        f = window_features(_tune(rng, 8, *manners[label]))
+        X.append(f)
+        y += [k % 3] * len(f)
+    clf = train_classifier(np.concatenate(X), np.array(y), classes, epochs=100, seed=0)
+
+    class HeldOut:  # RealData's held-out splits: two pieces of each parent, 12 bars (3 windows)
+        def __init__(self, calm_manner):
+            self.held = [Piece(_tune(rng, 12, *manners["beat"]), game="beat") for _ in range(2)]
+            self.held += [Piece(_tune(rng, 12, *calm_manner), composer="calm") for _ in range(2)]
+
+        def pieces(self, split):
+            return self.held if split == "test" else []
+
+    blend = Piece(np.zeros((16 * 16, T.N_VOICES), np.uint8), game="beat", composer="calm",
+                  extra={"style": "beat-calm"})
+    layouts = [[True, True, False, True]]  # A A B A: the composer's theme, the game's bridge
+    known = real_splices(clf, classes, HeldOut(manners["calm"]), [blend], layouts, seed=0)["beat-calm"]
+    assert known == {"share": 1.0, "splices": SPLICES_PER_PIECE, "real_pieces": {"beat": 2, "calm": 2}}
+    unknown = real_splices(clf, classes, HeldOut(manners["other"]), [blend] * 4, layouts * 4, seed=0)["beat-calm"]
+    assert unknown["share"] < 0.5 and unknown["splices"] == 4 * SPLICES_PER_PIECE
+    single = real_splices(clf, classes, HeldOut(manners["calm"]), [blend], [None], seed=0)
+    assert single == {}  # a single label, or parents mixed throughout: nothing to splice

@@ -32,6 +32,7 @@ from composer.evaluate.sections import (
     style_section,
     texture_section,
 )
+from composer.evaluate.splices import composer_windows
 from composer.evaluate.targets import judge_targets
 from composer.evaluate.writer import write_report
 from composer.generate.generator import Generator
@@ -86,7 +87,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, cfg: EvalConfi
     fig["originality"] = originality_section(index, generated, test_first)
     fig["originality"]["index"] = "checkpoint" if generator.originality else "built from the train split"
     stage("originality")
-    fig["style"] = style_section(real, generated, test_stats, cfg)
+    layouts = [composer_windows(piece, generator.catalog) for piece in generated]
+    fig["style"] = style_section(real, generated, test_stats, cfg, layouts)
     stage("style")
     bar.close()
 

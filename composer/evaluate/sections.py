@@ -33,6 +33,7 @@ from composer.analysis.structure import bar_repetition, theme_return_detail
 from composer.evaluate import likelihood as L
 from composer.evaluate.plan import EvalConfig, style_name
 from composer.evaluate.real import RealData, label_of
+from composer.evaluate.splices import real_splices
 from composer.evaluate.style import WINDOW, piece_predictions, real_vs_generated, train_classifier, window_features
 from composer.evaluate.targets import COPY_BARS
 from composer.music.grid import Piece
@@ -309,9 +310,12 @@ def _real_accuracy(clf, pieces: list[Piece], classes: list[str], rng, max_per_pi
             "per_label_piece_accuracy": per_label, "windows": int(len(X)), "pieces": int(len(uniq))}
 
 
-def style_section(real: RealData, generated: list[Piece], test_excerpts: list[Piece], cfg: EvalConfig) -> dict:
+def style_section(real: RealData, generated: list[Piece], test_excerpts: list[Piece], cfg: EvalConfig,
+                  layouts: list[list[bool] | None] | None = None) -> dict:
     """The style classifier (real train music only) on real test music and on the generated
-    pieces; the real-vs-generated classifier on test excerpts vs generated pieces."""
+    pieces; the real-vs-generated classifier on test excerpts vs generated pieces. Given each
+    generated blend piece's ``layouts`` (``splices.composer_windows``), also how often real music of
+    its two parents, spliced alike, is heard as one of them (``splices.real_splices``)."""
     rng = np.random.default_rng(cfg.seed)
     classes = real.games + real.composers
     train_pieces = real.pieces("train")
@@ -344,6 +348,9 @@ def style_section(real: RealData, generated: list[Piece], test_excerpts: list[Pi
         entry["game_share"] = entry["predicted"].get(entry["game"], 0) / n if entry["game"] else None
         entry["composer_share"] = entry["predicted"].get(entry["composer"], 0) / n if entry["composer"] else None
         entry["accuracy"] = (entry["game_share"] or 0) + (entry["composer_share"] or 0)
+    if layouts is not None:
+        for style, spliced in real_splices(clf, classes, real, generated, layouts, cfg.seed).items():
+            per_style[style]["real_splices"] = spliced
 
     def pooled(select):
         hits = total = 0

@@ -11,6 +11,7 @@ from composer.analysis.metrics import METRIC_LABELS
 from composer.evaluate.plan import style_name
 from composer.evaluate.plots import plot_likelihood, plot_originality, plot_rolls, plot_self_similarity, plot_statistics
 from composer.evaluate.real import label_of
+from composer.evaluate.splices import SPLICES_PER_PIECE
 from composer.evaluate.targets import STATUSES, TARGETS
 from composer.music.grid import Piece
 
@@ -187,9 +188,15 @@ def render_markdown(fig: dict, images: dict, title: str = "Mozart evaluation") -
     rows = []
     for style, v in sy["generated_per_style"].items():
         top = ", ".join(f"{k} {c}" for k, c in sorted(v["predicted"].items(), key=lambda kv: -kv[1])[:3])
+        spliced = v.get("real_splices")
         rows.append([style, v["n"], fmt(v["game_share"], pct=True) if v["game"] else "–",
-                     fmt(v["composer_share"], pct=True) if v["composer"] else "–", top])
-    lines += [table(["style", "pieces", "classified as its game", "as its composer", "predictions"], rows), "",
+                     fmt(v["composer_share"], pct=True) if v["composer"] else "–",
+                     fmt(spliced["share"], pct=True) if spliced else "–", top])
+    lines += [table(["style", "pieces", "classified as its game", "as its composer",
+                     "real music spliced alike, as a parent", "predictions"], rows), "",
+              "For a blend, a reference: how often real music of its two parents is heard as one of them when "
+              "each generated piece's sections are filled with held-out real music of its game and its composer, "
+              f"window for window, {SPLICES_PER_PIECE} times (`composer/evaluate/splices.py`).", "",
               f"Pooled: bach {fmt(sy['bach_accuracy'], pct=True)} (n={sy['bach_pieces']}), game styles "
               f"{fmt(sy['game_accuracy'], pct=True)} (n={sy['game_pieces']}), composer styles "
               f"{fmt(sy['composer_accuracy'], pct=True)} (n={sy['composer_pieces']}).", ""]
