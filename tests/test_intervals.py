@@ -245,3 +245,26 @@ def test_a_blends_lines_are_its_main_parents_throughout():
     lines = bank.lines("doom", "bach", lines_share(torch.tensor([high] * 12 + [low] * 4)))
     bass = torch.tensor([BASS])
     assert lines.log_odds("melodic", bass)[0].argmax() == 12 + SPAN
+
+
+def test_the_register_keeps_a_voice_where_the_style_puts_it_without_pulling_it_to_the_middle():
+    """A composer whose pieces' leads lie anywhere from 60 to 84: a lead at 62, 72 or 82 is scored
+    alike (multiplied in as counted, the pooled register pulled every piece towards 72 and the
+    composers' lines came out a third narrower than real ones), and one at 40, where no piece
+    goes, is held out. A game's register, whose lines were wide enough, stays as counted."""
+    from composer.nn.intervals import N_PITCHES
+
+    register = np.ones((2, T.DRUM_VOICE, N_PITCHES))
+    register[0, LEAD, 60 - T.PITCH_MIN:85 - T.PITCH_MIN] += 1000  # the style's pieces, pooled
+    register[1] = register[0]
+    bank = IntervalBank(["mozart"], {"melodic": np.ones((2, T.DRUM_VOICE, 2 * SPAN + 1)), "register": register})
+
+    def lead(game, composer):
+        odds = bank.lines(game, composer, 1.0 if composer else 0.0).log_odds("register", torch.tensor([LEAD]))[0]
+        return {pitch: float(odds[pitch - T.PITCH_MIN]) for pitch in (40, 62, 72, 82)}
+
+    at = lead(None, "mozart")
+    assert at[62] == at[72] == at[82]
+    assert at[40] < at[72] - np.log(20)
+    as_a_game = lead("mozart", None)
+    assert as_a_game[62] < as_a_game[72] - 0.2 and as_a_game[82] < as_a_game[72] - 0.2
