@@ -190,3 +190,24 @@ def test_texture_zero_composes_as_before(composer):
     before = composer.generate(request.replace(texture=0.0)).grid
     assert np.array_equal(before, plain.generate(request.replace(texture=0.0)).grid)
     assert not np.array_equal(composer.generate(request).grid, before)
+
+
+def test_a_blends_texture_is_its_main_parents_in_every_section():
+    """Like its lines, a blend's texture plan is its main parent's through the whole piece: only the
+    networks' label changes from section to section. (The game's texture under the composer's
+    lines was heard as a third style: zelda-bach pieces whose main parent is Bach 74 -> 89 % heard
+    as a parent.)"""
+    from composer.generate.conditions import texture_share
+
+    game_bar = [2, 5, 0, 4, 8]  # a lead and a busy counter over the bass, and a beat
+    composer_bar = [6, 0, 0, 4, 0]  # a lead over the bass, no counter, no drums
+    onsets = np.array([game_bar] * 4 + [composer_bar] * 4, np.uint8)
+    bank = TextureBank(["game", "composer"], np.array([0, 1], np.int16), np.array([16, 16], np.int16),
+                       np.array([0, 4, 8]), onsets, onsets * 2, np.zeros(8, np.uint16))
+    sections = list("AAAABBAA")
+    for main, bar in ((1.0, composer_bar), (0.0, game_bar)):
+        per_bar = torch.tensor([main if letter == "A" else 1.0 - main for letter in sections])
+        share = texture_share(per_bar.repeat_interleave(16))
+        plan = bank.plan("game", "composer", share[::16].numpy(), 8, 16, sections, np.random.default_rng(0), 0.3)
+        assert plan.onsets[:, [LEAD, COUNTER]].tolist() == [bar[:2]] * 8  # the B section too
+    assert texture_share(0.5) == 0.5  # parents mixed throughout (texture 0, a remix): as asked

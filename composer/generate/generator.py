@@ -37,7 +37,7 @@ from composer.nn.originality import OriginalityIndex
 from composer.music.grid import Piece, clean_holds, estimate_key, frames_per_bar
 from composer.nn.model import GridModel, choose_device, choose_precision
 from composer.generate.batch import Batch, rhythm_constraint
-from composer.generate.conditions import blend_over_frames, conditions, lines_share
+from composer.generate.conditions import blend_over_frames, conditions, lines_share, texture_share
 from composer.generate.draft import draft_left_to_right, is_continuation
 from composer.generate.infill import infill, rewrite, vary_repeats
 from composer.generate.loops import close_loop_by_draft, close_loop_by_infill
@@ -340,7 +340,7 @@ class Generator:
         conds = [c for b, (r, s) in enumerate(zip(reqs, styles))
                  for c in conditions(b, s, blends[b], r.guidance, self.none_game, self.none_composer)]
         constraint = rhythm_constraint(reqs, reqs[0].bars * fpb)
-        steering = steering_for(reqs, styles, blends, fpb, self.textures) if steer else None
+        steering = steering_for(reqs, styles, [texture_share(b) for b in blends], fpb, self.textures) if steer else None
         return Batch(reqs, conds, fpb, reqs[0].steps, gens, self.device, constraint, steering,
                      self._lines(styles, blends), self.precision)
 

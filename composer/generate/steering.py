@@ -51,7 +51,8 @@ def steering_for(reqs: list[GenerationRequest], styles: list[Style], blends: lis
                  textures: TextureBank | None) -> Steering | None:
     """Each request's texture plan and drum groove (none when ``texture`` is 0, when the
     checkpoint has no texture bank, or for an extension, whose texture is its primer's);
-    ``blends``: each request's ``blend_over_frames``."""
+    ``blends``: each request's composer share, per frame where its sections alternate
+    (``conditions.texture_share``)."""
     plans, grooves = [], []
     for r, style, blend in zip(reqs, styles, blends):
         if r.texture <= 0 or textures is None or r.primer is not None:
