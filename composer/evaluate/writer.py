@@ -20,6 +20,12 @@ __all__ = ["STATUS_MARKS", "write_report", "render_markdown"]
 STATUS_MARKS = dict(zip(STATUSES, ("**met**", "**MISSED**", "not measured")))  # in the Targets table
 
 
+def _spliced(spliced: dict) -> str:
+    """A blend's real-splice reference, with how many held-out pieces of each parent it drew on."""
+    pieces = ", ".join(f"{label} {n}" for label, n in spliced["real_pieces"].items())
+    return f"{fmt(spliced['share'], pct=True)} (held-out pieces: {pieces})"
+
+
 def write_report(fig: dict, out: Path, generated: list[Piece] | None = None, real_first: list[Piece] | None = None,
                  title: str = "Mozart evaluation") -> Path:
     """Write ``report.md``, ``figures.json`` and the PNGs into ``out``."""
@@ -191,7 +197,7 @@ def render_markdown(fig: dict, images: dict, title: str = "Mozart evaluation") -
         spliced = v.get("real_splices")
         rows.append([style, v["n"], fmt(v["game_share"], pct=True) if v["game"] else "–",
                      fmt(v["composer_share"], pct=True) if v["composer"] else "–",
-                     fmt(spliced["share"], pct=True) if spliced else "–", top])
+                     _spliced(spliced) if spliced else "–", top])
     lines += [table(["style", "pieces", "classified as its game", "as its composer",
                      "real music spliced alike, as a parent", "predictions"], rows), "",
               "For a blend, a reference: how often real music of its two parents is heard as one of them when "
