@@ -13,6 +13,8 @@ one parent's throughout can be heard as a parent more often than real music cut 
 
 from __future__ import annotations
 
+from itertools import groupby
+
 import numpy as np
 
 from composer.evaluate.plan import style_name
@@ -64,7 +66,7 @@ def real_splices(clf: Classifier, classes: list[str], real: RealData, generated:
             continue
         entry = out.setdefault(style_name(piece), {"heard": [], "real_pieces": {
             label: len(logp[label]) for label in (piece.game, piece.composer)}})
-        runs = [(piece.composer if composer else piece.game, length) for composer, length in _runs(layout)]
+        runs = [(piece.composer if composer else piece.game, len(list(run))) for composer, run in groupby(layout)]
         choices = [[lp for lp in logp[label] if len(lp) >= length] for label, length in runs]
         if not all(choices):
             continue
@@ -78,14 +80,3 @@ def real_splices(clf: Classifier, classes: list[str], real: RealData, generated:
             entry["heard"].append(int(total.argmax()) in parents)
     return {style: {"share": float(np.mean(e["heard"])) if e["heard"] else float("nan"), "splices": len(e["heard"]),
                     "real_pieces": e["real_pieces"]} for style, e in out.items()}
-
-
-def _runs(layout: list[bool]) -> list[tuple[bool, int]]:
-    """Consecutive windows of one parent: (is the composer's, how many)."""
-    runs: list[tuple[bool, int]] = []
-    for composer in layout:
-        if runs and runs[-1][0] == composer:
-            runs[-1] = (composer, runs[-1][1] + 1)
-        else:
-            runs.append((composer, 1))
-    return runs

@@ -340,7 +340,8 @@ class Generator:
         conds = [c for b, (r, s) in enumerate(zip(reqs, styles))
                  for c in conditions(b, s, blends[b], r.guidance, self.none_game, self.none_composer)]
         constraint = rhythm_constraint(reqs, reqs[0].bars * fpb)
-        steering = steering_for(reqs, styles, [texture_share(b) for b in blends], fpb, self.textures) if steer else None
+        shares = [texture_share(b) for b in blends]  # a blend's texture plan: its main parent's throughout
+        steering = steering_for(reqs, styles, shares, fpb, self.textures) if steer else None
         return Batch(reqs, conds, fpb, reqs[0].steps, gens, self.device, constraint, steering,
                      self._lines(styles, blends), self.precision)
 
